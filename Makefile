@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make dev` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/mypy operator/tierkeeper
+
+crds: setup
+	$(BIN)/tierkeeper crds --output-dir crds
+
+test-unit: setup
+	$(BIN)/pytest tests/unit
+
+# Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).
+# TIERKEEPER_REQUIRE_ALL turns a missing toolchain into an error instead of a skip.
+test: setup lint
+	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests

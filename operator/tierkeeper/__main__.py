@@ -1,0 +1,5 @@
+import sys
+
+from tierkeeper.cli import main
+
+sys.exit(main())

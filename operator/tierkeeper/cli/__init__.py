@@ -1,0 +1,20 @@
+"""The `tierkeeper` command: one sub-command per module, each exposing `register`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from tierkeeper.cli import crds, render
+
+SUBCOMMANDS = (crds, render)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tierkeeper", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
