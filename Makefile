@@ -24,7 +24,11 @@ crds: setup
 test-unit: setup
 	$(BIN)/pytest tests/unit
 
+# Real PostgreSQL and Redis for the data tests (apt-get only when missing).
+data-deps:
+	bash hack/install-data-deps.sh
+
 # Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).
 # TIERKEEPER_REQUIRE_ALL turns a missing toolchain into an error instead of a skip.
-test: setup lint
+test: setup lint data-deps
 	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install the real servers the data tests run against: PostgreSQL (server and
+# client tools) and Redis, from Debian's packages.
+#
+# Idempotent: apt-get runs only when a binary is missing. The packages' own
+# services are not started (the tests start their own servers on loopback, in
+# temporary directories); a policy-rc.d is put in place for the install only,
+# and only when the machine has none.
+set -euo pipefail
+
+log() { printf 'install-data-deps: %s\n' "$*" >&2; }
+
+# The newest PostgreSQL server bindir Debian's packages installed, if any.
+pg_server_bindir() {
+  # Glob order is lexical; pick the highest major version numerically.
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then echo "$dir"; fi
+  done | sort -t/ -k4,4n | tail -n1
+}
+
+missing=()
+if [ -z "$(pg_server_bindir)" ] && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+for tool in pg_dump pg_restore psql; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    missing+=(postgresql-client)
+    break
+  fi
+done
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  missing+=(redis-server)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  log "PostgreSQL ($(pg_server_bindir)) and Redis ($(command -v redis-server)) already installed"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  log "missing ${missing[*]} and no apt-get here: install PostgreSQL and Redis by hand"
+  exit 1
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    log "missing ${missing[*]}: run this script as root (or install sudo)"
+    exit 1
+  fi
+  SUDO=(sudo)
+fi
+
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  # Keep the packages' postinst from starting system-wide daemons.
+  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod 755 "$policy"
+  trap '"${SUDO[@]}" rm -f "$policy"' EXIT
+fi
+
+log "installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+bindir=$(pg_server_bindir)
+if [ -z "$bindir" ] || ! command -v redis-server >/dev/null 2>&1; then
+  log "install finished but a server binary is still missing"
+  exit 1
+fi
+log "PostgreSQL server in $bindir, Redis at $(command -v redis-server)"
