@@ -1,0 +1,65 @@
+"""`tierkeeper render FILE`: every child the Environments in FILE would get, offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, resolve
+from tierkeeper.render import render_children, wanted
+from tierkeeper.render.app import AppRollout
+from tierkeeper.render.common import Manifest
+from tierkeeper.render.postgres import render_credentials_secret
+
+PASSWORD_PLACEHOLDER = "generated-once-by-the-operator"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("render", help="print the children of the Environments in FILE")
+    parser.add_argument("file", type=Path, help="YAML with Environments (and Releases)")
+    parser.set_defaults(func=run)
+
+
+def render_documents(documents: Iterable[dict[str, Any]]) -> list[Manifest]:
+    """Children of each Environment; a Release for it in the same documents sets the image."""
+    documents = [d for d in documents if d]
+    images = {
+        (_namespace(d), ReleaseSpec.model_validate(d["spec"]).environment): d["spec"]["image"]
+        for d in documents
+        if d.get("kind") == "Release"
+    }
+    manifests: list[Manifest] = []
+    for document in documents:
+        if document.get("kind") != "Environment":
+            continue
+        name, namespace = document["metadata"]["name"], _namespace(document)
+        env = resolve(
+            EnvironmentSpec.model_validate(document["spec"]), name=name, namespace=namespace
+        )
+        image = images.get((namespace, name))
+        rollout = AppRollout() if image is None else AppRollout.first(env, image)
+        secret = render_credentials_secret(env, PASSWORD_PLACEHOLDER)
+        manifests += wanted(render_children(env, rollout)) + ([secret] if secret else [])
+    return manifests
+
+
+def _namespace(document: dict[str, Any]) -> str:
+    namespace: str = document.get("metadata", {}).get("namespace", "default")
+    return namespace
+
+
+def run(args: argparse.Namespace) -> int:
+    with args.file.open() as stream:
+        documents = list(yaml.safe_load_all(stream))
+    try:
+        manifests = render_documents(documents)
+    except (InvalidSpec, ValueError) as error:
+        print(f"tierkeeper render: {args.file}: {error}", file=sys.stderr)
+        return 1
+    yaml.safe_dump_all(manifests, sys.stdout, sort_keys=False, width=100)
+    return 0

@@ -1,0 +1,87 @@
+"""`resolve()`: a user's Environment spec merged over its tier's defaults."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from tierkeeper.models.environment import EnvironmentSpec, PostgresProvider, StrategyType
+from tierkeeper.models.tiers import TIER_DEFAULTS
+from tierkeeper.names import ChildNames
+
+
+class InvalidSpec(ValueError):
+    """A spec that admission should have refused, or that only makes sense after resolving."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ResolvedEnvironment:
+    """An Environment with every setting decided: what renderers and handlers work from."""
+
+    name: str
+    namespace: str
+    spec: EnvironmentSpec
+
+    @property
+    def names(self) -> ChildNames:
+        return ChildNames(self.name)
+
+    @property
+    def blue_green(self) -> bool:
+        return self.spec.strategy.type is StrategyType.BLUE_GREEN
+
+    @property
+    def cloudnative_pg(self) -> bool:
+        return self.spec.postgres.provider is PostgresProvider.CLOUDNATIVE_PG
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` over `base`, mapping by mapping; anything else in `override` replaces."""
+    if isinstance(override, dict):
+        merged = copy.deepcopy(base) if isinstance(base, dict) else {}
+        for key, value in override.items():
+            merged[key] = deep_merge(merged.get(key), value)
+        return merged
+    return copy.deepcopy(override)
+
+
+def explicit_fields(spec: EnvironmentSpec) -> dict[str, Any]:
+    """What the user wrote, in wire form, without any default."""
+    return spec.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvironment:
+    """Tier defaults, then the explicit fields on top; explicit always wins, field by field."""
+    explicit = explicit_fields(spec)
+    merged = deep_merge(TIER_DEFAULTS[spec.tier], explicit)
+    backup = merged["postgres"].setdefault("backup", {})
+    explicit_backup = explicit.get("postgres", {}).get("backup", {})
+    if backup.get("enabled") is False and "pitr" not in explicit_backup:
+        # Turning backups off turns the tier's PITR off with them; asking for both is refused.
+        backup["pitr"] = {"enabled": False}
+    try:
+        resolved = EnvironmentSpec.model_validate(merged)
+    except ValidationError as error:
+        raise InvalidSpec("InvalidSpec", str(error)) from error
+    postgres = resolved.postgres
+    if postgres.instances > 1 and postgres.provider is not PostgresProvider.CLOUDNATIVE_PG:
+        raise InvalidSpec(
+            "HARequiresCloudNativePG",
+            "postgres.instances > 1 (HA) needs provider cloudnative-pg; "
+            "set postgres.provider: cloudnative-pg or postgres.instances: 1",
+        )
+    if postgres.backup.pitr.enabled and not postgres.backup.enabled:
+        raise InvalidSpec(
+            "PITRRequiresBackups",
+            "postgres.backup.pitr needs backups enabled; "
+            "set postgres.backup.enabled: true or postgres.backup.pitr.enabled: false",
+        )
+    return ResolvedEnvironment(name=name, namespace=namespace, spec=resolved)

@@ -1,0 +1,114 @@
+"""Status of both kinds, following the Kubernetes API conventions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+from pydantic.config import JsonDict
+
+from tierkeeper.models.base import Model
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+KOPF_STATE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+class Condition(Model):
+    """One observation of the resource's state (Kubernetes API conventions)."""
+
+    type: str = Field(max_length=316, description="Condition type, e.g. Ready.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="CamelCase reason for the last transition.",
+    )
+    message: str = Field("", max_length=32768, description="Human-readable details.")
+    last_transition_time: datetime = Field(description="When the status last changed.")
+    observed_generation: int | None = Field(
+        None, ge=0, description="The .metadata.generation the condition was set for."
+    )
+
+
+CONDITIONS_SCHEMA: JsonDict = {
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+}
+
+
+class Endpoints(Model):
+    """In-cluster DNS names of the Environment's services."""
+
+    app: str | None = Field(None, description="Active app Service.")
+    preview: str | None = Field(None, description="Preview Service (blue-green).")
+    postgres: str | None = Field(None, description="PostgreSQL Service.")
+    redis: str | None = Field(None, description="Redis Service.")
+
+
+class EnvironmentStatus(Model):
+    """Observed state of an Environment."""
+
+    observed_generation: int | None = Field(None, description="Last generation reconciled.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, AppReady, DatabaseReady, CacheReady, BackupsScheduled, Degraded.",
+        json_schema_extra=CONDITIONS_SCHEMA,
+    )
+    active_color: str | None = Field(None, description="Colour receiving traffic (blue-green).")
+    active_release: str | None = Field(None, description="Release bound to this Environment.")
+    active_image: str | None = Field(None, description="Image receiving traffic.")
+    endpoints: Endpoints | None = Field(None, description="Service DNS names.")
+    estimated_monthly_cost_usd: float | None = Field(
+        None, alias="estimatedMonthlyCostUSD", description="Estimated monthly cost in US dollars."
+    )
+    over_budget: bool | None = Field(None, description="Estimated cost exceeds spec.budget.")
+    kopf: dict[str, object] | None = Field(
+        None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE
+    )
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    DEPLOYING = "Deploying"
+    VERIFYING = "Verifying"
+    AWAITING_PROMOTION = "AwaitingPromotion"
+    PROMOTED = "Promoted"
+    FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
+
+
+class HistoryEntry(Model):
+    """One rollout of this Release."""
+
+    image: str = Field(max_length=512, description="Image rolled out.")
+    color: str | None = Field(None, description="Colour it ran in (blue-green).")
+    outcome: str = Field(max_length=64, description="Promoted, Failed or RolledBack.")
+    started_at: datetime = Field(description="When the rollout started.")
+    finished_at: datetime | None = Field(None, description="When it finished.")
+
+
+class ReleaseStatus(Model):
+    """Observed state of a Release."""
+
+    observed_generation: int | None = Field(None, description="Last generation reconciled.")
+    phase: Phase | None = Field(None, description="Rollout phase, for display.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Progressing, Healthy.",
+        json_schema_extra=CONDITIONS_SCHEMA,
+    )
+    active_color: str | None = Field(None, description="Colour receiving traffic.")
+    preview_color: str | None = Field(None, description="Colour being rolled out.")
+    active_image: str | None = Field(None, description="Image receiving traffic.")
+    previous_image: str | None = Field(None, description="Image before this rollout.")
+    standby_until: datetime | None = Field(
+        None, description="Until when the previous colour is kept for instant rollback."
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list, max_length=10, description="The last 10 rollouts."
+    )
+    kopf: dict[str, object] | None = Field(
+        None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE
+    )

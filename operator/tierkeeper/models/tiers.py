@@ -1,0 +1,71 @@
+"""The tier defaults table of SPEC §1, as data: the only place these values live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tierkeeper.models.environment import Tier
+
+# Partial specs in wire form (camelCase); anything not listed takes the field's base default.
+TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
+    Tier.DEVELOPMENT: {
+        "app": {"replicas": 1, "healthCheck": None, "restartPolicy": {"maxRetries": 3}},
+        "strategy": {"type": "Rolling"},
+        "postgres": {
+            "storage": "1Gi",
+            "instances": 1,
+            "provider": "builtin",
+            "backup": {"schedule": "0 3 * * *", "retentionDays": 7, "pitr": {"enabled": False}},
+        },
+        "redis": {"maxMemory": "128Mi", "evictionPolicy": "allkeys-lru", "persistence": "none"},
+        "deletionPolicy": "Delete",
+    },
+    Tier.STAGING: {
+        "app": {
+            "replicas": 2,
+            "healthCheck": {"path": "/health", "intervalSeconds": 30},
+            "restartPolicy": {"maxRetries": 5},
+        },
+        "strategy": {"type": "Rolling"},
+        "postgres": {
+            "storage": "5Gi",
+            "instances": 1,
+            "provider": "builtin",
+            "backup": {"schedule": "0 3 * * *", "retentionDays": 14, "pitr": {"enabled": True}},
+        },
+        "redis": {
+            "maxMemory": "512Mi",
+            "evictionPolicy": "allkeys-lru",
+            "persistence": "snapshot",
+        },
+        "deletionPolicy": "Retain",
+    },
+    Tier.PRODUCTION: {
+        "app": {
+            "replicas": 2,
+            "healthCheck": {"path": "/health", "intervalSeconds": 30, "strict": True},
+            "restartPolicy": {"maxRetries": 5, "delaySeconds": 30},
+        },
+        "strategy": {"type": "BlueGreen", "blueGreen": {"rollbackWindow": "2h"}},
+        "postgres": {
+            "storage": "20Gi",
+            "instances": 2,
+            "provider": "cloudnative-pg",
+            "pool": {"maxConnections": 20},
+            "backup": {
+                "schedule": "0 * * * *",
+                "retentionDays": 30,
+                "pitr": {"enabled": True, "windowDays": 7},
+            },
+        },
+        "redis": {"maxMemory": "2Gi", "evictionPolicy": "allkeys-lru", "persistence": "aof"},
+        "deletionPolicy": "Retain",
+    },
+}
+
+# Reference monthly cost of each tier at its defaults (SPEC §1), in US dollars.
+REFERENCE_COST_USD: dict[Tier, float] = {
+    Tier.DEVELOPMENT: 8.0,
+    Tier.STAGING: 23.0,
+    Tier.PRODUCTION: 42.0,
+}

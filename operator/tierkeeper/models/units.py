@@ -1,0 +1,63 @@
+"""Kubernetes quantities, Go-style durations and cron schedules: patterns and parsers.
+
+The patterns are also written into the CRDs, so admission and `resolve()` accept
+exactly the same strings.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$"
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d))+$"
+SCHEDULE_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|hourly)|"
+    r"[0-9*/,\-]+ [0-9*/,\-]+ [0-9*/,\-?LW]+ [0-9A-Za-z*/,\-]+ [0-9A-Za-z*/,\-?L#]+)$"
+)
+
+_SUFFIX_BYTES = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+}
+_DURATION_SECONDS = {
+    "ms": Decimal("0.001"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+    "d": Decimal(86400),
+}
+
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+Schedule = Annotated[str, Field(pattern=SCHEDULE_PATTERN, max_length=128)]
+
+
+def quantity_bytes(quantity: str) -> int:
+    """Bytes in a Kubernetes quantity such as `512Mi` or `1.5G` (rounded up)."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", quantity)
+    if match is None or match.group(2) not in _SUFFIX_BYTES:
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    exact = Decimal(match.group(1)) * _SUFFIX_BYTES[match.group(2)]
+    return int(exact.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def duration_seconds(duration: str) -> int:
+    """Whole seconds in a duration such as `2h`, `1h30m` or `90s` (rounded up)."""
+    parts = re.findall(r"([0-9]+)(ms|s|m|h|d)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise ValueError(f"not a duration: {duration!r}")
+    total = sum((Decimal(n) * _DURATION_SECONDS[u] for n, u in parts), Decimal(0))
+    return int(total.to_integral_value(rounding="ROUND_CEILING"))

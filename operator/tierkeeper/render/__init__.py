@@ -1,0 +1,92 @@
+"""Pure renderers: a resolved Environment (and its rollout) in, child manifests out.
+
+No client, no clock, no settings: everything a manifest depends on is an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.render.app import (
+    AppRollout,
+    render_active_service,
+    render_color_deployment,
+    render_preview_service,
+    render_rolling_deployment,
+)
+from tierkeeper.render.backup import (
+    render_backup_cronjob,
+    render_backup_script,
+    render_backups_pvc,
+)
+from tierkeeper.render.common import Color, Manifest
+from tierkeeper.render.postgres import (
+    CNPG_API_VERSION,
+    render_cnpg_cluster,
+    render_cnpg_scheduled_backup,
+    render_postgres_service,
+    render_postgres_statefulset,
+)
+from tierkeeper.render.redis import (
+    render_redis_config,
+    render_redis_service,
+    render_redis_statefulset,
+)
+
+
+@dataclass(frozen=True)
+class Child:
+    """One child the Environment may have; `manifest` None means it must not exist."""
+
+    api_version: str
+    kind: str
+    name: str
+    manifest: Manifest | None
+
+
+def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
+    """Every child of the Environment except the credentials Secret, wanted or not.
+
+    The Secret is left out because its password is generated once, at creation, by
+    the apply layer (see `render.postgres.render_credentials_secret`).
+    """
+    names = env.names
+    return [
+        Child("v1", "Service", names.app_service, render_active_service(env, rollout)),
+        Child("v1", "Service", names.preview_service, render_preview_service(env, rollout)),
+        Child(
+            "apps/v1",
+            "Deployment",
+            names.rolling_deployment,
+            render_rolling_deployment(env, rollout),
+        ),
+        *(
+            Child(
+                "apps/v1",
+                "Deployment",
+                names.color_deployment(color.value),
+                render_color_deployment(env, rollout, color),
+            )
+            for color in Color
+        ),
+        Child("v1", "Service", names.postgres, render_postgres_service(env)),
+        Child("apps/v1", "StatefulSet", names.postgres, render_postgres_statefulset(env)),
+        Child(CNPG_API_VERSION, "Cluster", names.postgres, render_cnpg_cluster(env)),
+        Child(
+            CNPG_API_VERSION,
+            "ScheduledBackup",
+            names.scheduled_backup,
+            render_cnpg_scheduled_backup(env),
+        ),
+        Child("v1", "ConfigMap", names.redis_config, render_redis_config(env)),
+        Child("v1", "Service", names.redis, render_redis_service(env)),
+        Child("apps/v1", "StatefulSet", names.redis, render_redis_statefulset(env)),
+        Child("v1", "ConfigMap", names.backup_script, render_backup_script(env)),
+        Child("v1", "PersistentVolumeClaim", names.backups_pvc, render_backups_pvc(env)),
+        Child("batch/v1", "CronJob", names.backup_cronjob, render_backup_cronjob(env)),
+    ]
+
+
+def wanted(children: list[Child]) -> list[Manifest]:
+    return [child.manifest for child in children if child.manifest is not None]

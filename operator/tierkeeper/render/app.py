@@ -1,0 +1,186 @@
+"""The app: Deployment(s) running the Release's image, the active and preview Services."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.units import duration_seconds
+from tierkeeper.render.common import (
+    COLOR,
+    Color,
+    Component,
+    Manifest,
+    labels,
+    metadata,
+    secret_env,
+    selector,
+    value_env,
+)
+from tierkeeper.render.postgres import URI_KEY
+from tierkeeper.render.redis import redis_url
+
+CACHE_TTL_SESSION_SECONDS = 3600
+CACHE_TTL_CONFIG_SECONDS = 86400
+
+# The environment variable each known external service is wired into.
+EXTERNAL_ENV = {"mongodb": "MONGODB_URI", "upstash": "UPSTASH_REDIS_URL", "sentry": "SENTRY_DSN"}
+
+
+@dataclass(frozen=True)
+class ColorRollout:
+    """One colour's Deployment as the Release controller wants it."""
+
+    image: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class AppRollout:
+    """What should run, as decided by the Release controller.
+
+    Rolling uses `image` (None: no Release yet, so no Deployment); BlueGreen uses
+    `colors` (a colour absent here has no Deployment) and `active`, the colour the
+    active Service selects.
+    """
+
+    image: str | None = None
+    active: Color = Color.BLUE
+    colors: Mapping[Color, ColorRollout] = field(default_factory=dict)
+
+    @classmethod
+    def first(cls, env: ResolvedEnvironment, image: str) -> AppRollout:
+        """The rollout of a first Release: the image in the Rolling Deployment, or in blue
+        with green created idle (no replicas) so both colours exist from the start."""
+        if not env.blue_green:
+            return cls(image=image)
+        return cls(
+            colors={
+                Color.BLUE: ColorRollout(image, env.spec.app.replicas),
+                Color.GREEN: ColorRollout(image, 0),
+            }
+        )
+
+
+def app_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    """Injected variables, then the user's `app.env`; a user variable of the same name wins."""
+    spec = env.spec
+    injected = [
+        value_env("TIERKEEPER_TIER", spec.tier.value),
+        value_env("TIERKEEPER_ENVIRONMENT", env.name),
+    ]
+    if spec.postgres.enabled:
+        pool = spec.postgres.pool
+        injected += [
+            secret_env("DATABASE_URL", env.names.postgres_credentials, URI_KEY),
+            value_env("DATABASE_POOL_MAX", pool.max_connections),
+            value_env("DATABASE_POOL_MAX_LIFETIME_SECONDS", duration_seconds(pool.max_lifetime)),
+            value_env("DATABASE_POOL_MAX_IDLE_SECONDS", duration_seconds(pool.max_idle)),
+        ]
+    if spec.redis.enabled:
+        injected += [
+            value_env("REDIS_URL", redis_url(env)),
+            value_env("CACHE_TTL_SESSION_SECONDS", CACHE_TTL_SESSION_SECONDS),
+            value_env("CACHE_TTL_CONFIG_SECONDS", CACHE_TTL_CONFIG_SECONDS),
+        ]
+    injected += [
+        secret_env(EXTERNAL_ENV[key], service.secret_ref.name, service.secret_ref.key)
+        for key, service in sorted(spec.external.items())
+    ]
+    by_name = {var["name"]: var for var in injected}
+    by_name.update({var["name"]: copy.deepcopy(var) for var in spec.app.env})
+    return list(by_name.values())
+
+
+def _probes(env: ResolvedEnvironment) -> dict[str, Any]:
+    check = env.spec.app.health_check
+    if check is None:
+        return {}
+    probe = {
+        "httpGet": {"path": check.path, "port": "http"},
+        "periodSeconds": check.interval_seconds,
+        "timeoutSeconds": check.timeout_seconds,
+        "failureThreshold": check.failure_threshold,
+    }
+    return {"readinessProbe": probe, "livenessProbe": probe}
+
+
+def _deployment(
+    env: ResolvedEnvironment, name: str, image: str, replicas: int, color: Color | None
+) -> Manifest:
+    spec = env.spec
+    color_labels = {COLOR: color.value} if color else {}
+    pod_selector = {**selector(env, Component.APP), **color_labels}
+    container: dict[str, Any] = {
+        "name": "app",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": spec.app.port}],
+        "env": app_env(env),
+        **_probes(env),
+    }
+    if spec.app.resources:
+        container["resources"] = copy.deepcopy(spec.app.resources)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(env, name, Component.APP, color_labels),
+        "spec": {
+            "replicas": 0 if spec.suspend else replicas,
+            "revisionHistoryLimit": 5,
+            "progressDeadlineSeconds": spec.strategy.blue_green.progress_deadline_seconds,
+            # Never fewer ready pods than asked for while an image rolls.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "selector": {"matchLabels": pod_selector},
+            "template": {
+                "metadata": {"labels": {**labels(env, Component.APP), **color_labels}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def render_rolling_deployment(env: ResolvedEnvironment, rollout: AppRollout) -> Manifest | None:
+    if env.blue_green or rollout.image is None:
+        return None
+    names = env.names
+    return _deployment(env, names.rolling_deployment, rollout.image, env.spec.app.replicas, None)
+
+
+def render_color_deployment(
+    env: ResolvedEnvironment, rollout: AppRollout, color: Color
+) -> Manifest | None:
+    wanted = rollout.colors.get(color)
+    if not env.blue_green or wanted is None:
+        return None
+    name = env.names.color_deployment(color.value)
+    return _deployment(env, name, wanted.image, wanted.replicas, color)
+
+
+def _service(env: ResolvedEnvironment, name: str, color: Color | None) -> Manifest:
+    color_selector = {COLOR: color.value} if color else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(env, name, Component.APP),
+        "spec": {
+            "selector": {**selector(env, Component.APP), **color_selector},
+            "ports": [{"name": "http", "port": env.spec.app.port, "targetPort": "http"}],
+        },
+    }
+
+
+def render_active_service(env: ResolvedEnvironment, rollout: AppRollout) -> Manifest:
+    """Exists before the first Release so its DNS name is stable."""
+    return _service(env, env.names.app_service, rollout.active if env.blue_green else None)
+
+
+def render_preview_service(env: ResolvedEnvironment, rollout: AppRollout) -> Manifest | None:
+    if not env.blue_green:
+        return None
+    return _service(env, env.names.preview_service, rollout.active.other)

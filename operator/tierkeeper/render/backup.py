@@ -1,0 +1,109 @@
+"""Builtin backups: a CronJob running the packaged backup script onto the `E-backups` volume."""
+
+from __future__ import annotations
+
+from tierkeeper.backup import BACKUP_SCRIPT_NAME, backup_script
+from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.render.common import Component, Manifest, labels, metadata, secret_env, value_env
+from tierkeeper.render.postgres import PASSWORD_KEY, POSTGRES_PORT
+
+BACKUP_MOUNT = "/backups"
+SCRIPT_MOUNT = "/opt/tierkeeper"
+STARTING_DEADLINE_SECONDS = 300
+BACKOFF_LIMIT = 2
+ACTIVE_DEADLINE_SECONDS = 3600
+
+
+def _wanted(env: ResolvedEnvironment) -> bool:
+    postgres = env.spec.postgres
+    return postgres.enabled and postgres.backup.enabled and not env.cloudnative_pg
+
+
+def render_backup_script(env: ResolvedEnvironment) -> Manifest | None:
+    if not _wanted(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(env, env.names.backup_script, Component.BACKUP),
+        "data": {BACKUP_SCRIPT_NAME: backup_script()},
+    }
+
+
+def render_backups_pvc(env: ResolvedEnvironment) -> Manifest | None:
+    if not _wanted(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(env, env.names.backups_pvc, Component.BACKUP),
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            # Compressed dumps of a database are smaller than its volume; the same size
+            # holds several of them.
+            "resources": {"requests": {"storage": env.spec.postgres.storage}},
+        },
+    }
+
+
+def render_backup_cronjob(env: ResolvedEnvironment) -> Manifest | None:
+    if not _wanted(env):
+        return None
+    postgres = env.spec.postgres
+    names = env.names
+    credentials = names.postgres_credentials
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(env, names.backup_cronjob, Component.BACKUP),
+        "spec": {
+            "schedule": postgres.backup.schedule,
+            "timeZone": "UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels(env, Component.BACKUP)},
+                "spec": {
+                    "backoffLimit": BACKOFF_LIMIT,
+                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "template": {
+                        "metadata": {"labels": labels(env, Component.BACKUP)},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "securityContext": {"runAsUser": 999, "fsGroup": 999},
+                            "containers": [
+                                {
+                                    "name": "backup",
+                                    "image": f"postgres:{postgres.version}",
+                                    "command": ["sh", f"{SCRIPT_MOUNT}/{BACKUP_SCRIPT_NAME}"],
+                                    "env": [
+                                        secret_env("PGHOST", credentials, "host"),
+                                        value_env("PGPORT", POSTGRES_PORT),
+                                        secret_env("PGUSER", credentials, "username"),
+                                        secret_env("PGPASSWORD", credentials, PASSWORD_KEY),
+                                        secret_env("PGDATABASE", credentials, "database"),
+                                        value_env("BACKUP_DIR", BACKUP_MOUNT),
+                                        value_env("RETENTION_DAYS", postgres.backup.retention_days),
+                                    ],
+                                    "volumeMounts": [
+                                        {"name": "backups", "mountPath": BACKUP_MOUNT},
+                                        {"name": "script", "mountPath": SCRIPT_MOUNT},
+                                    ],
+                                }
+                            ],
+                            "volumes": [
+                                {
+                                    "name": "backups",
+                                    "persistentVolumeClaim": {"claimName": names.backups_pvc},
+                                },
+                                {"name": "script", "configMap": {"name": names.backup_script}},
+                            ],
+                        },
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,65 @@
+"""What every child manifest shares: labels, metadata, the Manifest type."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tierkeeper.models import ResolvedEnvironment
+
+Manifest = dict[str, Any]
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+INSTANCE = "app.kubernetes.io/instance"
+COMPONENT = "app.kubernetes.io/component"
+COLOR = "tierkeeper.dev/color"
+TIER = "tierkeeper.dev/tier"
+
+
+class Component(StrEnum):
+    APP = "app"
+    POSTGRES = "postgres"
+    REDIS = "redis"
+    BACKUP = "backup"
+
+
+class Color(StrEnum):
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        return Color.GREEN if self is Color.BLUE else Color.BLUE
+
+
+def selector(env: ResolvedEnvironment, component: Component) -> dict[str, str]:
+    """Labels that select one component's pods; stable for the Environment's life."""
+    return {INSTANCE: env.names.instance_label, COMPONENT: component.value}
+
+
+def labels(env: ResolvedEnvironment, component: Component) -> dict[str, str]:
+    """Labels every child of `component` carries."""
+    return {MANAGED_BY: "tierkeeper", TIER: env.spec.tier.value, **selector(env, component)}
+
+
+def metadata(
+    env: ResolvedEnvironment,
+    name: str,
+    component: Component,
+    extra_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": env.namespace,
+        "labels": {**labels(env, component), **(extra_labels or {})},
+    }
+
+
+def value_env(name: str, value: object) -> dict[str, Any]:
+    """An EnvVar with a literal value."""
+    return {"name": name, "value": str(value)}
+
+
+def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    """An EnvVar read from a key of a Secret."""
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}

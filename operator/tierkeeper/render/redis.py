@@ -1,0 +1,136 @@
+"""Redis: redis.conf in a ConfigMap, a StatefulSet (volume only with persistence), a Service."""
+
+from __future__ import annotations
+
+import hashlib
+
+from tierkeeper.models import Persistence, ResolvedEnvironment
+from tierkeeper.models.units import quantity_bytes
+from tierkeeper.render.common import Component, Manifest, labels, metadata, selector
+
+REDIS_PORT = 6379
+REDIS_IMAGE = "redis:7.4"
+CONFIG_FILE = "redis.conf"
+CONFIG_MOUNT = "/etc/redis"
+DATA_MOUNT = "/data"
+
+_PERSISTENCE_LINES = {
+    Persistence.NONE: ('save ""', "appendonly no"),
+    Persistence.SNAPSHOT: ("save 86400 1", "appendonly no"),
+    Persistence.AOF: ('save ""', "appendonly yes", "appendfsync everysec"),
+}
+
+
+def redis_conf(env: ResolvedEnvironment) -> str:
+    """The redis.conf of the Environment's tier and overrides."""
+    redis = env.spec.redis
+    lines = (
+        f"# redis.conf for Environment {env.name} ({env.spec.tier.value}), rendered by tierkeeper",
+        "bind 0.0.0.0",
+        "protected-mode no",
+        f"port {REDIS_PORT}",
+        f"dir {DATA_MOUNT}",
+        f"maxmemory {quantity_bytes(redis.max_memory)}",
+        f"maxmemory-policy {redis.eviction_policy}",
+        *_PERSISTENCE_LINES[redis.persistence],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def redis_url(env: ResolvedEnvironment) -> str:
+    return f"redis://{env.names.redis}:{REDIS_PORT}/0"
+
+
+def render_redis_config(env: ResolvedEnvironment) -> Manifest | None:
+    if not env.spec.redis.enabled:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(env, env.names.redis_config, Component.REDIS),
+        "data": {CONFIG_FILE: redis_conf(env)},
+    }
+
+
+def render_redis_service(env: ResolvedEnvironment) -> Manifest | None:
+    if not env.spec.redis.enabled:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(env, env.names.redis, Component.REDIS),
+        "spec": {
+            "selector": selector(env, Component.REDIS),
+            "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}],
+        },
+    }
+
+
+def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
+    redis = env.spec.redis
+    if not redis.enabled:
+        return None
+    persistent = redis.persistence is not Persistence.NONE
+    # A config change must restart Redis, which only reads redis.conf at start.
+    config_hash = hashlib.sha256(redis_conf(env).encode()).hexdigest()[:16]
+    data_volume = [] if persistent else [{"name": "data", "emptyDir": {}}]
+    claims = (
+        [
+            {
+                "metadata": {"name": "data"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    # maxmemory plus room for the AOF rewrite / RDB fork.
+                    "resources": {"requests": {"storage": _volume_size(redis.max_memory)}},
+                },
+            }
+        ]
+        if persistent
+        else []
+    )
+    spec: Manifest = {
+        "serviceName": env.names.redis,
+        "replicas": 1,
+        "selector": {"matchLabels": selector(env, Component.REDIS)},
+        "template": {
+            "metadata": {
+                "labels": labels(env, Component.REDIS),
+                "annotations": {"tierkeeper.dev/config-hash": config_hash},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "redis",
+                        "image": REDIS_IMAGE,
+                        "args": [f"{CONFIG_MOUNT}/{CONFIG_FILE}"],
+                        "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
+                        "readinessProbe": {
+                            "exec": {"command": ["redis-cli", "ping"]},
+                            "periodSeconds": 10,
+                        },
+                        "volumeMounts": [
+                            {"name": "config", "mountPath": CONFIG_MOUNT},
+                            {"name": "data", "mountPath": DATA_MOUNT},
+                        ],
+                    }
+                ],
+                "volumes": [
+                    {"name": "config", "configMap": {"name": env.names.redis_config}},
+                    *data_volume,
+                ],
+            },
+        },
+    }
+    if claims:
+        spec["volumeClaimTemplates"] = claims
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(env, env.names.redis, Component.REDIS),
+        "spec": spec,
+    }
+
+
+def _volume_size(max_memory: str) -> str:
+    """Twice maxmemory, in whole MiB: room for a rewrite beside the current file."""
+    return f"{-(-2 * quantity_bytes(max_memory) // 2**20)}Mi"
