@@ -56,6 +56,13 @@ EvictionPolicy = Literal[
     "volatile-ttl",
 ]
 
+# Known external services and the app environment variable each is wired into.
+EXTERNAL_SERVICES = {
+    "mongodb": "MONGODB_URI",
+    "upstash": "UPSTASH_REDIS_URL",
+    "sentry": "SENTRY_DSN",
+}
+
 PASS_THROUGH: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 
 

@@ -8,7 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tierkeeper.models.environment import EnvironmentSpec, PostgresProvider, StrategyType
+from tierkeeper.models.environment import (
+    EXTERNAL_SERVICES,
+    EnvironmentSpec,
+    PostgresProvider,
+    StrategyType,
+)
 from tierkeeper.models.tiers import TIER_DEFAULTS
 from tierkeeper.names import ChildNames
 
@@ -83,5 +88,12 @@ def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvi
             "PITRRequiresBackups",
             "postgres.backup.pitr needs backups enabled; "
             "set postgres.backup.enabled: true or postgres.backup.pitr.enabled: false",
+        )
+    unknown = sorted(set(resolved.external) - set(EXTERNAL_SERVICES))
+    if unknown:
+        raise InvalidSpec(
+            "UnknownExternalService",
+            f"external service(s) {', '.join(unknown)} unknown; "
+            f"known services are {', '.join(sorted(EXTERNAL_SERVICES))}",
         )
     return ResolvedEnvironment(name=name, namespace=namespace, spec=resolved)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.environment import EXTERNAL_SERVICES
 from tierkeeper.models.units import duration_seconds
 from tierkeeper.render.common import (
     COLOR,
@@ -25,9 +26,6 @@ from tierkeeper.render.redis import redis_url
 
 CACHE_TTL_SESSION_SECONDS = 3600
 CACHE_TTL_CONFIG_SECONDS = 86400
-
-# The environment variable each known external service is wired into.
-EXTERNAL_ENV = {"mongodb": "MONGODB_URI", "upstash": "UPSTASH_REDIS_URL", "sentry": "SENTRY_DSN"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def app_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:
             value_env("CACHE_TTL_CONFIG_SECONDS", CACHE_TTL_CONFIG_SECONDS),
         ]
     injected += [
-        secret_env(EXTERNAL_ENV[key], service.secret_ref.name, service.secret_ref.key)
+        secret_env(EXTERNAL_SERVICES[key], service.secret_ref.name, service.secret_ref.key)
         for key, service in sorted(spec.external.items())
     ]
     by_name = {var["name"]: var for var in injected}

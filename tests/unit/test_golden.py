@@ -1,0 +1,30 @@
+"""Each example renders to exactly its golden file (UPDATE_GOLDEN=1 rewrites them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from tierkeeper.cli.render import render_documents
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("environment-*.yaml"))
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_renders_to_its_golden_file(example: Path) -> None:
+    rendered = yaml.safe_dump_all(
+        render_documents(yaml.safe_load_all(example.read_text())), sort_keys=False, width=100
+    )
+    golden = GOLDEN / example.name
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(rendered)
+    assert golden.read_text() == rendered
+
+
+def test_there_is_an_example_per_tier() -> None:
+    tiers = {yaml.safe_load(p.read_text().split("---")[0])["spec"]["tier"] for p in EXAMPLES}
+    assert tiers == {"development", "staging", "production"}

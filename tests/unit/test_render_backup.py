@@ -1,0 +1,56 @@
+"""The builtin backup CronJob, its volume and its script."""
+
+from __future__ import annotations
+
+from tierkeeper.backup import backup_script
+from tierkeeper.render.backup import (
+    render_backup_cronjob,
+    render_backup_script,
+    render_backups_pvc,
+)
+
+from tests.unit.helpers import container, env_of, env_vars
+
+
+def test_cronjob_settings() -> None:
+    env = env_of({"tier": "staging"})
+    cronjob = render_backup_cronjob(env)
+    assert cronjob is not None
+    spec = cronjob["spec"]
+    assert cronjob["metadata"]["name"] == "shop-postgres-backup"
+    assert spec["schedule"] == "0 3 * * *"
+    assert spec["timeZone"] == "UTC"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["startingDeadlineSeconds"] > 0
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] >= 0 and job["activeDeadlineSeconds"] > 0
+    variables = env_vars(cronjob)
+    assert variables["RETENTION_DAYS"] == "14"
+    assert variables["BACKUP_DIR"] == "/backups"
+    assert container(cronjob)["command"][-1].endswith("backup.sh")
+    volumes = job["template"]["spec"]["volumes"]
+    assert {"name": "backups", "persistentVolumeClaim": {"claimName": "shop-backups"}} in volumes
+
+
+def test_script_configmap_ships_the_packaged_script() -> None:
+    config = render_backup_script(env_of({"tier": "development"}))
+    assert config is not None
+    assert config["data"]["backup.sh"] == backup_script()
+
+
+def test_backups_volume() -> None:
+    pvc = render_backups_pvc(env_of({"tier": "staging"}))
+    assert pvc is not None
+    assert pvc["metadata"]["name"] == "shop-backups"
+
+
+def test_no_builtin_backups_with_cnpg_or_when_disabled() -> None:
+    for spec in (
+        {"tier": "production"},
+        {"tier": "staging", "postgres": {"backup": {"enabled": False}}},
+        {"tier": "staging", "postgres": {"enabled": False}},
+    ):
+        env = env_of(spec)
+        assert render_backup_cronjob(env) is None
+        assert render_backups_pvc(env) is None
+        assert render_backup_script(env) is None
