@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tierkeeper.cli.crds import crd_files
 from tierkeeper.crdgen import KINDS, crd
 

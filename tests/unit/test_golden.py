@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tierkeeper.cli.render import render_documents
 
 ROOT = Path(__file__).parents[2]

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, Tier
-from tierkeeper.models.units import duration_seconds, quantity_bytes
 
 from tests.unit.helpers import env_of
+from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, Tier
+from tierkeeper.models.units import duration_seconds, quantity_bytes
 
 # SPEC §1's table, spelled out independently of TIER_DEFAULTS.
 EXPECTED = {

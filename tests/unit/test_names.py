@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from tierkeeper.names import SUFFIXED_CONTROLLER_MAX, ChildNames, fit_name
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.unit.helpers import container, env_of, env_vars
 from tierkeeper.render.app import (
     AppRollout,
     ColorRollout,
@@ -12,8 +14,6 @@ from tierkeeper.render.app import (
     render_rolling_deployment,
 )
 from tierkeeper.render.common import COLOR, COMPONENT, INSTANCE, MANAGED_BY, Color
-
-from tests.unit.helpers import container, env_of, env_vars
 
 ROLLOUT = AppRollout(
     active=Color.GREEN,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from tests.unit.helpers import container, env_of, env_vars
 from tierkeeper.backup import backup_script
 from tierkeeper.render.backup import (
     render_backup_cronjob,
     render_backup_script,
     render_backups_pvc,
 )
-
-from tests.unit.helpers import container, env_of, env_vars
 
 
 def test_cronjob_settings() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tierkeeper.cli import main
 from tierkeeper.cli.render import render_documents
 from tierkeeper.render.common import COMPONENT, INSTANCE, MANAGED_BY

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.unit.helpers import container, env_of, env_vars
 from tierkeeper.render.postgres import (
     cnpg_schedule,
     render_cnpg_cluster,
@@ -10,8 +11,6 @@ from tierkeeper.render.postgres import (
     render_postgres_service,
     render_postgres_statefulset,
 )
-
-from tests.unit.helpers import container, env_of, env_vars
 
 
 def test_builtin_statefulset_uses_the_set_storage_and_version() -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+
+from tests.unit.helpers import env_of
 from tierkeeper.render.redis import (
     redis_conf,
     render_redis_config,
     render_redis_service,
     render_redis_statefulset,
 )
-
-from tests.unit.helpers import env_of
 
 
 def conf_lines(tier: str, **redis: str) -> set[str]:
