@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tierkeeper.cli import crds, render
+from tierkeeper.cli import crds, render, run
 
-SUBCOMMANDS = (crds, render)
+SUBCOMMANDS = (crds, render, run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -63,3 +63,19 @@ def value_env(name: str, value: object) -> dict[str, Any]:
 def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     """An EnvVar read from a key of a Secret."""
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def claim_template(env: ResolvedEnvironment, component: Component, storage: str) -> dict[str, Any]:
+    """A volumeClaimTemplate whose PVCs carry our labels, so deletion can find them."""
+    return {
+        "metadata": {"name": "data", "labels": labels(env, component)},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": storage}},
+        },
+    }
+
+
+def claim_retention(env: ResolvedEnvironment) -> dict[str, str]:
+    """StatefulSet PVCs follow the Environment's deletionPolicy when the set is deleted."""
+    return {"whenDeleted": env.spec.deletion_policy.value, "whenScaled": "Retain"}

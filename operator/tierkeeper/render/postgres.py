@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.render.common import Component, Manifest, labels, metadata, secret_env, selector
+from tierkeeper.render.common import (
+    Component,
+    Manifest,
+    claim_retention,
+    claim_template,
+    labels,
+    metadata,
+    secret_env,
+    selector,
+)
 
 POSTGRES_PORT = 5432
 DATABASE = "app"
@@ -98,15 +107,8 @@ def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
                     ],
                 },
             },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "data"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": postgres.storage}},
-                    },
-                }
-            ],
+            "volumeClaimTemplates": [claim_template(env, Component.POSTGRES, postgres.storage)],
+            "persistentVolumeClaimRetentionPolicy": claim_retention(env),
         },
     }
 

@@ -6,7 +6,15 @@ import hashlib
 
 from tierkeeper.models import Persistence, ResolvedEnvironment
 from tierkeeper.models.units import quantity_bytes
-from tierkeeper.render.common import Component, Manifest, labels, metadata, selector
+from tierkeeper.render.common import (
+    Component,
+    Manifest,
+    claim_retention,
+    claim_template,
+    labels,
+    metadata,
+    selector,
+)
 
 REDIS_PORT = 6379
 REDIS_IMAGE = "redis:7.4"
@@ -74,19 +82,9 @@ def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
     # A config change must restart Redis, which only reads redis.conf at start.
     config_hash = hashlib.sha256(redis_conf(env).encode()).hexdigest()[:16]
     data_volume = [] if persistent else [{"name": "data", "emptyDir": {}}]
+    # Twice maxmemory: room for an AOF rewrite or RDB fork beside the current file.
     claims = (
-        [
-            {
-                "metadata": {"name": "data"},
-                "spec": {
-                    "accessModes": ["ReadWriteOnce"],
-                    # maxmemory plus room for the AOF rewrite / RDB fork.
-                    "resources": {"requests": {"storage": _volume_size(redis.max_memory)}},
-                },
-            }
-        ]
-        if persistent
-        else []
+        [claim_template(env, Component.REDIS, _volume_size(redis.max_memory))] if persistent else []
     )
     spec: Manifest = {
         "serviceName": env.names.redis,
@@ -123,6 +121,7 @@ def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
     }
     if claims:
         spec["volumeClaimTemplates"] = claims
+        spec["persistentVolumeClaimRetentionPolicy"] = claim_retention(env)
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -132,5 +131,5 @@ def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
 
 
 def _volume_size(max_memory: str) -> str:
-    """Twice maxmemory, in whole MiB: room for a rewrite beside the current file."""
+    """Twice maxmemory, in whole MiB."""
     return f"{-(-2 * quantity_bytes(max_memory) // 2**20)}Mi"

@@ -1,0 +1,39 @@
+"""The few API errors the operator tells apart; handlers never look at HTTP status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """A request the API server refused or could not serve."""
+
+    def __init__(self, status: int, body: dict[str, Any], what: str) -> None:
+        self.status = status
+        self.body = body
+        self.reason = str(body.get("reason", ""))
+        self.message = str(body.get("message", f"HTTP {status}"))
+        super().__init__(f"{what}: {self.message}")
+
+
+class NotFound(ApiError):
+    """The object, or its kind, does not exist."""
+
+
+class Conflict(ApiError):
+    """A conflicting write, or the object already exists."""
+
+
+class Forbidden(ApiError):
+    """Our ServiceAccount may not do this."""
+
+
+class Invalid(ApiError):
+    """The object was rejected by validation (schema, CEL, immutable field)."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {404: NotFound, 409: Conflict, 403: Forbidden, 422: Invalid}
+
+
+def error_for(status: int, body: dict[str, Any], what: str) -> ApiError:
+    return _BY_STATUS.get(status, ApiError)(status, body, what)

@@ -1,0 +1,46 @@
+"""Kubernetes Events on our custom resources: every step and every refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from tierkeeper import API_VERSION
+from tierkeeper.apply.kube import Kube
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Involved:
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+
+async def post_event(kube: Kube, on: Involved, type_: EventType, reason: str, message: str) -> None:
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{on.name}.", "namespace": on.namespace},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": on.kind,
+                "name": on.name,
+                "namespace": on.namespace,
+                "uid": on.uid,
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": "tierkeeper"},
+            "reportingComponent": "tierkeeper",
+        }
+    )

@@ -1,0 +1,63 @@
+"""Run at most one reconcile per key at a time; requests that arrive meanwhile merge into one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
+
+logger = logging.getLogger(__name__)
+
+
+class Coalescer(Generic[Key]):
+    """Per-key serial execution of `work(key, full)`; `full` requests win over partial ones.
+
+    A failed run is retried with backoff, so an API-server outage delays convergence
+    but never loses a request.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[Key, bool], Awaitable[None]],
+        *,
+        retry_delays: tuple[float, ...] = (1, 2, 5, 10, 30),
+    ) -> None:
+        self._work = work
+        self._pending: dict[Key, bool] = {}
+        self._running: dict[Key, asyncio.Task[None]] = {}
+        self._retry_delays = retry_delays
+
+    def request(self, key: Key, *, full: bool) -> None:
+        self._pending[key] = self._pending.get(key, False) or full
+        if key not in self._running:
+            self._running[key] = asyncio.create_task(self._drain(key))
+
+    async def _drain(self, key: Key) -> None:
+        failures = 0
+        try:
+            while key in self._pending:
+                full = self._pending.pop(key)
+                try:
+                    await self._work(key, full)
+                    failures = 0
+                except Exception:
+                    delay = self._retry_delays[min(failures, len(self._retry_delays) - 1)]
+                    failures += 1
+                    logger.exception("reconcile of %s failed; retrying in %ss", key, delay)
+                    self._pending[key] = True
+                    await asyncio.sleep(delay)
+        finally:
+            del self._running[key]
+
+    async def idle(self) -> None:
+        """Wait until nothing is running (tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)

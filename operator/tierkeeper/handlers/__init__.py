@@ -1,0 +1,5 @@
+"""kopf handlers: importing this package registers them."""
+
+from tierkeeper.handlers import environment, lifecycle
+
+__all__ = ["environment", "lifecycle"]

@@ -1,0 +1,190 @@
+"""kopf wiring for Environments: indexes of what exists, events that trigger reconciles.
+
+Reconciles are level-based and keyed by Environment: an event on the Environment or
+on any child only asks for one, and requests that arrive while one runs merge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from tierkeeper import GROUP, VERSION
+from tierkeeper.apply.children import release_data
+from tierkeeper.apply.events import post_event
+from tierkeeper.handlers.state import EnvKey, OperatorState
+from tierkeeper.models import DeletionPolicy, EnvironmentSpec, resolve
+from tierkeeper.names import ChildNames
+from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.reconcile.environment import EnvRecord, reconcile_environment
+from tierkeeper.render.app import AppRollout
+from tierkeeper.render.common import INSTANCE, MANAGED_BY
+
+MANAGED = {MANAGED_BY: "tierkeeper"}
+
+# Children whose changes matter, indexed by (namespace, instance label).
+WATCHED = (
+    ("apps", "v1", "deployments", "Deployment"),
+    ("apps", "v1", "statefulsets", "StatefulSet"),
+    ("", "v1", "services", "Service"),
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "secrets", "Secret"),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+)
+CNPG = ("postgresql.cnpg.io", "v1", "clusters", "Cluster")
+
+
+def _state(memo: kopf.Memo, kwargs: dict[str, Any]) -> OperatorState:
+    state: OperatorState = memo["state"]
+    if not state.indexes:
+        state.indexes = {k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)}
+    return state
+
+
+@kopf.index(GROUP, VERSION, "environments")
+def environments(
+    namespace: str | None,
+    name: str,
+    uid: str,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    **_: Any,
+) -> dict[EnvKey, EnvRecord]:
+    return {
+        (namespace or "", name): EnvRecord(
+            namespace=namespace or "",
+            name=name,
+            uid=uid,
+            generation=int(meta.get("generation", 0)),
+            spec=dict(spec),
+            status=dict(status),
+            deleting=meta.get("deletionTimestamp") is not None,
+        )
+    }
+
+
+@kopf.index(GROUP, VERSION, "releases")
+def releases(
+    namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
+) -> dict[EnvKey, tuple[str, str]]:
+    return {
+        (namespace or "", spec.get("environment", "")): (meta.get("creationTimestamp", ""), name)
+    }
+
+
+def index_child(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, param: str = "", **_: Any
+) -> dict[EnvKey, ChildSummary] | None:
+    instance = labels.get(INSTANCE)
+    return {(namespace or "", instance): summarize(param, body)} if instance else None
+
+
+async def child_changed(
+    namespace: str | None,
+    body: kopf.Body,
+    type: str | None,
+    memo: kopf.Memo,
+    param: str = "",
+    **kwargs: Any,
+) -> None:
+    state = _state(memo, kwargs)
+    owners = [
+        o["name"]
+        for o in body.get("metadata", {}).get("ownerReferences") or []
+        if o.get("kind") == "Environment"
+    ]
+    for owner in owners:
+        key = (namespace or "", owner)
+        drifted = state.memory.drifted(key, summarize(param, body), deleted=type == "DELETED")
+        state.environments.request(key, full=drifted)
+
+
+for group, version, plural, kind in WATCHED:
+    kopf.index(group, version, plural, labels=MANAGED, id=plural, param=kind)(index_child)
+for group, version, plural, kind in (*WATCHED, CNPG):
+    kopf.on.event(group, version, plural, labels=MANAGED, id=f"{plural}-changed", param=kind)(
+        child_changed
+    )
+
+
+@kopf.on.event(GROUP, VERSION, "environments")
+async def environment_changed(
+    namespace: str | None,
+    name: str,
+    meta: kopf.Meta,
+    type: str | None,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
+    state = _state(memo, kwargs)
+    key = (namespace or "", name)
+    if type == "DELETED":
+        state.memory.forget(key)
+        return
+    full = state.memory.applied_generation.get(key) != meta.get("generation")
+    state.environments.request(key, full=full)
+
+
+@kopf.on.event(GROUP, VERSION, "releases")
+async def release_changed(
+    namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    state = _state(memo, kwargs)
+    state.environments.request((namespace or "", spec.get("environment", "")), full=True)
+
+
+def _bound_release(state: OperatorState, key: EnvKey) -> str | None:
+    bindings: list[tuple[str, str]] = list(state.indexes["releases"].get(key, []))
+    return min(bindings)[1] if bindings else None
+
+
+def _live(state: OperatorState, key: EnvKey) -> dict[tuple[str, str], ChildSummary]:
+    index_key = (key[0], ChildNames(key[1]).instance_label)
+    return {
+        (child.kind, child.name): child
+        for _, _, plural, _ in WATCHED
+        for child in state.indexes[plural].get(index_key, [])
+    }
+
+
+async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
+    records = list(state.indexes["environments"].get(key, []))
+    if not records or records[0].deleting:
+        return
+    await reconcile_environment(
+        state.kube,
+        records[0],
+        _live(state, key),
+        _bound_release(state, key),
+        AppRollout(),
+        state.memory,
+        full=full,
+    )
+
+
+@kopf.on.delete(GROUP, VERSION, "environments")
+async def environment_deleted(
+    namespace: str | None, name: str, uid: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """Retain: detach volumes and credentials before garbage collection takes the rest."""
+    state = _state(memo, kwargs)
+    ns = namespace or ""
+    try:
+        policy = resolve(
+            EnvironmentSpec.model_validate(dict(spec)), name=name, namespace=ns
+        ).spec.deletion_policy
+    except ValueError:
+        # An Environment that never resolved created nothing; keeping is the safe choice.
+        policy = DeletionPolicy.RETAIN
+    if policy is not DeletionPolicy.RETAIN:
+        return
+    selector = f"{MANAGED_BY}=tierkeeper,{INSTANCE}={ChildNames(name).instance_label}"
+    kept = await release_data(state.kube, name, ns, selector)
+    if kept:
+        record = EnvRecord(ns, name, uid, 0, {}, {}, True)
+        await post_event(
+            state.kube, record.involved, "Normal", "DataRetained", "kept " + ", ".join(kept)
+        )

@@ -1,0 +1,35 @@
+"""Operator start-up and shutdown: framework settings, the API connection, the reconciler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from tierkeeper import GROUP
+from tierkeeper.apply.kube import Kube
+from tierkeeper.config import OperatorConfig
+from tierkeeper.handlers.state import OperatorState
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # A dead watch stream must be noticed within a minute, not hang forever.
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 90
+    settings.watching.connect_timeout = 10
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = 20
+    kube = await Kube.connect()
+    memo["state"] = OperatorState.create(kube, OperatorConfig.from_environment())
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    state: OperatorState = memo["state"]
+    await state.environments.stop()
+    await state.kube.close()

@@ -1,0 +1,71 @@
+"""What the operator remembers of each child it watches: a small, typed summary.
+
+Whole bodies are not kept: memory must stay flat as Environments grow, and
+status needs only these numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tierkeeper import FIELD_MANAGER
+
+
+@dataclass(frozen=True)
+class ChildSummary:
+    kind: str
+    name: str
+    version: str  # generation when the kind has one, else resourceVersion: changes on spec edits
+    desired: int = 0
+    ready: int = 0
+    available: int = 0
+    updated: int = 0
+    observed_current: bool = True
+    replicas_owned_elsewhere: bool = False
+    image: str | None = None
+    last_success: str | None = None
+    phase: str | None = None
+
+
+def _replicas_managers(meta: Mapping[str, Any]) -> set[str]:
+    return {
+        entry.get("manager", "")
+        for entry in meta.get("managedFields") or []
+        if "f:replicas" in (entry.get("fieldsV1") or {}).get("f:spec", {})
+    }
+
+
+def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
+    """The summary of one watched child, from its body as the API server sent it."""
+    meta = body.get("metadata", {})
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    generation = meta.get("generation")
+    version = str(generation) if generation is not None else str(meta.get("resourceVersion", ""))
+    observed_current = generation is None or status.get("observedGeneration") == generation
+    base = {"kind": kind, "name": meta.get("name", ""), "version": version}
+    if kind in ("Deployment", "StatefulSet"):
+        containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
+        return ChildSummary(
+            **base,
+            desired=spec.get("replicas", 1),
+            ready=status.get("readyReplicas", 0),
+            available=status.get("availableReplicas", 0),
+            updated=status.get("updatedReplicas", 0),
+            observed_current=observed_current,
+            replicas_owned_elsewhere=bool(_replicas_managers(meta) - {FIELD_MANAGER}),
+            image=containers[0].get("image"),
+        )
+    if kind == "Cluster":
+        return ChildSummary(
+            **base,
+            desired=spec.get("instances", 1),
+            ready=status.get("readyInstances", 0),
+            observed_current=observed_current,
+            phase=status.get("phase"),
+        )
+    if kind == "CronJob":
+        return ChildSummary(**base, last_success=status.get("lastSuccessfulTime"))
+    return ChildSummary(**base)

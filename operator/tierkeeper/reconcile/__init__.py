@@ -1,0 +1,1 @@
+"""Orchestration: the steps of one reconcile, written as a flat list; no kopf here."""

@@ -1,0 +1,179 @@
+"""One reconcile of one Environment: resolve, converge the children, report status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from tierkeeper.apply.children import Live, Owner, converge, ensure_credentials
+from tierkeeper.apply.errors import NotFound
+from tierkeeper.apply.events import Involved, post_event
+from tierkeeper.apply.kube import Kube
+from tierkeeper.conditions import Observation, find, observe
+from tierkeeper.models import EnvironmentSpec, EnvironmentStatus, InvalidSpec, resolve
+from tierkeeper.models.resolved import ResolvedEnvironment
+from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.render import render_children
+from tierkeeper.render.app import AppRollout
+from tierkeeper.render.postgres import CNPG_API_VERSION
+from tierkeeper.status.environment import Observed, environment_status, refused_status
+
+logger = logging.getLogger(__name__)
+
+CNPG_CRD = "clusters.postgresql.cnpg.io"
+STATUS_EXCLUDE = {"kopf"}
+
+
+@dataclass(frozen=True)
+class EnvRecord:
+    """What the operator keeps of an Environment between events."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    deleting: bool
+
+    @property
+    def involved(self) -> Involved:
+        return Involved("Environment", self.namespace, self.name, self.uid)
+
+
+@dataclass
+class Memory:
+    """Versions of what we last wrote, per Environment: told apart from drift on watch events."""
+
+    applied_generation: dict[tuple[str, str], int] = field(default_factory=dict)
+    written: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.applied_generation.pop(key, None)
+        self.written.pop(key, None)
+
+    def drifted(self, key: tuple[str, str], child: ChildSummary, deleted: bool) -> bool:
+        ours = self.written.get(key, {}).get((child.kind, child.name))
+        return ours is not None and (deleted or ours != child.version)
+
+
+async def _cnpg_installed(kube: Kube) -> bool:
+    try:
+        await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, CNPG_CRD)
+    except NotFound:
+        return False
+    return True
+
+
+async def _missing_secrets(kube: Kube, env: ResolvedEnvironment) -> Observation | None:
+    missing = []
+    for key, service in sorted(env.spec.external.items()):
+        ref = service.secret_ref
+        try:
+            secret = await kube.get("v1", "Secret", env.namespace, ref.name)
+        except NotFound:
+            missing.append(f"{key}: Secret {ref.name} does not exist")
+            continue
+        if ref.key not in (secret.get("data") or {}):
+            missing.append(f"{key}: Secret {ref.name} has no key {ref.key}")
+    if not missing:
+        return None
+    return observe(
+        "Ready",
+        False,
+        "ExternalSecretMissing",
+        "; ".join(missing) + ": create it in this namespace or fix spec.external",
+    )
+
+
+async def _live_with_cnpg(kube: Kube, env: ResolvedEnvironment, live: Live) -> Live:
+    """The CNPG Cluster is read on demand: its CRD may come and go, an index cannot follow."""
+    if not (env.cloudnative_pg and env.spec.postgres.enabled):
+        return live
+    try:
+        body = await kube.get(CNPG_API_VERSION, "Cluster", env.namespace, env.names.postgres)
+    except NotFound:
+        return live
+    return {**live, ("Cluster", env.names.postgres): summarize("Cluster", body)}
+
+
+async def reconcile_environment(
+    kube: Kube,
+    record: EnvRecord,
+    live: Live,
+    release: str | None,
+    rollout: AppRollout,
+    memory: Memory,
+    *,
+    full: bool,
+) -> None:
+    """Converge (when `full`) and report status; refusals become conditions and Events."""
+    key = (record.namespace, record.name)
+    previous = EnvironmentStatus.model_validate(
+        {k: v for k, v in record.status.items() if k not in STATUS_EXCLUDE}
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        env = resolve(
+            EnvironmentSpec.model_validate(record.spec),
+            name=record.name,
+            namespace=record.namespace,
+        )
+    except (InvalidSpec, ValidationError) as error:
+        reason = error.reason if isinstance(error, InvalidSpec) else "InvalidSpec"
+        invalid = observe("Ready", False, reason, str(error))
+        status = refused_status(previous, invalid, now=now, generation=record.generation)
+        await _report(kube, record, previous, status)
+        return
+    cnpg = await _cnpg_installed(kube) if env.cloudnative_pg else False
+    refusal = await _missing_secrets(kube, env) if env.spec.external else None
+    if full and refusal is None:
+        owner = Owner(record.name, record.uid)
+        await ensure_credentials(kube, env, owner, live)
+        children = render_children(env, rollout)
+        if not cnpg:
+            children = [c for c in children if c.api_version != CNPG_API_VERSION]
+        memory.written[key] = await converge(kube, env, children, live, owner)
+        memory.applied_generation[key] = record.generation
+    observed = Observed(
+        children=await _live_with_cnpg(kube, env, live) if cnpg else live,
+        release=release,
+        rollout=rollout,
+        cnpg_installed=cnpg,
+        refusal=refusal,
+    )
+    status = environment_status(env, observed, previous, now=now, generation=record.generation)
+    await _report(kube, record, previous, status)
+
+
+async def _report(
+    kube: Kube, record: EnvRecord, previous: EnvironmentStatus, status: EnvironmentStatus
+) -> None:
+    """Write status only when it changed; an Event for every change of Ready."""
+    if status == previous:
+        return
+    body = status.model_dump(by_alias=True, mode="json", exclude=STATUS_EXCLUDE)
+    await kube.merge_patch(
+        "tierkeeper.dev/v1alpha1",
+        "Environment",
+        record.namespace,
+        record.name,
+        {"status": body},
+        subresource="status",
+    )
+    ready, was = find(status.conditions, "Ready"), find(previous.conditions, "Ready")
+    if ready is not None and (
+        was is None or (was.status, was.reason) != (ready.status, ready.reason)
+    ):
+        await post_event(
+            kube,
+            record.involved,
+            "Normal" if ready.status == "True" else "Warning",
+            ready.reason,
+            ready.message,
+        )

@@ -1,0 +1,1 @@
+"""Pure status computation: observations of the children in, status out."""

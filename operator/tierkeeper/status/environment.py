@@ -1,0 +1,187 @@
+"""The status of an Environment, computed from summaries of its children."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from tierkeeper.conditions import Observation, find, merge_conditions, observe
+from tierkeeper.cost import estimated_monthly_cost
+from tierkeeper.models import EnvironmentStatus, ResolvedEnvironment
+from tierkeeper.models.status import Endpoints
+from tierkeeper.observe import ChildSummary
+from tierkeeper.render.app import AppRollout
+from tierkeeper.render.postgres import POSTGRES_PORT, postgres_host
+from tierkeeper.render.redis import REDIS_PORT
+
+Children = Mapping[tuple[str, str], ChildSummary]
+
+HA_PROVIDER_MISSING = (
+    "postgres.provider cloudnative-pg needs the CloudNativePG operator, whose CRDs "
+    "(clusters.postgresql.cnpg.io) are not installed: install CloudNativePG, or set "
+    "postgres.provider: builtin and postgres.instances: 1"
+)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything beyond the spec that the status depends on."""
+
+    children: Children
+    release: str | None
+    rollout: AppRollout
+    cnpg_installed: bool
+    refusal: Observation | None = None
+
+
+def _replicas(kind: str, child: ChildSummary | None, what: str) -> Observation:
+    type_ = {"app": "AppReady", "database": "DatabaseReady", "cache": "CacheReady"}[kind]
+    if child is None:
+        return observe(type_, False, "Creating", f"{what} does not exist yet")
+    enough = (
+        child.observed_current and child.updated >= child.desired and child.ready >= child.desired
+    )
+    if kind == "app":
+        enough = enough and child.available >= child.desired
+    message = f"{what}: {child.ready}/{child.desired} ready"
+    return observe(type_, enough, "Available" if enough else "Progressing", message)
+
+
+def _app(env: ResolvedEnvironment, observed: Observed) -> Observation:
+    if observed.release is None:
+        return observe("AppReady", False, "NoRelease", "no Release targets this Environment yet")
+    names = env.names
+    if env.blue_green:
+        name = names.color_deployment(observed.rollout.active.value)
+    else:
+        name = names.rolling_deployment
+    return _replicas("app", observed.children.get(("Deployment", name)), f"Deployment {name}")
+
+
+def _database(env: ResolvedEnvironment, observed: Observed) -> Observation:
+    if not env.spec.postgres.enabled:
+        return observe("DatabaseReady", True, "Disabled", "postgres.enabled is false")
+    name = env.names.postgres
+    if env.cloudnative_pg:
+        if not observed.cnpg_installed:
+            return observe("DatabaseReady", False, "HAProviderMissing", HA_PROVIDER_MISSING)
+        cluster = observed.children.get(("Cluster", name))
+        return _replicas("database", cluster, f"CloudNativePG Cluster {name}")
+    statefulset = observed.children.get(("StatefulSet", name))
+    return _replicas("database", statefulset, f"StatefulSet {name}")
+
+
+def _cache(env: ResolvedEnvironment, observed: Observed) -> Observation:
+    if not env.spec.redis.enabled:
+        return observe("CacheReady", True, "Disabled", "redis.enabled is false")
+    name = env.names.redis
+    return _replicas("cache", observed.children.get(("StatefulSet", name)), f"StatefulSet {name}")
+
+
+def _backups(env: ResolvedEnvironment, observed: Observed) -> Observation:
+    postgres = env.spec.postgres
+    if not (postgres.enabled and postgres.backup.enabled):
+        return observe("BackupsScheduled", False, "BackupsDisabled", "backups are turned off")
+    if env.cloudnative_pg:
+        scheduled = ("Cluster", env.names.postgres) in observed.children
+        return observe(
+            "BackupsScheduled",
+            scheduled,
+            "ScheduledByCloudNativePG" if scheduled else "Creating",
+            f"ScheduledBackup {env.names.scheduled_backup}, schedule {postgres.backup.schedule}",
+        )
+    cronjob = observed.children.get(("CronJob", env.names.backup_cronjob))
+    if cronjob is None:
+        return observe("BackupsScheduled", False, "Creating", "backup CronJob does not exist yet")
+    last = f", last success {cronjob.last_success}" if cronjob.last_success else ", none yet"
+    return observe(
+        "BackupsScheduled", True, "Scheduled", f"schedule {postgres.backup.schedule} UTC{last}"
+    )
+
+
+def _ready(components: list[Observation], refusal: Observation | None) -> Observation:
+    if refusal is not None:
+        return observe("Ready", False, refusal.reason, refusal.message)
+    blocking = [
+        c for c in components if not c.true and c.reason not in ("NoRelease", "BackupsDisabled")
+    ]
+    if blocking:
+        first = blocking[0]
+        return observe("Ready", False, first.reason, f"{first.type}: {first.message}")
+    return observe("Ready", True, "Ready", "all components are ready")
+
+
+def _degraded(ready: Observation, previous: EnvironmentStatus) -> Observation:
+    was_ready = find(previous.conditions, "Ready")
+    was_degraded = find(previous.conditions, "Degraded")
+    lost = (was_ready is not None and was_ready.status == "True") or (
+        was_degraded is not None and was_degraded.status == "True"
+    )
+    if not ready.true and lost:
+        return observe("Degraded", True, ready.reason, ready.message)
+    return observe("Degraded", False, "AsExpected" if ready.true else "NotYetReady")
+
+
+def environment_status(
+    env: ResolvedEnvironment,
+    observed: Observed,
+    previous: EnvironmentStatus,
+    *,
+    now: datetime,
+    generation: int,
+) -> EnvironmentStatus:
+    components = [
+        _app(env, observed),
+        _database(env, observed),
+        _cache(env, observed),
+        _backups(env, observed),
+    ]
+    ready = _ready(components, observed.refusal)
+    conditions = merge_conditions(
+        previous.conditions,
+        [ready, *components, _degraded(ready, previous)],
+        now=now,
+        generation=generation,
+    )
+    cost = estimated_monthly_cost(env)
+    budget = env.spec.budget
+    names = env.names
+    domain = f"{env.namespace}.svc"
+    port = env.spec.app.port
+    rollout = observed.rollout
+    return EnvironmentStatus(
+        observed_generation=generation,
+        conditions=conditions,
+        active_color=rollout.active.value if env.blue_green and observed.release else None,
+        active_release=observed.release,
+        active_image=_active_image(env, rollout) if observed.release else None,
+        endpoints=Endpoints(
+            app=f"{names.app_service}.{domain}:{port}",
+            preview=f"{names.preview_service}.{domain}:{port}" if env.blue_green else None,
+            postgres=f"{postgres_host(env)}.{domain}:{POSTGRES_PORT}"
+            if env.spec.postgres.enabled
+            else None,
+            redis=f"{names.redis}.{domain}:{REDIS_PORT}" if env.spec.redis.enabled else None,
+        ),
+        estimated_monthly_cost_usd=cost,
+        over_budget=budget is not None and cost > budget.monthly_usd,
+    )
+
+
+def _active_image(env: ResolvedEnvironment, rollout: AppRollout) -> str | None:
+    if not env.blue_green:
+        return rollout.image
+    active = rollout.colors.get(rollout.active)
+    return active.image if active else None
+
+
+def refused_status(
+    previous: EnvironmentStatus, refusal: Observation, *, now: datetime, generation: int
+) -> EnvironmentStatus:
+    """The previous status with Ready=False for a spec the operator cannot act on."""
+    others = [c for c in previous.conditions if c.type != "Ready"]
+    ready = merge_conditions(previous.conditions, [refusal], now=now, generation=generation)
+    return previous.model_copy(
+        update={"observed_generation": generation, "conditions": [*ready, *others]}
+    )
