@@ -1,0 +1,150 @@
+"""Environment status from child summaries: conditions, Degraded, cost, endpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.unit.helpers import env_of
+from tierkeeper.conditions import find, observe
+from tierkeeper.cost import estimated_monthly_cost
+from tierkeeper.models import EnvironmentStatus
+from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.render.app import AppRollout
+from tierkeeper.status.environment import Observed, environment_status
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def ready_set(name: str, kind: str = "StatefulSet", replicas: int = 1) -> ChildSummary:
+    return ChildSummary(
+        kind, name, "1", desired=replicas, ready=replicas, available=replicas, updated=replicas
+    )
+
+
+def data_ready(env_name: str = "shop") -> dict[tuple[str, str], ChildSummary]:
+    children = [
+        ready_set(f"{env_name}-postgres"),
+        ready_set(f"{env_name}-redis"),
+        ChildSummary("CronJob", f"{env_name}-postgres-backup", "1"),
+    ]
+    return {(c.kind, c.name): c for c in children}
+
+
+def status_of(
+    spec: dict[str, object], observed: Observed, previous: EnvironmentStatus | None = None
+) -> EnvironmentStatus:
+    return environment_status(
+        env_of(spec), observed, previous or EnvironmentStatus(), now=NOW, generation=3
+    )
+
+
+def condition(status: EnvironmentStatus, type_: str) -> tuple[str, str]:
+    found = find(status.conditions, type_)
+    assert found is not None
+    return found.status, found.reason
+
+
+def test_environment_without_release_is_ready_once_data_services_are() -> None:
+    status = status_of({"tier": "staging"}, Observed(data_ready(), None, AppRollout(), False))
+    assert condition(status, "Ready") == ("True", "Ready")
+    assert condition(status, "AppReady") == ("False", "NoRelease")
+    assert condition(status, "DatabaseReady") == ("True", "Available")
+    assert condition(status, "BackupsScheduled") == ("True", "Scheduled")
+    assert status.observed_generation == 3
+    assert status.endpoints is not None and status.endpoints.app == "shop.team.svc:8080"
+
+
+def test_missing_database_blocks_ready() -> None:
+    children = data_ready()
+    del children[("StatefulSet", "shop-postgres")]
+    status = status_of({"tier": "staging"}, Observed(children, None, AppRollout(), False))
+    assert condition(status, "Ready") == ("False", "Creating")
+    assert condition(status, "Degraded") == ("False", "NotYetReady")
+
+
+def test_ha_without_cloudnative_pg_says_how_to_fix_it() -> None:
+    status = status_of({"tier": "production"}, Observed(data_ready(), None, AppRollout(), False))
+    reason = find(status.conditions, "DatabaseReady")
+    assert reason is not None and reason.reason == "HAProviderMissing"
+    assert "provider: builtin" in reason.message
+    assert condition(status, "Ready") == ("False", "HAProviderMissing")
+
+
+def test_losing_readiness_after_being_ready_is_degraded() -> None:
+    first = status_of({"tier": "staging"}, Observed(data_ready(), None, AppRollout(), False))
+    children = data_ready()
+    children[("StatefulSet", "shop-redis")] = ChildSummary(
+        "StatefulSet", "shop-redis", "1", desired=1
+    )
+    later = environment_status(
+        env_of({"tier": "staging"}),
+        Observed(children, None, AppRollout(), False),
+        first,
+        now=NOW + timedelta(minutes=5),
+        generation=3,
+    )
+    assert condition(later, "Degraded") == ("True", "Progressing")
+    ready = find(later.conditions, "Ready")
+    assert ready is not None and ready.last_transition_time == NOW + timedelta(minutes=5)
+
+
+def test_unchanged_observation_keeps_transition_times() -> None:
+    observed = Observed(data_ready(), None, AppRollout(), False)
+    first = status_of({"tier": "staging"}, observed)
+    again = environment_status(
+        env_of({"tier": "staging"}), observed, first, now=NOW + timedelta(hours=1), generation=3
+    )
+    assert again == first
+
+
+def test_bound_release_reports_app_readiness_of_the_active_colour() -> None:
+    rollout = AppRollout.first(env_of({"tier": "production"}), "shop:1")
+    children = data_ready()
+    children[("Deployment", "shop-blue")] = ready_set("shop-blue", "Deployment", 2)
+    spec = {"tier": "production", "postgres": {"provider": "builtin", "instances": 1}}
+    status = status_of(spec, Observed(children, "shop", rollout, False))
+    assert condition(status, "AppReady") == ("True", "Available")
+    assert (status.active_color, status.active_image, status.active_release) == (
+        "blue",
+        "shop:1",
+        "shop",
+    )
+
+
+def test_refusal_is_the_ready_reason() -> None:
+    refusal = observe("Ready", False, "ExternalSecretMissing", "mongodb: Secret m does not exist")
+    status = status_of(
+        {"tier": "staging"}, Observed(data_ready(), None, AppRollout(), False, refusal)
+    )
+    assert condition(status, "Ready") == ("False", "ExternalSecretMissing")
+
+
+def test_tier_defaults_cost_the_reference_and_more_costs_more() -> None:
+    assert estimated_monthly_cost(env_of({"tier": "development"})) == 8.0
+    assert estimated_monthly_cost(env_of({"tier": "staging"})) == 23.0
+    assert estimated_monthly_cost(env_of({"tier": "production"})) == 42.0
+    assert estimated_monthly_cost(env_of({"tier": "staging", "app": {"replicas": 6}})) > 23.0
+
+
+def test_over_budget() -> None:
+    spec = {"tier": "staging", "budget": {"monthlyUSD": 10}}
+    status = status_of(spec, Observed(data_ready(), None, AppRollout(), False))
+    assert status.over_budget is True and status.estimated_monthly_cost_usd == 23.0
+
+
+def test_summary_notices_replicas_owned_by_another_manager() -> None:
+    body = {
+        "metadata": {
+            "name": "shop-app",
+            "generation": 2,
+            "managedFields": [
+                {"manager": "tierkeeper", "fieldsV1": {"f:spec": {"f:template": {}}}},
+                {"manager": "hpa", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            ],
+        },
+        "spec": {"replicas": 4, "template": {"spec": {"containers": [{"image": "shop:1"}]}}},
+        "status": {"observedGeneration": 2, "readyReplicas": 4},
+    }
+    summary = summarize("Deployment", body)
+    assert summary.replicas_owned_elsewhere
+    assert (summary.version, summary.desired, summary.ready, summary.image) == ("2", 4, 4, "shop:1")
