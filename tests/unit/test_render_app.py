@@ -5,19 +5,21 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.helpers import container, env_of, env_vars
+from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.render.app import (
-    AppRollout,
-    ColorRollout,
     render_active_service,
     render_color_deployment,
     render_preview_service,
     render_rolling_deployment,
 )
-from tierkeeper.render.common import COLOR, COMPONENT, INSTANCE, MANAGED_BY, Color
+from tierkeeper.render.common import COLOR, COMPONENT, INSTANCE, MANAGED_BY
 
 ROLLOUT = AppRollout(
     active=Color.GREEN,
-    colors={Color.BLUE: ColorRollout("shop:1", 0), Color.GREEN: ColorRollout("shop:2", 2)},
+    colors={
+        Color.BLUE: ColorRollout(image="shop:1", replicas=0),
+        Color.GREEN: ColorRollout(image="shop:2", replicas=2),
+    },
 )
 
 
@@ -62,7 +64,7 @@ def test_first_blue_green_release_creates_both_colours_with_blue_active() -> Non
     env = env_of({"tier": "production"})
     rollout = AppRollout.first(env, "shop:1")
     assert rollout.active is Color.BLUE
-    assert rollout.colors[Color.BLUE] == ColorRollout("shop:1", 2)
+    assert rollout.colors[Color.BLUE] == ColorRollout(image="shop:1", replicas=2)
     assert rollout.colors[Color.GREEN].replicas == 0
 
 

@@ -8,8 +8,8 @@ from tests.unit.helpers import env_of
 from tierkeeper.conditions import find, observe
 from tierkeeper.cost import estimated_monthly_cost
 from tierkeeper.models import EnvironmentStatus
+from tierkeeper.models.rollout import AppRollout
 from tierkeeper.observe import ChildSummary, summarize
-from tierkeeper.render.app import AppRollout
 from tierkeeper.status.environment import Observed, environment_status
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 
 from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, resolve
+from tierkeeper.models.rollout import AppRollout
 from tierkeeper.render import render_children, wanted
-from tierkeeper.render.app import AppRollout
 from tierkeeper.render.common import Manifest
 from tierkeeper.render.postgres import render_credentials_secret
 

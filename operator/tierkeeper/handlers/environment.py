@@ -15,10 +15,10 @@ from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
 from tierkeeper.handlers.state import EnvKey, OperatorState
 from tierkeeper.models import DeletionPolicy, EnvironmentSpec, resolve
+from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
 from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.reconcile.environment import EnvRecord, reconcile_environment
-from tierkeeper.render.app import AppRollout
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 MANAGED = {MANAGED_BY: "tierkeeper"}

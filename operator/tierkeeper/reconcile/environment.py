@@ -17,9 +17,9 @@ from tierkeeper.apply.kube import Kube
 from tierkeeper.conditions import Observation, find, observe
 from tierkeeper.models import EnvironmentSpec, EnvironmentStatus, InvalidSpec, resolve
 from tierkeeper.models.resolved import ResolvedEnvironment
+from tierkeeper.models.rollout import AppRollout
 from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.render import render_children
-from tierkeeper.render.app import AppRollout
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.environment import Observed, environment_status, refused_status
 

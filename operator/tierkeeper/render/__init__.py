@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.rollout import AppRollout, Color
 from tierkeeper.render.app import (
-    AppRollout,
     render_active_service,
     render_color_deployment,
     render_preview_service,
@@ -20,7 +20,7 @@ from tierkeeper.render.backup import (
     render_backup_script,
     render_backups_pvc,
 )
-from tierkeeper.render.common import Color, Manifest
+from tierkeeper.render.common import Manifest
 from tierkeeper.render.postgres import (
     CNPG_API_VERSION,
     render_cnpg_cluster,

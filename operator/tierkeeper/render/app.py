@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.environment import EXTERNAL_SERVICES
+from tierkeeper.models.rollout import AppRollout, Color
 from tierkeeper.models.units import duration_seconds
 from tierkeeper.render.common import (
     COLOR,
-    Color,
     Component,
     Manifest,
     labels,
@@ -26,41 +24,6 @@ from tierkeeper.render.redis import redis_url
 
 CACHE_TTL_SESSION_SECONDS = 3600
 CACHE_TTL_CONFIG_SECONDS = 86400
-
-
-@dataclass(frozen=True)
-class ColorRollout:
-    """One colour's Deployment as the Release controller wants it."""
-
-    image: str
-    replicas: int
-
-
-@dataclass(frozen=True)
-class AppRollout:
-    """What should run, as decided by the Release controller.
-
-    Rolling uses `image` (None: no Release yet, so no Deployment); BlueGreen uses
-    `colors` (a colour absent here has no Deployment) and `active`, the colour the
-    active Service selects.
-    """
-
-    image: str | None = None
-    active: Color = Color.BLUE
-    colors: Mapping[Color, ColorRollout] = field(default_factory=dict)
-
-    @classmethod
-    def first(cls, env: ResolvedEnvironment, image: str) -> AppRollout:
-        """The rollout of a first Release: the image in the Rolling Deployment, or in blue
-        with green created idle (no replicas) so both colours exist from the start."""
-        if not env.blue_green:
-            return cls(image=image)
-        return cls(
-            colors={
-                Color.BLUE: ColorRollout(image, env.spec.app.replicas),
-                Color.GREEN: ColorRollout(image, 0),
-            }
-        )
 
 
 def app_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:

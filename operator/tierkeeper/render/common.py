@@ -23,15 +23,6 @@ class Component(StrEnum):
     BACKUP = "backup"
 
 
-class Color(StrEnum):
-    BLUE = "blue"
-    GREEN = "green"
-
-    @property
-    def other(self) -> Color:
-        return Color.GREEN if self is Color.BLUE else Color.BLUE
-
-
 def selector(env: ResolvedEnvironment, component: Component) -> dict[str, str]:
     """Labels that select one component's pods; stable for the Environment's life."""
     return {INSTANCE: env.names.instance_label, COMPONENT: component.value}

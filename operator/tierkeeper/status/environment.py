@@ -9,9 +9,9 @@ from datetime import datetime
 from tierkeeper.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.cost import estimated_monthly_cost
 from tierkeeper.models import EnvironmentStatus, ResolvedEnvironment
+from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import Endpoints
 from tierkeeper.observe import ChildSummary
-from tierkeeper.render.app import AppRollout
 from tierkeeper.render.postgres import POSTGRES_PORT, postgres_host
 from tierkeeper.render.redis import REDIS_PORT
 
@@ -155,7 +155,7 @@ def environment_status(
         conditions=conditions,
         active_color=rollout.active.value if env.blue_green and observed.release else None,
         active_release=observed.release,
-        active_image=_active_image(env, rollout) if observed.release else None,
+        active_image=rollout.active_image(env) if observed.release else None,
         endpoints=Endpoints(
             app=f"{names.app_service}.{domain}:{port}",
             preview=f"{names.preview_service}.{domain}:{port}" if env.blue_green else None,
@@ -167,13 +167,6 @@ def environment_status(
         estimated_monthly_cost_usd=cost,
         over_budget=budget is not None and cost > budget.monthly_usd,
     )
-
-
-def _active_image(env: ResolvedEnvironment, rollout: AppRollout) -> str | None:
-    if not env.blue_green:
-        return rollout.image
-    active = rollout.colors.get(rollout.active)
-    return active.image if active else None
 
 
 def refused_status(
