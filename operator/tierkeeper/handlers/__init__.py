@@ -1,5 +1,5 @@
 """kopf handlers: importing this package registers them."""
 
-from tierkeeper.handlers import environment, lifecycle
+from tierkeeper.handlers import environment, lifecycle, release
 
-__all__ = ["environment", "lifecycle"]
+__all__ = ["environment", "lifecycle", "release"]

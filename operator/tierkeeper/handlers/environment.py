@@ -13,7 +13,7 @@ import kopf
 from tierkeeper import GROUP, VERSION
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
-from tierkeeper.handlers.state import EnvKey, OperatorState
+from tierkeeper.handlers.state import WATCHED, EnvKey, OperatorState, state_of
 from tierkeeper.models import DeletionPolicy, EnvironmentSpec, resolve
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
@@ -23,24 +23,7 @@ from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 MANAGED = {MANAGED_BY: "tierkeeper"}
 
-# Children whose changes matter, indexed by (namespace, instance label).
-WATCHED = (
-    ("apps", "v1", "deployments", "Deployment"),
-    ("apps", "v1", "statefulsets", "StatefulSet"),
-    ("", "v1", "services", "Service"),
-    ("", "v1", "configmaps", "ConfigMap"),
-    ("", "v1", "secrets", "Secret"),
-    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
-    ("batch", "v1", "cronjobs", "CronJob"),
-)
 CNPG = ("postgresql.cnpg.io", "v1", "clusters", "Cluster")
-
-
-def _state(memo: kopf.Memo, kwargs: dict[str, Any]) -> OperatorState:
-    state: OperatorState = memo["state"]
-    if not state.indexes:
-        state.indexes = {k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)}
-    return state
 
 
 @kopf.index(GROUP, VERSION, "environments")
@@ -66,15 +49,6 @@ def environments(
     }
 
 
-@kopf.index(GROUP, VERSION, "releases")
-def releases(
-    namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
-) -> dict[EnvKey, tuple[str, str]]:
-    return {
-        (namespace or "", spec.get("environment", "")): (meta.get("creationTimestamp", ""), name)
-    }
-
-
 def index_child(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, param: str = "", **_: Any
 ) -> dict[EnvKey, ChildSummary] | None:
@@ -90,7 +64,7 @@ async def child_changed(
     param: str = "",
     **kwargs: Any,
 ) -> None:
-    state = _state(memo, kwargs)
+    state = state_of(memo, kwargs)
     owners = [
         o["name"]
         for o in body.get("metadata", {}).get("ownerReferences") or []
@@ -100,6 +74,7 @@ async def child_changed(
         key = (namespace or "", owner)
         drifted = state.memory.drifted(key, summarize(param, body), deleted=type == "DELETED")
         state.environments.request(key, full=drifted)
+        state.poke_releases(key)
 
 
 for group, version, plural, kind in WATCHED:
@@ -119,47 +94,31 @@ async def environment_changed(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    state = _state(memo, kwargs)
+    state = state_of(memo, kwargs)
     key = (namespace or "", name)
     if type == "DELETED":
         state.memory.forget(key)
+        state.rollouts.pop(key, None)
         return
     full = state.memory.applied_generation.get(key) != meta.get("generation")
     state.environments.request(key, full=full)
-
-
-@kopf.on.event(GROUP, VERSION, "releases")
-async def release_changed(
-    namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    state = _state(memo, kwargs)
-    state.environments.request((namespace or "", spec.get("environment", "")), full=True)
-
-
-def _bound_release(state: OperatorState, key: EnvKey) -> str | None:
-    bindings: list[tuple[str, str]] = list(state.indexes["releases"].get(key, []))
-    return min(bindings)[1] if bindings else None
-
-
-def _live(state: OperatorState, key: EnvKey) -> dict[tuple[str, str], ChildSummary]:
-    index_key = (key[0], ChildNames(key[1]).instance_label)
-    return {
-        (child.kind, child.name): child
-        for _, _, plural, _ in WATCHED
-        for child in state.indexes[plural].get(index_key, [])
-    }
+    state.poke_releases(key)
 
 
 async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
-    records = list(state.indexes["environments"].get(key, []))
-    if not records or records[0].deleting:
+    record = state.environment(key)
+    if record is None or record.deleting:
         return
+    release = state.bound_release(key)
+    # The Release controller's latest decision, even before its status write comes back
+    # through the watch: rendering an older one would flip traffic back and forth.
+    rollout = state.rollouts.get(key) or (release and release.rollout) or AppRollout()
     await reconcile_environment(
         state.kube,
-        records[0],
-        _live(state, key),
-        _bound_release(state, key),
-        AppRollout(),
+        record,
+        state.live(key),
+        release.name if release else None,
+        rollout,
         state.memory,
         full=full,
     )
@@ -170,7 +129,7 @@ async def environment_deleted(
     namespace: str | None, name: str, uid: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     """Retain: detach volumes and credentials before garbage collection takes the rest."""
-    state = _state(memo, kwargs)
+    state = state_of(memo, kwargs)
     ns = namespace or ""
     try:
         policy = resolve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,9 +11,24 @@ import kopf
 from tierkeeper.apply.kube import Kube
 from tierkeeper.coalesce import Coalescer
 from tierkeeper.config import OperatorConfig
-from tierkeeper.reconcile.environment import Memory
+from tierkeeper.models.rollout import AppRollout
+from tierkeeper.names import ChildNames
+from tierkeeper.observe import ChildSummary
+from tierkeeper.reconcile.environment import EnvRecord, Memory
+from tierkeeper.reconcile.release import ReleaseRecord
 
 EnvKey = tuple[str, str]
+
+# Children whose changes matter, indexed by (namespace, instance label).
+WATCHED = (
+    ("apps", "v1", "deployments", "Deployment"),
+    ("apps", "v1", "statefulsets", "StatefulSet"),
+    ("", "v1", "services", "Service"),
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "secrets", "Secret"),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+)
 
 
 @dataclass
@@ -22,6 +38,8 @@ class OperatorState:
     environments: Coalescer[EnvKey]
     memory: Memory = field(default_factory=Memory)
     indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
+    rollouts: dict[EnvKey, AppRollout] = field(default_factory=dict)
+    pokes: dict[EnvKey, asyncio.Event] = field(default_factory=dict)
 
     @classmethod
     def create(cls, kube: Kube, config: OperatorConfig) -> OperatorState:
@@ -31,3 +49,44 @@ class OperatorState:
         state: OperatorState
         state = cls(kube, config, Coalescer(lambda key, full: reconcile(state, key, full)))
         return state
+
+    def bind(self, kwargs: dict[str, Any]) -> OperatorState:
+        """Keep kopf's indexes (the same objects on every call) for reconciles it did not start."""
+        if not self.indexes:
+            self.indexes = {k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)}
+        return self
+
+    def environment(self, key: EnvKey) -> EnvRecord | None:
+        return next(iter(self.indexes["environments"].get(key, [])), None)
+
+    def releases_of(self, key: EnvKey) -> list[ReleaseRecord]:
+        return sorted(self.indexes["releases"].get(key, []), key=lambda r: (r.created, r.name))
+
+    def release(self, env_key: EnvKey, name: str) -> ReleaseRecord | None:
+        return next((r for r in self.releases_of(env_key) if r.name == name), None)
+
+    def bound_release(self, key: EnvKey) -> ReleaseRecord | None:
+        """The oldest Release naming the Environment binds it; later ones are refused."""
+        return next(iter(self.releases_of(key)), None)
+
+    def live(self, key: EnvKey) -> dict[tuple[str, str], ChildSummary]:
+        index_key = (key[0], ChildNames(key[1]).instance_label)
+        return {
+            (child.kind, child.name): child
+            for _, _, plural, _ in WATCHED
+            for child in self.indexes[plural].get(index_key, [])
+        }
+
+    def poke(self, release_key: EnvKey) -> asyncio.Event:
+        return self.pokes.setdefault(release_key, asyncio.Event())
+
+    def poke_releases(self, env_key: EnvKey) -> None:
+        """Wake the Release daemons of an Environment: something they wait for changed."""
+        for release in self.releases_of(env_key):
+            self.poke((release.namespace, release.name)).set()
+
+
+def state_of(memo: kopf.Memo, kwargs: dict[str, Any]) -> OperatorState:
+    """The shared state, given a handler's memo and keyword arguments."""
+    state: OperatorState = memo["state"]
+    return state.bind(kwargs)

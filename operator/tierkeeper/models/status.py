@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic.config import JsonDict
 
 from tierkeeper.models.base import Model
+from tierkeeper.models.rollout import AppRollout
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 KOPF_STATE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
@@ -108,6 +109,21 @@ class ReleaseStatus(Model):
     )
     history: list[HistoryEntry] = Field(
         default_factory=list, max_length=10, description="The last 10 rollouts."
+    )
+    rollout: AppRollout | None = Field(
+        None, description="The app's Deployments as this Release wants them (colours, images)."
+    )
+    target_image: str | None = Field(
+        None, max_length=512, description="Image the current or last rollout brings."
+    )
+    step_started_at: datetime | None = Field(None, description="When the current step began.")
+    switched_at: datetime | None = Field(
+        None, description="When traffic was switched to the new colour (blue-green)."
+    )
+    refused_image: str | None = Field(
+        None,
+        max_length=512,
+        description="Image rolled back from; not rolled out again until spec.image changes.",
     )
     kopf: dict[str, object] | None = Field(
         None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE

@@ -88,5 +88,16 @@ def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child
     ]
 
 
+def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
+    """The children a rollout step changes: the app Deployments and Services."""
+    app = {env.names.app_service, env.names.preview_service, env.names.rolling_deployment}
+    app |= {env.names.color_deployment(color.value) for color in Color}
+    return [
+        child
+        for child in render_children(env, rollout)
+        if child.name in app and child.kind in ("Deployment", "Service")
+    ]
+
+
 def wanted(children: list[Child]) -> list[Manifest]:
     return [child.manifest for child in children if child.manifest is not None]

@@ -1,0 +1,77 @@
+"""Release conditions and history, computed from the phase the controller is in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from tierkeeper.conditions import Observation, find, merge_conditions, observe
+from tierkeeper.models import Condition, Phase, ReleaseStatus
+from tierkeeper.models.status import HistoryEntry
+
+HISTORY_LIMIT = 10
+
+_PROGRESSING = {Phase.PENDING, Phase.DEPLOYING, Phase.VERIFYING, Phase.AWAITING_PROMOTION}
+
+
+def _ready(status: ReleaseStatus, image: str, refusal: Observation | None) -> Observation:
+    if refusal is not None:
+        return observe("Ready", False, refusal.reason, refusal.message)
+    phase = status.phase or Phase.PENDING
+    if phase is Phase.PROMOTED and status.target_image == image:
+        return observe("Ready", True, "Promoted", f"{image} is serving traffic")
+    if phase is Phase.FAILED:
+        return observe("Ready", False, "RolloutFailed", f"{status.target_image} failed")
+    if phase is Phase.ROLLED_BACK:
+        return observe("Ready", False, "RolledBack", f"rolled back from {status.refused_image}")
+    return observe("Ready", False, phase.value, f"rolling out {image}")
+
+
+def release_conditions(
+    previous: Sequence[Condition],
+    status: ReleaseStatus,
+    image: str,
+    *,
+    refusal: Observation | None,
+    healthy: Observation | None,
+    now: datetime,
+    generation: int,
+) -> list[Condition]:
+    phase = status.phase or Phase.PENDING
+    progressing = observe(
+        "Progressing",
+        refusal is None and phase in _PROGRESSING,
+        phase.value if refusal is None else refusal.reason,
+        f"phase {phase.value}",
+    )
+    old_healthy = find(previous, "Healthy")
+    health = healthy or (
+        Observation("Healthy", old_healthy.status, old_healthy.reason, old_healthy.message)
+        if old_healthy
+        else Observation("Healthy", "Unknown", "NotChecked", "no health check has run yet")
+    )
+    return merge_conditions(
+        previous,
+        [_ready(status, image, refusal), progressing, health],
+        now=now,
+        generation=generation,
+    )
+
+
+def with_history(
+    history: Sequence[HistoryEntry],
+    *,
+    image: str,
+    color: str | None,
+    outcome: str,
+    started: datetime | None,
+    finished: datetime,
+) -> list[HistoryEntry]:
+    entry = HistoryEntry(
+        image=image,
+        color=color,
+        outcome=outcome,
+        started_at=started or finished,
+        finished_at=finished,
+    )
+    return [*history, entry][-HISTORY_LIMIT:]
