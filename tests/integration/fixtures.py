@@ -1,0 +1,42 @@
+"""Fixtures for operator behaviour tests: the API view, a health server, the operator process.
+
+They build on the control-plane fixtures (`cluster`, `namespace`) of conftest.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.k8s import Api
+from tests.integration.operator import HealthServer, OperatorProcess
+
+
+@pytest.fixture(scope="session")
+def api(cluster: Any) -> Api:
+    return Api(Path(cluster.kubeconfig))
+
+
+@pytest.fixture
+def health() -> Iterator[HealthServer]:
+    server = HealthServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def operator(
+    cluster: Any, namespace: str, health: HealthServer, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(
+        kubeconfig=Path(cluster.kubeconfig),
+        namespace=namespace,
+        log=tmp_path / "operator.log",
+        extra_env={"TIERKEEPER_HEALTH_URL": health.template},
+    )
+    process.start()
+    yield process
+    process.stop()

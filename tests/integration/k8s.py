@@ -1,0 +1,108 @@
+"""A small synchronous view of the test cluster: read what it holds, apply YAML, wait."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import config, dynamic
+from kubernetes.client import ApiClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+T = TypeVar("T")
+GROUP_VERSION = "tierkeeper.dev/v1alpha1"
+API_VERSIONS = {
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "CronJob": "batch/v1",
+    "Environment": GROUP_VERSION,
+    "Release": GROUP_VERSION,
+}
+
+
+class Api:
+    """Generic get/list/apply/patch/delete of any kind by name."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.client: ApiClient = config.new_client_from_config(config_file=str(kubeconfig))
+        self.dynamic = dynamic.DynamicClient(self.client)
+
+    def resource(self, kind: str) -> Any:
+        return self.dynamic.resources.get(api_version=API_VERSIONS.get(kind, "v1"), kind=kind)
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = (
+                self.resource(kind).get(name=name, namespace=namespace).to_dict()
+            )
+        except NotFoundError:
+            return None
+        return found
+
+    def list(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        items = self.resource(kind).get(namespace=namespace, label_selector=selector).items
+        return [item.to_dict() for item in items]
+
+    def apply(
+        self, document: dict[str, Any], namespace: str, manager: str = "test"
+    ) -> dict[str, Any]:
+        body = {**document, "metadata": {**document["metadata"], "namespace": namespace}}
+        result: dict[str, Any] = (
+            self.resource(document["kind"])
+            .server_side_apply(
+                body=body,
+                name=body["metadata"]["name"],
+                namespace=namespace,
+                field_manager=manager,
+                force_conflicts=True,
+            )
+            .to_dict()
+        )
+        return result
+
+    def apply_file(
+        self, path: Path, namespace: str, kinds: tuple[str, ...] = ("Environment", "Release")
+    ) -> None:
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["kind"] in kinds:
+                self.apply(document, namespace)
+
+    def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.resource(kind).patch(
+            name=name, namespace=namespace, body=patch, content_type="application/merge-patch+json"
+        )
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            self.resource(kind).delete(name=name, namespace=namespace)
+
+
+def eventually(
+    check: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.25, what: str = ""
+) -> T:
+    """Poll until `check` returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last: {last!r}")
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            found: dict[str, Any] = cond
+            return found
+    return None
+
+
+def is_true(obj: dict[str, Any] | None, type_: str) -> bool:
+    found = condition(obj, type_)
+    return found is not None and found["status"] == "True"

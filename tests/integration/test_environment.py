@@ -1,0 +1,282 @@
+"""Environment reconciliation against the real control plane (SPEC §2, issue 4)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.k8s import Api, eventually, is_true
+from tests.integration.operator import OperatorProcess
+from tierkeeper.cli.render import render_documents
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+OWNED_KINDS = (
+    "Deployment",
+    "StatefulSet",
+    "Service",
+    "ConfigMap",
+    "CronJob",
+    "PersistentVolumeClaim",
+    "Secret",
+)
+
+
+def environment_doc(example: str) -> dict[str, Any]:
+    docs = yaml.safe_load_all((EXAMPLES / example).read_text())
+    return next(d for d in docs if d and d["kind"] == "Environment")
+
+
+def expected_children(doc: dict[str, Any], namespace: str) -> set[tuple[str, str]]:
+    placed = copy.deepcopy(doc)
+    placed["metadata"]["namespace"] = namespace
+    return {(m["kind"], m["metadata"]["name"]) for m in render_documents([placed])}
+
+
+def owned_children(api: Api, namespace: str, env: str) -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for kind in OWNED_KINDS:
+        for item in api.list(kind, namespace, f"app.kubernetes.io/instance={env}"):
+            owners = item["metadata"].get("ownerReferences") or []
+            if any(o["kind"] == "Environment" and o["name"] == env for o in owners):
+                found[(kind, item["metadata"]["name"])] = item
+    return found
+
+
+def ready(api: Api, namespace: str, name: str) -> dict[str, Any] | None:
+    env = api.get("Environment", namespace, name)
+    return env if is_true(env, "Ready") else None
+
+
+@pytest.mark.parametrize(
+    "example",
+    ["environment-development.yaml", "environment-staging.yaml", "environment-production.yaml"],
+)
+def test_example_converges_with_exactly_the_spec_children(
+    api: Api, namespace: str, operator: OperatorProcess, example: str
+) -> None:
+    doc = environment_doc(example)
+    name = doc["metadata"]["name"]
+    api.apply(doc, namespace)
+    env = eventually(lambda: ready(api, namespace, name), timeout=90, what=f"{name} Ready")
+    children = owned_children(api, namespace, name)
+    assert set(children) == expected_children(doc, namespace)
+    for (kind, child_name), child in children.items():
+        labels = child["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "tierkeeper", (kind, child_name)
+        assert labels["app.kubernetes.io/component"] in {"app", "postgres", "redis", "backup"}
+        managers = {entry["manager"] for entry in child["metadata"]["managedFields"]}
+        assert "tierkeeper" in managers, (kind, child_name, managers)
+    app_ready = next(c for c in env["status"]["conditions"] if c["type"] == "AppReady")
+    assert app_ready["reason"] == "NoRelease"
+    assert env["status"]["observedGeneration"] == env["metadata"]["generation"]
+
+
+def versions(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
+    return {
+        key: child["metadata"]["resourceVersion"]
+        for key, child in owned_children(api, namespace, env).items()
+    }
+
+
+def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_nothing(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    doc = environment_doc("environment-staging.yaml")
+    name = doc["metadata"]["name"]
+    api.apply(doc, namespace)
+    eventually(lambda: ready(api, namespace, name), timeout=90, what="Ready")
+    before = versions(api, namespace, name)
+    changed = copy.deepcopy(doc)
+    changed["spec"]["redis"] = {"maxMemory": "256Mi"}
+    api.apply(changed, namespace)
+    eventually(
+        lambda: (
+            "maxmemory 268435456"
+            in (api.get("ConfigMap", namespace, f"{name}-redis-config") or {})
+            .get("data", {})
+            .get("redis.conf", "")
+        ),
+        what="redis config updated",
+    )
+    eventually(lambda: ready(api, namespace, name), timeout=90, what="Ready again")
+    after = versions(api, namespace, name)
+    changed_keys = {key for key in before if before[key] != after.get(key)}
+    assert changed_keys <= {
+        ("ConfigMap", f"{name}-redis-config"),
+        ("StatefulSet", f"{name}-redis"),
+        ("PersistentVolumeClaim", f"data-{name}-redis-0"),
+    }, changed_keys
+    assert ("ConfigMap", f"{name}-redis-config") in changed_keys
+    # An unchanged Environment reconciled again (an operator restart forces it) writes nothing.
+    operator.stop()
+    operator.start()
+    settled = versions(api, namespace, name)
+    env_version = api.get("Environment", namespace, name)["metadata"]["resourceVersion"]  # type: ignore[index]
+    eventually(lambda: operator.alive() and ready(api, namespace, name), what="operator back")
+    time.sleep(5)
+    assert versions(api, namespace, name) == settled
+    assert api.get("Environment", namespace, name)["metadata"]["resourceVersion"] == env_version  # type: ignore[index]
+
+
+def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are_not_fought(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    api.apply(environment_doc("environment-staging.yaml"), namespace)
+    api.apply(
+        {
+            "apiVersion": "tierkeeper.dev/v1alpha1",
+            "kind": "Release",
+            "metadata": {"name": "shop-staging"},
+            "spec": {"environment": "shop-staging", "image": "ghcr.io/acme/shop:1.0.0"},
+        },
+        namespace,
+    )
+    eventually(
+        lambda: api.get("Deployment", namespace, "shop-staging-app"),
+        timeout=90,
+        what="app Deployment",
+    )
+    api.delete("Service", namespace, "shop-staging")
+    eventually(lambda: api.get("Service", namespace, "shop-staging"), what="Service restored")
+    api.patch(
+        "Deployment",
+        namespace,
+        "shop-staging-app",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil:latest"}]}}}},
+    )
+    eventually(
+        lambda: (
+            (api.get("Deployment", namespace, "shop-staging-app") or {})["spec"]["template"][
+                "spec"
+            ]["containers"][0]["image"]
+            == "ghcr.io/acme/shop:1.0.0"
+        ),
+        what="image restored",
+    )
+    # An HPA-like manager takes spec.replicas; the operator leaves it alone.
+    api.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "shop-staging-app"},
+            "spec": {"replicas": 5},
+        },
+        namespace,
+        manager="hpa-controller",
+    )
+    api.patch("Environment", namespace, "shop-staging", {"spec": {"app": {"replicas": 3}}})
+    eventually(
+        lambda: (
+            (api.get("Environment", namespace, "shop-staging") or {})
+            .get("status", {})
+            .get("observedGeneration")
+            == (api.get("Environment", namespace, "shop-staging") or {})["metadata"]["generation"]
+        ),
+        what="new generation reconciled",
+    )
+    time.sleep(3)
+    assert (api.get("Deployment", namespace, "shop-staging-app") or {})["spec"]["replicas"] == 5
+
+
+def test_deleting_production_keeps_volumes_and_credentials(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    doc = environment_doc("environment-production.yaml")
+    api.apply(doc, namespace)
+    eventually(lambda: ready(api, namespace, "shop-production"), timeout=90, what="Ready")
+    secret = api.get("Secret", namespace, "shop-production-postgres-credentials")
+    assert secret is not None
+    api.delete("Environment", namespace, "shop-production")
+    eventually(
+        lambda: api.get("Environment", namespace, "shop-production") is None,
+        timeout=60,
+        what="gone",
+    )
+    eventually(
+        lambda: api.get("Service", namespace, "shop-production") is None,
+        timeout=60,
+        what="children collected",
+    )
+    kept = api.get("Secret", namespace, "shop-production-postgres-credentials")
+    assert kept is not None and not kept["metadata"].get("ownerReferences")
+    assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == "shop-production"
+    assert kept["data"] == secret["data"]
+    claims = {c["metadata"]["name"] for c in api.list("PersistentVolumeClaim", namespace)}
+    assert {
+        "shop-production-backups",
+        "data-shop-production-postgres-0",
+        "data-shop-production-redis-0",
+    } <= claims
+
+
+def test_deleting_development_removes_everything(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    api.apply(environment_doc("environment-development.yaml"), namespace)
+    eventually(lambda: ready(api, namespace, "shop-dev"), timeout=90, what="Ready")
+    api.delete("Environment", namespace, "shop-dev")
+    eventually(
+        lambda: (
+            not any(
+                api.list(kind, namespace, "app.kubernetes.io/instance=shop-dev")
+                for kind in OWNED_KINDS
+            )
+        ),
+        timeout=90,
+        what="everything collected",
+    )
+
+
+def test_restart_mid_reconcile_converges_without_duplicates(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    api.apply(environment_doc("environment-staging.yaml"), namespace)
+    eventually(
+        lambda: api.get("StatefulSet", namespace, "shop-staging-postgres"), what="first children"
+    )
+    operator.kill()
+    operator.start()
+    eventually(
+        lambda: ready(api, namespace, "shop-staging"), timeout=90, what="Ready after restart"
+    )
+    secrets = api.list("Secret", namespace, "app.kubernetes.io/instance=shop-staging")
+    assert len(secrets) == 1
+    assert set(owned_children(api, namespace, "shop-staging")) == expected_children(
+        environment_doc("environment-staging.yaml"), namespace
+    )
+
+
+def test_missing_external_secret_is_refused_with_a_condition_and_an_event(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    doc = environment_doc("environment-development.yaml")
+    doc["spec"]["external"] = {"sentry": {"secretRef": {"name": "sentry", "key": "dsn"}}}
+    api.apply(doc, namespace)
+
+    def refused() -> dict[str, Any] | None:
+        env = api.get("Environment", namespace, "shop-dev")
+        ready_condition = [
+            c for c in (env or {}).get("status", {}).get("conditions", []) if c["type"] == "Ready"
+        ]
+        return (
+            env
+            if ready_condition and ready_condition[0]["reason"] == "ExternalSecretMissing"
+            else None
+        )
+
+    env = eventually(refused, timeout=60, what="ExternalSecretMissing")
+    assert (
+        "sentry" in next(c for c in env["status"]["conditions"] if c["type"] == "Ready")["message"]
+    )
+    events = eventually(
+        lambda: [e for e in api.list("Event", namespace) if e["reason"] == "ExternalSecretMissing"],
+        what="Warning Event",
+    )
+    assert events[0]["type"] == "Warning"

@@ -1,0 +1,281 @@
+"""Releases against the real control plane: blue-green with gates, standby, rollbacks (issue 5)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.integration.k8s import Api, condition, eventually, is_true
+from tests.integration.operator import HealthServer, OperatorProcess
+
+pytestmark = pytest.mark.integration
+
+ENV = "shop"
+COLOR = "tierkeeper.dev/color"
+
+
+def environment(**blue_green: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {
+            "tier": "production",
+            "branch": "main",
+            "postgres": {"provider": "builtin", "instances": 1},
+            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "strategy": {
+                "blueGreen": {
+                    "postPromotionSeconds": 3,
+                    "progressDeadlineSeconds": 120,
+                    **blue_green,
+                }
+            },
+        },
+    }
+
+
+def release(image: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": ENV},
+        "spec": {"environment": ENV, "image": image, **spec},
+    }
+
+
+def release_status(api: Api, namespace: str) -> dict[str, Any]:
+    return (api.get("Release", namespace, ENV) or {}).get("status") or {}
+
+
+def phase_is(api: Api, namespace: str, phase: str, image: str | None = None) -> bool:
+    status = release_status(api, namespace)
+    return status.get("phase") == phase and (image is None or status.get("targetImage") == image)
+
+
+def active_color(api: Api, namespace: str) -> str | None:
+    service = api.get("Service", namespace, ENV)
+    return ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
+
+
+def deployment_image(api: Api, namespace: str, color: str) -> str | None:
+    deployment = api.get("Deployment", namespace, f"{ENV}-{color}")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
+
+
+def first_release(api: Api, namespace: str, image: str = "shop:1", **bg: Any) -> None:
+    api.apply(environment(**bg), namespace)
+    api.apply(release(image), namespace)
+    eventually(
+        lambda: phase_is(api, namespace, "Promoted", image), timeout=120, what="first release"
+    )
+
+
+@contextmanager
+def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
+    """Watch the active Service the whole time: never an empty selector, never a colour
+    whose pods are not all Ready."""
+    violations: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            color = active_color(api, namespace)
+            if not color:
+                violations.append("active Service selects no colour")
+            else:
+                deployment = api.get("Deployment", namespace, f"{ENV}-{color}") or {}
+                wanted = (deployment.get("spec") or {}).get("replicas", 0)
+                ready = (deployment.get("status") or {}).get("readyReplicas") or 0
+                if wanted == 0 or ready < wanted:
+                    violations.append(f"active Service selects {color} with {ready}/{wanted} Ready")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield violations
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_blue_green_switches_only_after_green_is_available_and_healthy(
+    api: Api, namespace: str, operator: OperatorProcess, health: HealthServer
+) -> None:
+    first_release(api, namespace)
+    assert active_color(api, namespace) == "blue"
+    with traffic_guard(api, namespace) as violations:
+        api.apply(release("shop:2"), namespace)
+        eventually(
+            lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="promoted"
+        )
+    assert violations == []
+    assert active_color(api, namespace) == "green"
+    assert deployment_image(api, namespace, "green") == "shop:2"
+    assert health.hits.get(f"{ENV}-preview", 0) >= 3, "the gate probed the preview Service"
+    status = release_status(api, namespace)
+    assert (status["activeColor"], status["activeImage"], status["previousImage"]) == (
+        "green",
+        "shop:2",
+        "shop:1",
+    )
+    assert status["standbyUntil"]
+    assert [h["outcome"] for h in status["history"]] == ["Promoted", "Promoted"]
+    env = api.get("Environment", namespace, ENV)
+    assert env is not None and env["status"]["activeColor"] == "green"
+
+
+def test_failing_health_gate_keeps_traffic_on_blue_and_fails(
+    api: Api, namespace: str, operator: OperatorProcess, health: HealthServer
+) -> None:
+    first_release(api, namespace)
+    health.codes[f"{ENV}-preview"] = 503
+    api.apply(release("shop:2"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Failed", "shop:2"), timeout=120, what="Failed")
+    assert active_color(api, namespace) == "blue"
+    release_obj = api.get("Release", namespace, ENV)
+    assert condition(release_obj, "Ready")["reason"] == "RolloutFailed"  # type: ignore[index]
+    assert condition(release_obj, "Healthy")["status"] == "False"  # type: ignore[index]
+    eventually(
+        lambda: (api.get("Deployment", namespace, f"{ENV}-green") or {})["spec"]["replicas"] == 0,
+        what="failed colour scaled to zero",
+    )
+
+
+def test_post_promotion_failure_switches_back_to_blue(
+    api: Api, namespace: str, operator: OperatorProcess, health: HealthServer
+) -> None:
+    first_release(api, namespace)
+    health.codes[ENV] = 500  # only post-promotion checks probe the active Service
+    api.apply(release("shop:2"), namespace)
+    eventually(lambda: phase_is(api, namespace, "RolledBack"), timeout=120, what="RolledBack")
+    assert active_color(api, namespace) == "blue"
+    status = release_status(api, namespace)
+    assert status["refusedImage"] == "shop:2"
+    assert status["history"][-1]["outcome"] == "RolledBack"
+    time.sleep(3)
+    assert phase_is(api, namespace, "RolledBack"), "a rolled-back image is not retried"
+
+
+def test_manual_promotion_waits_for_promote(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    first_release(api, namespace)
+    api.apply(release("shop:2", promotion="Manual"), namespace)
+    eventually(lambda: phase_is(api, namespace, "AwaitingPromotion"), timeout=120, what="awaiting")
+    time.sleep(3)
+    assert active_color(api, namespace) == "blue"
+    api.apply(release("shop:2", promotion="Manual", promote=True), namespace)
+    eventually(lambda: active_color(api, namespace) == "green", timeout=60, what="switched")
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=60, what="promoted")
+
+
+def pod_uids(api: Api, namespace: str) -> set[str]:
+    return {
+        p["metadata"]["uid"]
+        for p in api.list(
+            "Pod", namespace, f"app.kubernetes.io/instance={ENV},app.kubernetes.io/component=app"
+        )
+    }
+
+
+def test_revert_inside_window_switches_back_without_new_pods_and_standby_expires(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    first_release(api, namespace, rollbackWindow="40s")
+    api.apply(release("shop:2"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="promoted")
+    pods = pod_uids(api, namespace)
+    with traffic_guard(api, namespace) as violations:
+        api.apply(release("shop:1"), namespace)
+        eventually(
+            lambda: active_color(api, namespace) == "blue", timeout=10, what="instant switch back"
+        )
+    assert violations == []
+    assert pod_uids(api, namespace) == pods, "no pod was started or stopped for the rollback"
+    assert phase_is(api, namespace, "Promoted", "shop:1")
+    eventually(
+        lambda: (api.get("Deployment", namespace, f"{ENV}-green") or {})["spec"]["replicas"] == 0,
+        timeout=90,
+        what="standby scaled to zero after the window",
+    )
+
+
+def test_rollback_annotation_switches_to_standby(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    first_release(api, namespace)
+    api.apply(release("shop:2"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="promoted")
+    api.patch(
+        "Release",
+        namespace,
+        ENV,
+        {"metadata": {"annotations": {"tierkeeper.dev/rollback": "true"}}},
+    )
+    eventually(
+        lambda: active_color(api, namespace) == "blue", timeout=30, what="emergency rollback"
+    )
+    eventually(lambda: phase_is(api, namespace, "RolledBack"), what="RolledBack")
+    annotations = (api.get("Release", namespace, ENV) or {})["metadata"].get("annotations") or {}
+    assert "tierkeeper.dev/rollback" not in annotations
+
+
+STEPS = ["Deploying", "Verifying", "Switched"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_operator_killed_at_a_step_resumes_and_finishes(
+    api: Api, namespace: str, operator: OperatorProcess, step: str
+) -> None:
+    first_release(api, namespace)
+    with traffic_guard(api, namespace) as violations:
+        api.apply(release("shop:2"), namespace)
+        if step == "Switched":
+            eventually(lambda: active_color(api, namespace) == "green", timeout=120, what=step)
+        else:
+            eventually(lambda: phase_is(api, namespace, step, "shop:2"), timeout=120, what=step)
+        operator.kill()
+        operator.start()
+        eventually(
+            lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="finished"
+        )
+    assert violations == []
+    assert active_color(api, namespace) == "green"
+    green = [d for d in api.list("Deployment", namespace, f"app.kubernetes.io/instance={ENV}")]
+    assert sorted(d["metadata"]["name"] for d in green) == [f"{ENV}-blue", f"{ENV}-green"]
+
+
+def refusal_reason(api: Api, namespace: str, name: str) -> str | None:
+    found = condition(api.get("Release", namespace, name), "Ready")
+    return found["reason"] if found else None
+
+
+def test_refusals_touch_nothing(api: Api, namespace: str, operator: OperatorProcess) -> None:
+    orphan = release("shop:1")
+    orphan["metadata"]["name"] = "orphan"
+    orphan["spec"]["environment"] = "nowhere"
+    api.apply(orphan, namespace)
+    eventually(
+        lambda: refusal_reason(api, namespace, "orphan") == "EnvironmentNotFound", what="not found"
+    )
+    first_release(api, namespace)
+    second = release("shop:9")
+    second["metadata"]["name"] = "second"
+    api.apply(second, namespace)
+    eventually(
+        lambda: refusal_reason(api, namespace, "second") == "EnvironmentAlreadyBound", what="bound"
+    )
+    api.apply(release("shop:3", source={"branch": "feature-x"}), namespace)
+    eventually(lambda: refusal_reason(api, namespace, ENV) == "BranchMismatch", what="branch")
+    assert deployment_image(api, namespace, "blue") == "shop:1"
+    assert deployment_image(api, namespace, "green") == "shop:1"
+    events = {e["reason"] for e in api.list("Event", namespace) if e["type"] == "Warning"}
+    assert {"EnvironmentNotFound", "EnvironmentAlreadyBound", "BranchMismatch"} <= events
+    assert not is_true(api.get("Release", namespace, "second"), "Ready")
