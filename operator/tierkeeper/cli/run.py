@@ -6,6 +6,8 @@ import argparse
 
 import kopf
 
+from tierkeeper import metrics
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("run", help="run the operator")
@@ -28,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--log-format", choices=["json", "plain"], default="json", help="log format"
     )
+    parser.add_argument(
+        "--metrics-port", type=int, default=9090, help="Prometheus /metrics port; 0 turns it off"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
 
@@ -37,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN
     kopf.configure(verbose=args.verbose, log_format=log_format)
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
     kopf.run(
         clusterwide=not args.namespace,
         namespaces=args.namespace,

@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from tierkeeper import GROUP, VERSION
+from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
 from tierkeeper.handlers.state import WATCHED, EnvKey, OperatorState, state_of
@@ -99,6 +99,7 @@ async def environment_changed(
     if type == "DELETED":
         state.memory.forget(key)
         state.rollouts.pop(key, None)
+        metrics.forget_environment(*key)
         return
     full = state.memory.applied_generation.get(key) != meta.get("generation")
     state.environments.request(key, full=full)
@@ -113,15 +114,16 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
     # The Release controller's latest decision, even before its status write comes back
     # through the watch: rendering an older one would flip traffic back and forth.
     rollout = state.rollouts.get(key) or (release and release.rollout) or AppRollout()
-    await reconcile_environment(
-        state.kube,
-        record,
-        state.live(key),
-        release.name if release else None,
-        rollout,
-        state.memory,
-        full=full,
-    )
+    with metrics.reconciling("Environment"):
+        await reconcile_environment(
+            state.kube,
+            record,
+            state.live(key),
+            release.name if release else None,
+            rollout,
+            state.memory,
+            full=full,
+        )
 
 
 @kopf.on.delete(GROUP, VERSION, "environments")

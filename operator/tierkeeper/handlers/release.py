@@ -10,7 +10,7 @@ from typing import Any
 
 import kopf
 
-from tierkeeper import GROUP, VERSION
+from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.handlers.state import EnvKey, state_of
 from tierkeeper.reconcile.release import ReleaseRecord, step_release
 
@@ -76,17 +76,18 @@ async def release_daemon(
             env_key = (key[0], str(record.spec.get("environment", "")))
             bound = state.bound_release(env_key)
             try:
-                wait = await step_release(
-                    state.kube,
-                    state.config,
-                    record,
-                    state.environment(env_key),
-                    bound.name if bound else None,
-                    state.live(env_key),
-                    state.memory,
-                    state.rollouts,
-                    datetime.now(UTC).replace(microsecond=0),
-                )
+                with metrics.reconciling("Release"):
+                    wait = await step_release(
+                        state.kube,
+                        state.config,
+                        record,
+                        state.environment(env_key),
+                        bound.name if bound else None,
+                        state.live(env_key),
+                        state.memory,
+                        state.rollouts,
+                        datetime.now(UTC).replace(microsecond=0),
+                    )
             except Exception:
                 logger.exception("step of Release %s/%s failed; retrying", *key)
                 wait = ERROR_BACKOFF_SECONDS
@@ -95,3 +96,4 @@ async def release_daemon(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(poke.wait(), timeout=min(wait or IDLE_SECONDS, IDLE_SECONDS))
     state.pokes.pop(key, None)
+    metrics.forget_release(*key)

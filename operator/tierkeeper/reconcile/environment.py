@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tierkeeper import metrics
 from tierkeeper.apply.children import Live, Owner, converge, ensure_credentials
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import Involved, post_event
@@ -148,7 +149,27 @@ async def reconcile_environment(
         refusal=refusal,
     )
     status = environment_status(env, observed, previous, now=now, generation=record.generation)
+    _export(env, observed, status)
     await _report(kube, record, previous, status)
+
+
+def _export(env: ResolvedEnvironment, observed: Observed, status: EnvironmentStatus) -> None:
+    ready, degraded = find(status.conditions, "Ready"), find(status.conditions, "Degraded")
+    backup = env.spec.postgres.backup
+    builtin_backups = env.spec.postgres.enabled and backup.enabled and not env.cloudnative_pg
+    cronjob = observed.children.get(("CronJob", env.names.backup_cronjob))
+    last = cronjob.last_success if cronjob else None
+    metrics.environment(
+        env.namespace,
+        env.name,
+        ready=ready is not None and ready.status == "True",
+        degraded=degraded is not None and degraded.status == "True",
+        cost=status.estimated_monthly_cost_usd or 0.0,
+        backup_interval=metrics.schedule_interval_seconds(backup.schedule)
+        if builtin_backups
+        else None,
+        last_backup=datetime.fromisoformat(last) if last else None,
+    )
 
 
 async def _report(

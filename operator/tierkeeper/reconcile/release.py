@@ -8,12 +8,13 @@ colour that has not passed its gate.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tierkeeper import API_VERSION
+from tierkeeper import API_VERSION, metrics
 from tierkeeper.apply.children import Owner, converge
 from tierkeeper.apply.events import EventType, Involved, post_event
 from tierkeeper.apply.kube import Kube
@@ -159,6 +160,9 @@ class ReleaseStep:
         if status != before:
             await write_status(self.kube, self.record, status)
         self.status = status
+        metrics.release_phase(self.record.namespace, self.record.name, status.phase)
+        if len(status.history) != len(before.history) or status.history[-1:] != before.history[-1:]:
+            metrics.ROLLOUTS.labels(status.history[-1].outcome).inc()
         if status.rollout is not None and status.rollout != before.rollout:
             await self.apply(status.rollout)
         if event is not None:
@@ -287,6 +291,8 @@ class ReleaseStep:
     ) -> float | None:
         """Traffic back to the standby colour at once: its pods are already Ready."""
         leaving, target = rollout.active, rollout.active.other
+        metrics.SWITCHES.inc()
+        metrics.ROLLBACKS.labels("Annotation" if phase is Phase.ROLLED_BACK else "Revert").inc()
         image = rollout.colors[target].image
         refused = self.spec.image if phase is Phase.ROLLED_BACK else None
         await self.save(
@@ -368,8 +374,12 @@ class ReleaseStep:
         started = self.status.step_started_at or self.now
         limit = self.env.spec.strategy.blue_green.progress_deadline_seconds
         remaining = max(limit - (self.now - started).total_seconds(), float(GATE_SUCCESSES))
+        started_gate = time.monotonic()
         verdict = await self.health(
             self.env.names.preview_service, duration=remaining, until_healthy=True
+        )
+        metrics.GATE_SECONDS.labels("passed" if verdict.healthy else "failed").observe(
+            time.monotonic() - started_gate
         )
         if not verdict.healthy:
             return await self.fail(rollout, color, "HealthGateFailed", verdict.message)
@@ -390,6 +400,7 @@ class ReleaseStep:
 
     async def switch(self, rollout: AppRollout) -> float | None:
         old, new = rollout.active, Color(self.status.preview_color or rollout.active.other.value)
+        metrics.SWITCHES.inc()
         settle = self.env.spec.strategy.blue_green.post_promotion_seconds == 0
         settled = self.history("Promoted", new) if settle else {}
         await self.save(
@@ -424,6 +435,8 @@ class ReleaseStep:
             )
             return await self.settle_standby(rollout)
         failed, back = rollout.active, rollout.active.other
+        metrics.SWITCHES.inc()
+        metrics.ROLLBACKS.labels("PostPromotionFailed").inc()
         colors = {
             **rollout.colors,
             failed: rollout.colors[failed].model_copy(update={"replicas": 0}),
