@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tierkeeper.cli import crds, render, run
+from tierkeeper.cli import crds, render, restore, run
 
-SUBCOMMANDS = (crds, render, run)
+SUBCOMMANDS = (crds, render, run, restore)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,127 @@
+"""`tierkeeper restore`: restore a backup, or drill a restore (`--verify`).
+
+    tierkeeper restore --dump FILE --target DSN [--clean]
+    tierkeeper restore --verify --source DSN (--backup-dir DIR | --dump FILE) [--scratch DSN] [--json]
+
+Exit codes: 0 done (drill: every table matches), 1 restore failed or the drill
+found a difference, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tierkeeper.restore import (
+    LARGE_OBJECTS,
+    DrillReport,
+    RestoreError,
+    describe,
+    drill,
+    restore_dump,
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "restore",
+        help="restore a backup dump, or drill a restore with --verify",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dump", type=Path, help="the dump file to restore (backup.sh's output)")
+    parser.add_argument(
+        "--target",
+        metavar="DSN",
+        help="database to restore into (libpq conninfo or URI); created when missing",
+    )
+    parser.add_argument(
+        "--clean",
+        action="store_true",
+        help="the target may hold data: drop and recreate the objects the dump contains",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="drill: restore the newest dump into a scratch database, compare row counts "
+        "per table with --source, drop the scratch database",
+    )
+    parser.add_argument("--backup-dir", type=Path, help="directory holding the dumps (--verify)")
+    parser.add_argument("--source", metavar="DSN", help="the live database to compare with")
+    parser.add_argument(
+        "--scratch",
+        metavar="DSN",
+        help="any database on the server where the scratch database is made "
+        "(default: the source's server)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the drill report as JSON")
+    parser.set_defaults(func=run)
+
+
+def _usage(message: str) -> int:
+    print(f"tierkeeper restore: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.verify:
+        if args.source is None or (args.backup_dir is None and args.dump is None):
+            return _usage("--verify needs --source and one of --backup-dir or --dump")
+        if args.target is not None or args.clean:
+            return _usage("--target and --clean do not apply to --verify")
+        return _run_drill(args)
+    if args.dump is None or args.target is None:
+        return _usage("restoring needs --dump FILE and --target DSN (or --verify for a drill)")
+    try:
+        result = restore_dump(args.dump, args.target, clean=args.clean)
+    except RestoreError as e:
+        print(f"tierkeeper restore: error: {e}", file=sys.stderr)
+        return 1
+    what = "created and restored" if result.created else "restored"
+    print(
+        f"{what} {describe(args.target)} from {args.dump.name} in {result.seconds:.1f}s: "
+        f"{result.tables} tables, {result.rows} rows, "
+        f"{result.counts.get(LARGE_OBJECTS, 0)} large objects"
+    )
+    return 0
+
+
+def _run_drill(args: argparse.Namespace) -> int:
+    try:
+        report = drill(
+            args.source, backup_dir=args.backup_dir, dump=args.dump, scratch_server_dsn=args.scratch
+        )
+    except RestoreError as e:
+        print(f"tierkeeper restore: error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+    return 0 if report.ok else 1
+
+
+def _print_report(report: DrillReport) -> None:
+    taken = f" (taken {report.taken_at:%Y-%m-%d %H:%M:%S}Z)" if report.taken_at else ""
+    print(f"drill: {report.dump}{taken}")
+    if report.error is not None:
+        print(f"FAILED: {report.error}")
+        return
+    print(f"restored into a scratch database in {report.restore_seconds:.1f}s")
+    mismatched = {m.table for m in report.mismatches}
+    width = max((len(name) for name in report.source.keys() | report.restored.keys()), default=5)
+    print(f"  {'table':<{width}}  {'source':>12}  {'restored':>12}")
+    for name in sorted(report.source.keys() | report.restored.keys()):
+        source = report.source.get(name)
+        restored = report.restored.get(name)
+        mark = "  MISMATCH" if name in mismatched else ""
+        print(
+            f"  {name:<{width}}  {'missing' if source is None else source:>12}"
+            f"  {'missing' if restored is None else restored:>12}{mark}"
+        )
+    if report.ok:
+        print("OK: every table matches the source")
+    else:
+        print(f"FAILED: {len(mismatched)} table(s) differ from the source")
