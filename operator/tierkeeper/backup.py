@@ -27,9 +27,13 @@ def backup_script() -> str:
     return script.read_text("utf-8")
 
 
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
 def dump_prefix(database: str) -> str:
-    """The file-name prefix backup.sh uses for a database (unsafe characters become `_`)."""
-    return "".join(c if c.isascii() and (c.isalnum() or c in "_.-") else "_" for c in database)
+    """The file-name prefix backup.sh uses for a database: each byte of the UTF-8
+    name outside `[A-Za-z0-9_.-]` becomes `_` (as `tr -c` does)."""
+    return "".join(chr(b) if b in _SAFE else "_" for b in database.encode())
 
 
 @dataclass(frozen=True)
