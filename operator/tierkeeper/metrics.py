@@ -19,6 +19,13 @@ RECONCILE_SECONDS = Histogram(
 ROLLOUTS = Counter("tierkeeper_rollouts", "Finished rollouts by outcome.", ["outcome"])
 SWITCHES = Counter("tierkeeper_switches", "Blue-green traffic switches.")
 ROLLBACKS = Counter("tierkeeper_rollbacks", "Rollbacks by reason.", ["reason"])
+API_REQUESTS = Counter("tierkeeper_api_requests", "Requests sent to the API server.", ["method"])
+SWITCH_SECONDS = Histogram(
+    "tierkeeper_switch_duration_seconds",
+    "From a switch decision (gate passed, revert seen) to the active Service written.",
+    ["reason"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 GATE_SECONDS = Histogram(
     "tierkeeper_gate_duration_seconds",
     "Duration of blue-green health gates.",
@@ -69,6 +76,12 @@ def reconciling(kind: str) -> Iterator[None]:
     finally:
         RECONCILES.labels(kind, result).inc()
         RECONCILE_SECONDS.labels(kind, result).observe(time.monotonic() - started)
+
+
+def switched(reason: str, decided: float) -> None:
+    """A traffic switch, timed from the decision (monotonic clock) to the Service written."""
+    SWITCHES.inc()
+    SWITCH_SECONDS.labels(reason).observe(time.monotonic() - decided)
 
 
 def release_phase(namespace: str, release: str, phase: Phase | None) -> None:

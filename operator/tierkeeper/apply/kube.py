@@ -1,22 +1,21 @@
 """The one routine that talks to the API server: server-side apply, get, create, delete, status.
 
 Every kind the operator touches goes through the same path building and the same
-error translation; requests are counted so a benchmark can tell what one
-reconcile costs.
+error translation; requests are counted (a metric) so a benchmark can tell what
+one reconcile costs.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from kubernetes.aio import client, config
 
-from tierkeeper import FIELD_MANAGER
+from tierkeeper import FIELD_MANAGER, metrics
 from tierkeeper.apply.errors import error_for
 
 # Plural of every kind the operator reads or writes.
@@ -52,7 +51,6 @@ class Kube:
     """An API-server connection with typed errors and a request counter."""
 
     api: client.ApiClient
-    requests: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     async def connect(cls) -> Kube:
@@ -76,7 +74,7 @@ class Kube:
         query: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Object:
-        self.requests[method] += 1
+        metrics.API_REQUESTS.labels(method).inc()
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         await self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)

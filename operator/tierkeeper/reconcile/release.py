@@ -291,8 +291,8 @@ class ReleaseStep:
     ) -> float | None:
         """Traffic back to the standby colour at once: its pods are already Ready."""
         leaving, target = rollout.active, rollout.active.other
-        metrics.SWITCHES.inc()
-        metrics.ROLLBACKS.labels("Annotation" if phase is Phase.ROLLED_BACK else "Revert").inc()
+        reason = "Annotation" if phase is Phase.ROLLED_BACK else "Revert"
+        decided = time.monotonic()
         image = rollout.colors[target].image
         refused = self.spec.image if phase is Phase.ROLLED_BACK else None
         await self.save(
@@ -314,6 +314,8 @@ class ReleaseStep:
                 f"traffic switched back to {target.value} ({image})",
             ),
         )
+        metrics.switched(reason, decided)
+        metrics.ROLLBACKS.labels(reason).inc()
         return self.window().total_seconds()
 
     async def await_available(self, rollout: AppRollout) -> float | None:
@@ -400,7 +402,7 @@ class ReleaseStep:
 
     async def switch(self, rollout: AppRollout) -> float | None:
         old, new = rollout.active, Color(self.status.preview_color or rollout.active.other.value)
-        metrics.SWITCHES.inc()
+        decided = time.monotonic()
         settle = self.env.spec.strategy.blue_green.post_promotion_seconds == 0
         settled = self.history("Promoted", new) if settle else {}
         await self.save(
@@ -415,6 +417,7 @@ class ReleaseStep:
             **settled,
             event=("Normal", "Switched", f"traffic switched from {old.value} to {new.value}"),
         )
+        metrics.switched("Promotion", decided)
         return 0.0
 
     async def post_promotion(self, rollout: AppRollout) -> float | None:
@@ -435,8 +438,7 @@ class ReleaseStep:
             )
             return await self.settle_standby(rollout)
         failed, back = rollout.active, rollout.active.other
-        metrics.SWITCHES.inc()
-        metrics.ROLLBACKS.labels("PostPromotionFailed").inc()
+        decided = time.monotonic()
         colors = {
             **rollout.colors,
             failed: rollout.colors[failed].model_copy(update={"replicas": 0}),
@@ -457,6 +459,8 @@ class ReleaseStep:
                 f"{verdict.message}; traffic switched back to {back.value}",
             ),
         )
+        metrics.switched("PostPromotionFailed", decided)
+        metrics.ROLLBACKS.labels("PostPromotionFailed").inc()
         return None
 
     async def settle_standby(self, rollout: AppRollout) -> float | None:
