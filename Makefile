@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds
+.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds tools
 
 setup: $(VENV)/.installed
 
@@ -18,8 +18,10 @@ lint: setup
 	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy operator/tierkeeper
 
+# crds/, and the copy the kustomize base needs (manifests/base/crds).
 crds: setup
 	$(BIN)/tierkeeper crds --output-dir crds
+	$(BIN)/tierkeeper crds --output-dir manifests/base/crds
 
 test-unit: setup
 	$(BIN)/pytest tests/unit
@@ -28,7 +30,11 @@ test-unit: setup
 data-deps:
 	bash hack/install-data-deps.sh
 
+# promtool for the alert-rule tests in tests/tools (apt-get only when missing).
+tools:
+	bash hack/install-tools.sh
+
 # Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).
 # TIERKEEPER_REQUIRE_ALL turns a missing toolchain into an error instead of a skip.
-test: setup lint data-deps
+test: setup lint data-deps tools
 	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests
