@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tierkeeper.cli import crds, render, restore, run
+from tierkeeper.cli import cluster, crds, dev, render, restore, run
 
-SUBCOMMANDS = (crds, render, run, restore)
+SUBCOMMANDS = (crds, render, run, restore, cluster, dev)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

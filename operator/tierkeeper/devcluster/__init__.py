@@ -1,0 +1,24 @@
+"""A real local control plane (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, KWOK nodes) for tests and `tierkeeper dev`; see `cluster`."""
+
+from tierkeeper.devcluster.cluster import (
+    ClusterError,
+    DevCluster,
+    StateDir,
+    named_state_dir,
+    stop_cluster,
+)
+from tierkeeper.devcluster.kube import Kube, KubectlError
+from tierkeeper.devcluster.toolchain import Toolchain, ToolchainMissing
+
+__all__ = [
+    "ClusterError",
+    "DevCluster",
+    "Kube",
+    "KubectlError",
+    "StateDir",
+    "Toolchain",
+    "ToolchainMissing",
+    "named_state_dir",
+    "stop_cluster",
+]

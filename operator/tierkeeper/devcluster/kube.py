@@ -1,0 +1,73 @@
+"""kubectl against one cluster: a local DevCluster's, or any kubeconfig's."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+class KubectlError(Exception):
+    def __init__(self, args: Sequence[str], result: subprocess.CompletedProcess[str]) -> None:
+        self.result = result
+        super().__init__(
+            f"kubectl {' '.join(args)} exited with {result.returncode}: {result.stderr.strip()}"
+        )
+
+
+@dataclass(frozen=True)
+class Kube:
+    """A cluster reached through `kubeconfig` with the kubectl binary `kubectl_path`.
+
+    `cache_dir` is kubectl's discovery cache (default ~/.kube/cache, which would
+    collect one entry per port of every throwaway cluster).
+    """
+
+    kubeconfig: Path
+    kubectl_path: Path
+    cache_dir: Path | None = None
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl ARGS; raise KubectlError when it fails, unless `check` is False."""
+        argv = [str(self.kubectl_path), f"--kubeconfig={self.kubeconfig}"]
+        if self.cache_dir is not None:
+            argv.append(f"--cache-dir={self.cache_dir}")
+        result = subprocess.run(
+            [*argv, *args], input=input, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(args, result)
+        return result
+
+    def install_crds(self, directory: Path, timeout: float = 60) -> None:
+        """Apply the CRDs in `directory` and wait until the API server serves them.
+
+        Established is not enough: discovery and the OpenAPI document (which
+        `kubectl explain` reads) follow a moment later.
+        """
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory))
+        deadline = time.monotonic() + timeout
+        for resource in _crd_resources(directory):
+            while self.kubectl("explain", resource, check=False).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise KubectlError(
+                        ("explain", resource), self.kubectl("explain", resource, check=False)
+                    )
+                time.sleep(0.2)
+
+
+def _crd_resources(directory: Path) -> list[str]:
+    """`plural.group` of every CRD in `directory`."""
+    return [
+        f"{doc['spec']['names']['plural']}.{doc['spec']['group']}"
+        for path in sorted(directory.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc.get("kind") == "CustomResourceDefinition"
+    ]
