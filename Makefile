@@ -26,6 +26,24 @@ crds: setup
 test-unit: setup
 	$(BIN)/pytest tests/unit
 
+# The local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl, kwok), built from the Go modules pinned in hack/controlplane into
+# ~/.cache/tierkeeper/controlplane only when missing (cold: see hack/controlplane/README.md).
+controlplane:
+	bash hack/controlplane/build.sh
+
+test-integration: setup controlplane
+	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests/integration
+
+# A local cluster with the CRDs and examples/ applied, watched until Ctrl-C.
+dev: setup controlplane
+	$(BIN)/tierkeeper dev
+
+# The integration suite against the cluster KUBECONFIG points at (kind, where Docker exists);
+# TIERKEEPER_TEST_IMAGE must name an image its nodes can pull and run.
+e2e-kind: setup
+	TIERKEEPER_EXISTING_CLUSTER=1 $(BIN)/pytest tests/integration
+
 # Real PostgreSQL and Redis for the data tests (apt-get only when missing).
 data-deps:
 	bash hack/install-data-deps.sh
@@ -36,5 +54,5 @@ tools:
 
 # Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).
 # TIERKEEPER_REQUIRE_ALL turns a missing toolchain into an error instead of a skip.
-test: setup lint data-deps tools
+test: setup lint data-deps controlplane tools
 	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests
