@@ -1,0 +1,225 @@
+"""The install manifests on the real control plane: the API server accepts every object
+`kubectl apply -k manifests/` sends (server-side dry run, Pod Security `restricted`
+included), and the operator does its whole job on exactly the RBAC they grant."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.k8s import Api, eventually, is_true
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "manifests"
+SYSTEM_NAMESPACE = "tierkeeper-system"
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+# What the API server says when RBAC refuses something, in kopf's and in our own logs.
+REFUSALS = ("Forbidden", "forbidden", " 403", "Not enough permissions")
+# Pods on the local control plane are simulated; on a real cluster (`make e2e-kind`) the
+# image must be one its nodes can pull and run.
+IMAGE = os.environ.get("TIERKEEPER_TEST_IMAGE", "tierkeeper.invalid/app:1")
+
+
+def built(cluster: Any, directory: Path) -> list[dict[str, Any]]:
+    rendered = cluster.kubectl("kustomize", str(directory)).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+@pytest.fixture(scope="module")
+def system_namespace(cluster: Any) -> Iterator[str]:
+    """The operator's namespace, created for real: a dry run creates nothing, so the
+    namespaced objects of the base would have nowhere to go. Its Pod Security labels
+    make the API server judge the Deployment's pod template as `restricted`."""
+    existed = cluster.kubectl("get", "namespace", SYSTEM_NAMESPACE, check=False).returncode == 0
+    cluster.kubectl("apply", "-f", str(MANIFESTS / "base" / "namespace.yaml"))
+    yield SYSTEM_NAMESPACE
+    if not existed:
+        cluster.kubectl("delete", "namespace", SYSTEM_NAMESPACE, "--wait=false")
+
+
+def test_base_passes_a_server_side_dry_run(cluster: Any, system_namespace: str) -> None:
+    result = cluster.kubectl("apply", "-k", str(MANIFESTS), "--dry-run=server", "-o", "name")
+    # `-o name` qualifies kinds with their group: deployment.apps/tierkeeper.
+    applied = sorted(
+        f"{kind.split('.')[0]}/{name}"
+        for kind, name in (line.split("/", 1) for line in result.stdout.split())
+    )
+    expected = sorted(
+        f"{doc['kind'].lower()}/{doc['metadata']['name']}" for doc in built(cluster, MANIFESTS)
+    )
+    assert applied == expected
+    assert "would violate PodSecurity" not in result.stderr, result.stderr
+
+
+def test_peering_overlay_passes_a_dry_run_once_the_base_crds_exist(
+    cluster: Any, system_namespace: str
+) -> None:
+    # The base's peering CRDs, for real (nothing else in the test cluster uses them).
+    peering_crds = MANIFESTS / "base" / "peering.yaml"
+    cluster.kubectl("apply", "--server-side", "-f", str(peering_crds))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(peering_crds))
+    result = cluster.kubectl(
+        "apply", "-k", str(MANIFESTS / "peering"), "--dry-run=server", "-o", "name"
+    )
+    assert "clusterkopfpeering.kopf.dev/tierkeeper" in result.stdout.split()
+
+
+@pytest.fixture
+def service_account_kubeconfig(
+    cluster: Any, system_namespace: str, tmp_path: Path
+) -> Iterator[Path]:
+    """A kubeconfig that authenticates as the operator's ServiceAccount, bound to the base's
+    ClusterRole, both applied for real (and the cluster-wide ones removed afterwards)."""
+    rbac = [doc for doc in built(cluster, MANIFESTS) if doc["kind"] in RBAC_KINDS]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
+    account = next(doc for doc in rbac if doc["kind"] == "ServiceAccount")["metadata"]
+    token = cluster.kubectl(
+        "create", "token", account["name"], "-n", account["namespace"], "--duration=1h"
+    ).stdout.strip()
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    server = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    path = tmp_path / "operator.kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "test", "cluster": server["cluster"]}],
+                "users": [{"name": "operator", "user": {"token": token}}],
+                "contexts": [
+                    {"name": "operator", "context": {"cluster": "test", "user": "operator"}}
+                ],
+                "current-context": "operator",
+            }
+        )
+    )
+    whoami = subprocess.run(
+        [str(cluster.kubectl_path), f"--kubeconfig={path}", "auth", "whoami", "-o", "yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert whoami.returncode == 0, whoami.stderr
+    user = yaml.safe_load(whoami.stdout)["status"]["userInfo"]["username"]
+    assert user == f"system:serviceaccount:{account['namespace']}:{account['name']}"
+    yield path
+    for doc in rbac:
+        if doc["kind"] != "ServiceAccount":
+            cluster.kubectl(
+                "delete", doc["kind"].lower(), doc["metadata"]["name"], "--ignore-not-found"
+            )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def live(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def deployment_args(cluster: Any) -> list[str]:
+    deployment = next(doc for doc in built(cluster, MANIFESTS) if doc["kind"] == "Deployment")
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_operator_does_its_job_with_only_the_granted_rbac(
+    cluster: Any, api: Api, namespace: str, service_account_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """As the ServiceAccount, watching all namespaces like the Deployment: an Environment
+    with every kind of child becomes Ready, its Release is promoted, and deleting it with
+    deletionPolicy Retain detaches the data; nothing is refused along the way."""
+    port = free_port()
+    # The Deployment's own arguments, its liveness endpoint moved to a free local port.
+    args = [
+        arg.replace("http://0.0.0.0:8080/", f"http://127.0.0.1:{port}/")
+        for arg in deployment_args(cluster)
+    ]
+    assert args[0] == "run" and "--namespace" not in args
+    log = tmp_path / "operator.log"
+    env = {**os.environ, "KUBECONFIG": str(service_account_kubeconfig)}
+    command = [
+        sys.executable,
+        "-m",
+        "tierkeeper",
+        *args,
+        "--metrics-port",
+        "0",
+        "--log-format",
+        "plain",
+    ]
+    with log.open("ab") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        eventually(lambda: live(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="liveness")
+        api.apply(
+            {
+                "apiVersion": "tierkeeper.dev/v1alpha1",
+                "kind": "Environment",
+                "metadata": {"name": "shop"},
+                "spec": {"tier": "development", "deletionPolicy": "Retain"},
+            },
+            namespace,
+        )
+        api.apply(
+            {
+                "apiVersion": "tierkeeper.dev/v1alpha1",
+                "kind": "Release",
+                "metadata": {"name": "shop"},
+                "spec": {"environment": "shop", "image": IMAGE},
+            },
+            namespace,
+        )
+        eventually(
+            lambda: is_true(api.get("Environment", namespace, "shop"), "Ready"),
+            timeout=180,
+            what="Environment Ready",
+        )
+        eventually(
+            lambda: (
+                ((api.get("Release", namespace, "shop") or {}).get("status") or {}).get("phase")
+                == "Promoted"
+            ),
+            timeout=120,
+            what="Release Promoted",
+        )
+        api.delete("Environment", namespace, "shop")
+        eventually(
+            lambda: api.get("Environment", namespace, "shop") is None,
+            timeout=60,
+            what="Environment gone (finalizer removed)",
+        )
+        retained = api.list("PersistentVolumeClaim", namespace, "tierkeeper.dev/retained-from=shop")
+        assert retained, "deletionPolicy Retain kept no PersistentVolumeClaim"
+        assert process.poll() is None, "the operator exited"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    text = log.read_text(errors="replace")
+    refused = [line for line in text.splitlines() if any(word in line for word in REFUSALS)]
+    assert not refused, "\n".join(refused[:20])
