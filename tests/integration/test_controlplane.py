@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import eventually
-from tierkeeper.devcluster import Kube, StateDir
+from tierkeeper.devcluster import Kube, StateDir, Toolchain
 from tierkeeper.devcluster.processes import ProcessId
 
 pytestmark = pytest.mark.integration
@@ -219,15 +219,14 @@ def test_deleting_the_owner_collects_the_owned_configmap(cluster: Kube, namespac
 # -- the CLI's background cluster ------------------------------------------------
 
 
-@pytest.mark.skipif(
-    os.environ.get("TIERKEEPER_EXISTING_CLUSTER") == "1", reason="tests the local control plane"
-)
-def test_cluster_up_and_down_from_separate_processes(cluster: Kube, tmp_path: Path) -> None:
-    # State under tmp_path, binaries those of the session's cluster.
+def test_cluster_up_and_down_from_separate_processes(
+    local_toolchain: Toolchain, tmp_path: Path
+) -> None:
+    # State under tmp_path, binaries those already built.
     env = {
         **os.environ,
         "TIERKEEPER_CACHE": str(tmp_path),
-        "TIERKEEPER_CONTROLPLANE_BIN": str(cluster.kubectl_path.parent),
+        "TIERKEEPER_CONTROLPLANE_BIN": str(local_toolchain.bin_dir),
     }
     state = StateDir(tmp_path / "clusters" / "cli")
 
@@ -247,16 +246,15 @@ def test_cluster_up_and_down_from_separate_processes(cluster: Kube, tmp_path: Pa
         recorded = state.read_pids()
         assert recorded is not None
         processes = [ProcessId(**p) for p in [recorded["owner"], *recorded["components"].values()]]
-        assert (
-            len(processes) == 6
-        )  # the owner, etcd, apiserver, controller-manager, scheduler, kwok
-        nodes = Kube(kubeconfig, cluster.kubectl_path, tmp_path / "kubectl-cache").kubectl(
-            "get", "nodes", "-o", "name"
-        )
+        # The owner, etcd, apiserver, controller-manager, scheduler and kwok.
+        assert len(processes) == 6
+        nodes = Kube(
+            kubeconfig, local_toolchain.path("kubectl"), tmp_path / "kubectl-cache"
+        ).kubectl("get", "nodes", "-o", "name")
         assert nodes.stdout.split() == ["node/kwok-node-0", "node/kwok-node-1"]
         exports = tierkeeper("env")
         assert f"export KUBECONFIG={kubeconfig}\n" in exports
-        assert f"export PATH={cluster.kubectl_path.parent}:" in exports
+        assert f"export PATH={local_toolchain.bin_dir}:" in exports
     finally:
         tierkeeper("down")
 
