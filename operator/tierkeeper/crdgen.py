@@ -110,6 +110,16 @@ def _structural(node: Any, defs: dict[str, Any], path: str) -> Any:
         elif key == "additionalProperties" and value is False:
             # Structural schemas forbid it; the API server prunes unknown fields instead.
             continue
+        elif key == "propertyNames":
+            # Not allowed in CRD schemas; the same rule as CEL on the map's keys.
+            names = _structural(value, defs, path).get("enum", [])
+            allowed = ", ".join(f"'{name}'" for name in names)
+            if allowed:
+                rule = {
+                    "rule": f"self.all(k, k in [{allowed}])",
+                    "message": f"keys must be one of {allowed}",
+                }
+                out.setdefault("x-kubernetes-validations", []).append(rule)
         elif key == "const":
             out["enum"] = [value]
         else:

@@ -40,7 +40,7 @@ def test_schema_is_structural_and_explained(kind: Any) -> None:
     ):
         assert node.get("type") or node.get("x-kubernetes-preserve-unknown-fields"), path
         assert node.get("description") or path.endswith("[]") or path.endswith("}"), path
-        for forbidden in ("$ref", "anyOf", "oneOf", "allOf", "default", "title"):
+        for forbidden in ("$ref", "anyOf", "oneOf", "allOf", "default", "title", "propertyNames"):
             assert forbidden not in node, (path, forbidden)
         assert not ("properties" in node and "additionalProperties" in node), path
     assert version["subresources"] == {"status": {}}
