@@ -85,6 +85,17 @@ def versions(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
     }
 
 
+def quiescent(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
+    """Versions once controllers have stopped updating the children's status."""
+
+    def unchanged() -> dict[tuple[str, str], str] | None:
+        first = versions(api, namespace, env)
+        time.sleep(2)
+        return first if versions(api, namespace, env) == first else None
+
+    return eventually(unchanged, timeout=60, what="children settle")
+
+
 def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_nothing(
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
@@ -115,10 +126,10 @@ def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_no
     }, changed_keys
     assert ("ConfigMap", f"{name}-redis-config") in changed_keys
     # An unchanged Environment reconciled again (an operator restart forces it) writes nothing.
+    settled = quiescent(api, namespace, name)
+    env_version = api.get("Environment", namespace, name)["metadata"]["resourceVersion"]  # type: ignore[index]
     operator.stop()
     operator.start()
-    settled = versions(api, namespace, name)
-    env_version = api.get("Environment", namespace, name)["metadata"]["resourceVersion"]  # type: ignore[index]
     eventually(lambda: operator.alive() and ready(api, namespace, name), what="operator back")
     time.sleep(5)
     assert versions(api, namespace, name) == settled
@@ -171,6 +182,9 @@ def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are
         namespace,
         manager="hpa-controller",
     )
+    # Let the operator's watch see the new owner before the Environment changes: an HPA
+    # takes replicas long before anyone edits the Environment.
+    time.sleep(2)
     api.patch("Environment", namespace, "shop-staging", {"spec": {"app": {"replicas": 3}}})
     eventually(
         lambda: (
