@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="coordinate with other replicas through this KopfPeering (hot standby)",
     )
     parser.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        help="peering priority: the highest-priority replica acts, the others stand by",
+    )
+    parser.add_argument(
         "--log-format", choices=["json", "plain"], default="json", help="log format"
     )
     parser.add_argument(
@@ -50,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
         standalone=args.peering is None,
         peering_name=args.peering,
+        priority=args.priority,
     )
     return 0

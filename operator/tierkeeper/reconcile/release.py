@@ -672,4 +672,9 @@ async def step_release(
         )
         return None
     step = ReleaseStep(kube, config, record, spec, env, env_record, live, memory, rollouts, now)
-    return await (step.blue_green() if env.blue_green else step.rolling())
+    wait = await (step.blue_green() if env.blue_green else step.rolling())
+    if step.status.observed_generation != record.generation:
+        # A spec change that starts nothing (new provenance, the refused image again) is
+        # still observed: GitOps tools wait for observedGeneration.
+        await step.save()
+    return wait
