@@ -71,6 +71,23 @@ class Api:
             if document and document["kind"] in kinds:
                 self.apply(document, namespace)
 
+    def watch_until(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: int = 120,
+    ) -> dict[str, Any]:
+        """The first version of the object that satisfies `predicate`, seen through a watch:
+        states too short-lived for polling are still caught."""
+        stream = self.resource(kind).watch(namespace=namespace, name=name, timeout=timeout)
+        for event in stream:
+            obj: dict[str, Any] = event["object"].to_dict()
+            if predicate(obj):
+                return obj
+        raise AssertionError(f"{kind} {namespace}/{name} never matched within {timeout}s")
+
     def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.resource(kind).patch(
             name=name, namespace=namespace, body=patch, content_type="application/merge-patch+json"

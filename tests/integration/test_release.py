@@ -240,7 +240,15 @@ def test_operator_killed_at_a_step_resumes_and_finishes(
         if step == "Switched":
             eventually(lambda: active_color(api, namespace) == "green", timeout=120, what=step)
         else:
-            eventually(lambda: phase_is(api, namespace, step, "shop:2"), timeout=120, what=step)
+            api.watch_until(
+                "Release",
+                namespace,
+                ENV,
+                lambda obj: (
+                    (obj.get("status") or {}).get("phase") == step
+                    and (obj.get("status") or {}).get("targetImage") == "shop:2"
+                ),
+            )
         operator.kill()
         operator.start()
         eventually(
