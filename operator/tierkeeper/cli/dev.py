@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         cluster.kube.install_crds(args.crds)
+        cluster.spawn(
+            "operator", [sys.executable, "-m", "tierkeeper", "run", "--metrics-port", "0"]
+        )
         cluster.kube.kubectl("apply", "-f", str(args.examples))
         watch(cluster, args.interval)
     except KeyboardInterrupt:
