@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from kubernetes.aio import client, config
+from pydantic import BaseModel
 
-from tierkeeper import FIELD_MANAGER, metrics
+from tierkeeper import API_VERSION, FIELD_MANAGER, metrics
 from tierkeeper.apply.errors import error_for
+from tierkeeper.models.status import KOPF_FIELDS
 
 # Plural of every kind the operator reads or writes.
 PLURALS = {
@@ -136,6 +138,13 @@ class Kube:
             patch,
             query={"fieldManager": FIELD_MANAGER},
             content_type="application/merge-patch+json",
+        )
+
+    async def write_status(self, kind: str, namespace: str, name: str, status: BaseModel) -> None:
+        """Replace the status of one of our resources, leaving kopf's own bookkeeping alone."""
+        body = status.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
+        await self.merge_patch(
+            API_VERSION, kind, namespace, name, {"status": body}, subresource="status"
         )
 
     async def delete(

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, resolve
+from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.render import render_children, wanted
 from tierkeeper.render.common import Manifest
@@ -38,9 +38,7 @@ def render_documents(documents: Iterable[dict[str, Any]]) -> list[Manifest]:
         if document.get("kind") != "Environment":
             continue
         name, namespace = document["metadata"]["name"], _namespace(document)
-        env = resolve(
-            EnvironmentSpec.model_validate(document["spec"]), name=name, namespace=namespace
-        )
+        env = resolve_document(document["spec"], name=name, namespace=namespace)
         image = images.get((namespace, name))
         rollout = AppRollout() if image is None else AppRollout.first(env, image)
         secret = render_credentials_secret(env, PASSWORD_PLACEHOLDER)

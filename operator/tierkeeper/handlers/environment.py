@@ -14,7 +14,7 @@ from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
 from tierkeeper.handlers.state import WATCHED, EnvKey, OperatorState, state_of
-from tierkeeper.models import DeletionPolicy, EnvironmentSpec, resolve
+from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
 from tierkeeper.observe import ChildSummary, summarize
@@ -134,10 +134,8 @@ async def environment_deleted(
     state = state_of(memo, kwargs)
     ns = namespace or ""
     try:
-        policy = resolve(
-            EnvironmentSpec.model_validate(dict(spec)), name=name, namespace=ns
-        ).spec.deletion_policy
-    except ValueError:
+        policy = resolve_document(spec, name=name, namespace=ns).spec.deletion_policy
+    except InvalidSpec:
         # An Environment that never resolved created nothing; keeping is the safe choice.
         policy = DeletionPolicy.RETAIN
     if policy is not DeletionPolicy.RETAIN:

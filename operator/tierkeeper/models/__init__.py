@@ -9,7 +9,7 @@ from tierkeeper.models.environment import (
     Tier,
 )
 from tierkeeper.models.release import Promotion, ReleaseSpec
-from tierkeeper.models.resolved import InvalidSpec, ResolvedEnvironment, resolve
+from tierkeeper.models.resolved import InvalidSpec, ResolvedEnvironment, resolve, resolve_document
 from tierkeeper.models.status import Condition, EnvironmentStatus, Phase, ReleaseStatus
 
 __all__ = [
@@ -28,4 +28,5 @@ __all__ = [
     "StrategyType",
     "Tier",
     "resolve",
+    "resolve_document",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,15 @@ def deep_merge(base: Any, override: Any) -> Any:
 def explicit_fields(spec: EnvironmentSpec) -> dict[str, Any]:
     """What the user wrote, in wire form, without any default."""
     return spec.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
+def resolve_document(spec: Mapping[str, Any], *, name: str, namespace: str) -> ResolvedEnvironment:
+    """`resolve()` of a spec as it comes from YAML or the API; every mistake is InvalidSpec."""
+    try:
+        parsed = EnvironmentSpec.model_validate(dict(spec))
+    except ValidationError as error:
+        raise InvalidSpec("InvalidSpec", str(error)) from error
+    return resolve(parsed, name=name, namespace=namespace)
 
 
 def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvironment:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 from pydantic.config import JsonDict
@@ -13,6 +14,8 @@ from tierkeeper.models.base import Model
 from tierkeeper.models.rollout import AppRollout
 
 ConditionStatus = Literal["True", "False", "Unknown"]
+# Status fields kopf writes; ours never touch them.
+KOPF_FIELDS = {"kopf"}
 KOPF_STATE: JsonDict = {"x-kubernetes-preserve-unknown-fields": True}
 
 
@@ -128,3 +131,11 @@ class ReleaseStatus(Model):
     kopf: dict[str, object] | None = Field(
         None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE
     )
+
+
+S = TypeVar("S", bound=Model)
+
+
+def parse_status(model: type[S], raw: Mapping[str, Any]) -> S:
+    """A status as read from the cluster, without kopf's bookkeeping."""
+    return model.model_validate({k: v for k, v in raw.items() if k not in KOPF_FIELDS})

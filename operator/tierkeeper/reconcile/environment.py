@@ -8,17 +8,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from tierkeeper import metrics
 from tierkeeper.apply.children import Live, Owner, converge, ensure_credentials
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube
 from tierkeeper.conditions import Observation, find, observe
-from tierkeeper.models import EnvironmentSpec, EnvironmentStatus, InvalidSpec, resolve
+from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.status import parse_status
 from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.render import render_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
@@ -27,7 +26,6 @@ from tierkeeper.status.environment import Observed, environment_status, refused_
 logger = logging.getLogger(__name__)
 
 CNPG_CRD = "clusters.postgresql.cnpg.io"
-STATUS_EXCLUDE = {"kopf"}
 
 
 @dataclass(frozen=True)
@@ -115,19 +113,12 @@ async def reconcile_environment(
 ) -> None:
     """Converge (when `full`) and report status; refusals become conditions and Events."""
     key = (record.namespace, record.name)
-    previous = EnvironmentStatus.model_validate(
-        {k: v for k, v in record.status.items() if k not in STATUS_EXCLUDE}
-    )
+    previous = parse_status(EnvironmentStatus, record.status)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
-        env = resolve(
-            EnvironmentSpec.model_validate(record.spec),
-            name=record.name,
-            namespace=record.namespace,
-        )
-    except (InvalidSpec, ValidationError) as error:
-        reason = error.reason if isinstance(error, InvalidSpec) else "InvalidSpec"
-        invalid = observe("Ready", False, reason, str(error))
+        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+    except InvalidSpec as error:
+        invalid = observe("Ready", False, error.reason, error.message)
         status = refused_status(previous, invalid, now=now, generation=record.generation)
         await _report(kube, record, previous, status)
         return
@@ -178,15 +169,7 @@ async def _report(
     """Write status only when it changed; an Event for every change of Ready."""
     if status == previous:
         return
-    body = status.model_dump(by_alias=True, mode="json", exclude=STATUS_EXCLUDE)
-    await kube.merge_patch(
-        "tierkeeper.dev/v1alpha1",
-        "Environment",
-        record.namespace,
-        record.name,
-        {"status": body},
-        subresource="status",
-    )
+    await kube.write_status("Environment", record.namespace, record.name, status)
     ready, was = find(status.conditions, "Ready"), find(previous.conditions, "Ready")
     if ready is not None and (
         was is None or (was.status, was.reason) != (ready.status, ready.reason)

@@ -22,20 +22,20 @@ from tierkeeper.conditions import Observation, observe
 from tierkeeper.config import OperatorConfig
 from tierkeeper.health import GATE_SUCCESSES, Verdict, health_url, watch_health
 from tierkeeper.models import (
-    EnvironmentSpec,
     InvalidSpec,
     Phase,
     Promotion,
     ReleaseSpec,
     ReleaseStatus,
     ResolvedEnvironment,
-    resolve,
+    resolve_document,
 )
 from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
+from tierkeeper.models.status import parse_status
 from tierkeeper.models.units import duration_seconds
 from tierkeeper.observe import ChildSummary
-from tierkeeper.reconcile.environment import STATUS_EXCLUDE, EnvRecord, Memory
+from tierkeeper.reconcile.environment import EnvRecord, Memory
 from tierkeeper.render import app_children
 from tierkeeper.render.common import COMPONENT, INSTANCE, Component
 from tierkeeper.status.release import release_conditions, with_history
@@ -129,7 +129,7 @@ class ReleaseStep:
     status: ReleaseStatus = field(init=False)
 
     def __post_init__(self) -> None:
-        self.status = parse_status(self.record)
+        self.status = parse_status(ReleaseStatus, self.record.status)
 
     # -- writing -------------------------------------------------------------
 
@@ -158,7 +158,7 @@ class ReleaseStep:
             }
         )
         if status != before:
-            await write_status(self.kube, self.record, status)
+            await self.kube.write_status("Release", self.record.namespace, self.record.name, status)
         self.status = status
         metrics.release_phase(self.record.namespace, self.record.name, status.phase)
         if len(status.history) != len(before.history) or status.history[-1:] != before.history[-1:]:
@@ -587,29 +587,11 @@ class ReleaseStep:
         return None
 
 
-def parse_status(record: ReleaseRecord) -> ReleaseStatus:
-    return ReleaseStatus.model_validate(
-        {k: v for k, v in record.status.items() if k not in STATUS_EXCLUDE}
-    )
-
-
-async def write_status(kube: Kube, record: ReleaseRecord, status: ReleaseStatus) -> None:
-    body = status.model_dump(by_alias=True, mode="json", exclude=STATUS_EXCLUDE)
-    await kube.merge_patch(
-        API_VERSION,
-        "Release",
-        record.namespace,
-        record.name,
-        {"status": body},
-        subresource="status",
-    )
-
-
 async def refuse(
     kube: Kube, record: ReleaseRecord, spec: ReleaseSpec, refusal: Observation, now: datetime
 ) -> None:
     """Ready=False with the reason, and a Warning Event the first time; nothing else touched."""
-    previous = parse_status(record)
+    previous = parse_status(ReleaseStatus, record.status)
     conditions = release_conditions(
         previous.conditions,
         previous,
@@ -628,7 +610,7 @@ async def refuse(
     )
     if status == previous:
         return
-    await write_status(kube, record, status)
+    await kube.write_status("Release", record.namespace, record.name, status)
     await post_event(kube, record.involved, "Warning", refusal.reason, refusal.message)
 
 
@@ -647,28 +629,18 @@ async def step_release(
     spec = ReleaseSpec.model_validate(record.spec)
     refusal = refusal_for(record, spec, env_record, bound)
     if refusal is not None or env_record is None:
-        await refuse(
-            kube, record, spec, refusal or observe("Ready", False, "EnvironmentNotFound", ""), now
-        )
+        # refusal_for always refuses a missing Environment; the second test is for mypy.
+        if refusal is not None:
+            await refuse(kube, record, spec, refusal, now)
         return None
     try:
-        env = resolve(
-            EnvironmentSpec.model_validate(env_record.spec),
-            name=env_record.name,
-            namespace=env_record.namespace,
+        env = resolve_document(
+            env_record.spec, name=env_record.name, namespace=env_record.namespace
         )
-    except (InvalidSpec, ValueError) as error:
+    except InvalidSpec as error:
+        message = f"Environment {env_record.name} is invalid: {error.message}"
         await refuse(
-            kube,
-            record,
-            spec,
-            observe(
-                "Ready",
-                False,
-                "EnvironmentInvalid",
-                f"Environment {env_record.name} is invalid: {error}",
-            ),
-            now,
+            kube, record, spec, observe("Ready", False, "EnvironmentInvalid", message), now
         )
         return None
     step = ReleaseStep(kube, config, record, spec, env, env_record, live, memory, rollouts, now)

@@ -70,3 +70,16 @@ def claim_template(env: ResolvedEnvironment, component: Component, storage: str)
 def claim_retention(env: ResolvedEnvironment) -> dict[str, str]:
     """StatefulSet PVCs follow the Environment's deletionPolicy when the set is deleted."""
     return {"whenDeleted": env.spec.deletion_policy.value, "whenScaled": "Retain"}
+
+
+def data_service(env: ResolvedEnvironment, component: Component, name: str, port: int) -> Manifest:
+    """The Service in front of a data component's pods; the port is named after the component."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(env, name, component),
+        "spec": {
+            "selector": selector(env, component),
+            "ports": [{"name": component.value, "port": port, "targetPort": component.value}],
+        },
+    }

@@ -8,6 +8,7 @@ from tierkeeper.render.common import (
     Manifest,
     claim_retention,
     claim_template,
+    data_service,
     labels,
     metadata,
     secret_env,
@@ -59,15 +60,7 @@ def _builtin(env: ResolvedEnvironment) -> bool:
 def render_postgres_service(env: ResolvedEnvironment) -> Manifest | None:
     if not _builtin(env):
         return None
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(env, env.names.postgres, Component.POSTGRES),
-        "spec": {
-            "selector": selector(env, Component.POSTGRES),
-            "ports": [{"name": "postgres", "port": POSTGRES_PORT, "targetPort": "postgres"}],
-        },
-    }
+    return data_service(env, Component.POSTGRES, env.names.postgres, POSTGRES_PORT)
 
 
 def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:

@@ -11,6 +11,7 @@ from tierkeeper.render.common import (
     Manifest,
     claim_retention,
     claim_template,
+    data_service,
     labels,
     metadata,
     selector,
@@ -63,15 +64,7 @@ def render_redis_config(env: ResolvedEnvironment) -> Manifest | None:
 def render_redis_service(env: ResolvedEnvironment) -> Manifest | None:
     if not env.spec.redis.enabled:
         return None
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": metadata(env, env.names.redis, Component.REDIS),
-        "spec": {
-            "selector": selector(env, Component.REDIS),
-            "ports": [{"name": "redis", "port": REDIS_PORT, "targetPort": "redis"}],
-        },
-    }
+    return data_service(env, Component.REDIS, env.names.redis, REDIS_PORT)
 
 
 def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
