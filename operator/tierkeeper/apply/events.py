@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from tierkeeper import API_VERSION
+from tierkeeper.apply.errors import Forbidden, NotFound
 from tierkeeper.apply.kube import Kube
 
 EventType = Literal["Normal", "Warning"]
@@ -22,25 +23,30 @@ class Involved:
 
 async def post_event(kube: Kube, on: Involved, type_: EventType, reason: str, message: str) -> None:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    await kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{on.name}.", "namespace": on.namespace},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": on.kind,
-                "name": on.name,
-                "namespace": on.namespace,
-                "uid": on.uid,
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "source": {"component": "tierkeeper"},
-            "reportingComponent": "tierkeeper",
-        }
-    )
+    try:
+        await kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{on.name}.", "namespace": on.namespace},
+                "involvedObject": {
+                    "apiVersion": API_VERSION,
+                    "kind": on.kind,
+                    "name": on.name,
+                    "namespace": on.namespace,
+                    "uid": on.uid,
+                },
+                "type": type_,
+                "reason": reason,
+                "message": message[:1024],
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+                "source": {"component": "tierkeeper"},
+                "reportingComponent": "tierkeeper",
+            }
+        )
+    except (Forbidden, NotFound) as error:
+        # A namespace being deleted takes no new Events; nothing is left to tell there.
+        if isinstance(error, Forbidden) and "being terminated" not in error.message:
+            raise

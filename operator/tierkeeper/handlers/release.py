@@ -71,7 +71,8 @@ async def release_daemon(
         poke.clear()
         env_key = (key[0], str(spec.get("environment", "")))
         record = state.release(env_key, name)
-        wait: float | None = IDLE_SECONDS
+        # Not in the index yet (the daemon can start before it is): look again soon.
+        wait: float | None = ERROR_BACKOFF_SECONDS
         if record is not None:
             env_key = (key[0], str(record.spec.get("environment", "")))
             bound = state.bound_release(env_key)

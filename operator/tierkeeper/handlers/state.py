@@ -60,7 +60,12 @@ class OperatorState:
         return next(iter(self.indexes["environments"].get(key, [])), None)
 
     def releases_of(self, key: EnvKey) -> list[ReleaseRecord]:
-        return sorted(self.indexes["releases"].get(key, []), key=lambda r: (r.created, r.name))
+        """Oldest first; creation times have one-second resolution, so among Releases of the
+        same second the one already deploying (it has a rollout) comes first."""
+        return sorted(
+            self.indexes["releases"].get(key, []),
+            key=lambda r: (r.created, r.rollout is None, r.name),
+        )
 
     def release(self, env_key: EnvKey, name: str) -> ReleaseRecord | None:
         return next((r for r in self.releases_of(env_key) if r.name == name), None)
