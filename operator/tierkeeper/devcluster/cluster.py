@@ -381,6 +381,10 @@ class DevCluster:
                 # garbage collector, deployment, replicaset, statefulset, job,
                 # cronjob, serviceaccount and serviceaccount-token controllers.
                 "--controllers=*",
+                # KWOK's heartbeats come late on a loaded two-core machine; the default 50s
+                # grace makes the node controller mark every pod NotReady, which KWOK
+                # never undoes. Simulated nodes do not fail on their own.
+                "--node-monitor-grace-period=10m",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={pki['sa'].key}",
                 f"--root-ca-file={pki['ca'].cert}",
