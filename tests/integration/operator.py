@@ -20,6 +20,7 @@ class OperatorProcess:
     namespace: str
     log: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -33,6 +34,7 @@ class OperatorProcess:
             self.namespace,
             "--log-format",
             "plain",
+            *self.extra_args,
         ]
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)

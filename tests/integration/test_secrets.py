@@ -1,0 +1,192 @@
+"""No password, token or Secret value leaks into logs, Events, status, children or metrics (issue 9).
+
+One test drives the paths that handle credentials and external Secrets — creation of the
+generated password, wiring of external Secrets, a refusal that names a Secret, a blue-green
+rollout, a hand rotation of the password, deletion with retained credentials — with the
+operator logging at debug level, then scans everything the run produced.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.integration.fixtures import HealthServer
+from tests.integration.k8s import Api, condition, eventually, is_true
+from tests.integration.operator import OperatorProcess
+from tierkeeper.devcluster.cluster import free_ports
+from tierkeeper.names import ChildNames
+
+pytestmark = pytest.mark.integration
+
+ENV = "vault"
+# Every kind a value could be copied into, Secrets aside.
+SCANNED_KINDS = (
+    "Event",
+    "Environment",
+    "Release",
+    "Deployment",
+    "StatefulSet",
+    "Service",
+    "ConfigMap",
+    "CronJob",
+    "Pod",
+    "PersistentVolumeClaim",
+)
+
+
+def forms(value: str) -> set[str]:
+    """The value as it could appear: raw, and base64 (as in a Secret's data)."""
+    encoded = base64.b64encode(value.encode()).decode()
+    return {value, encoded.rstrip("=")}
+
+
+def leaks(haystacks: dict[str, str], values: dict[str, str]) -> list[str]:
+    return [
+        f"{what} found in {where}"
+        for what, value in values.items()
+        for form in forms(value)
+        for where, text in haystacks.items()
+        if form in text
+    ]
+
+
+def secret_doc(name: str, data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": data,
+    }
+
+
+def environment(external: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {
+            "tier": "production",
+            "postgres": {"provider": "builtin", "instances": 1},
+            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "strategy": {"blueGreen": {"postPromotionSeconds": 2}},
+            "external": {
+                key: {"secretRef": {"name": name, "key": item}}
+                for key, (name, item) in external.items()
+            },
+        },
+    }
+
+
+def release(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": ENV},
+        "spec": {"environment": ENV, "image": image},
+    }
+
+
+def phase(api: Api, namespace: str) -> tuple[str | None, str | None]:
+    status = (api.get("Release", namespace, ENV) or {}).get("status") or {}
+    return status.get("phase"), status.get("targetImage")
+
+
+def kubeconfig_key(kubeconfig: Path) -> str:
+    """A stretch of the client key the operator authenticates with."""
+    users = yaml.safe_load(kubeconfig.read_text())["users"]
+    pem = base64.b64decode(users[0]["user"]["client-key-data"]).decode()
+    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    return body[20:60]
+
+
+@pytest.fixture
+def debug_operator(cluster: Any, namespace: str, health: HealthServer, tmp_path: Path) -> Any:
+    (port,) = free_ports(1)
+    process = OperatorProcess(
+        kubeconfig=Path(cluster.kubeconfig),
+        namespace=namespace,
+        log=tmp_path / "operator.log",
+        extra_env={"TIERKEEPER_HEALTH_URL": health.template},
+        extra_args=("--verbose", "--metrics-port", str(port)),
+    )
+    process.start()
+    yield process, port
+    process.stop()
+
+
+def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
+    api: Api, namespace: str, cluster: Any, debug_operator: Any
+) -> None:
+    operator, metrics_port = debug_operator
+    values = {
+        "sentry dsn": f"https://{secrets.token_hex(12)}@sentry.example/1",
+        "mongo uri": f"mongodb+srv://shop:{secrets.token_urlsafe(18)}@atlas.example/shop",
+    }
+    api.apply(secret_doc("sentry", {"dsn": values["sentry dsn"]}), namespace)
+    api.apply(secret_doc("mongo", {"uri": values["mongo uri"]}), namespace)
+
+    # A refusal that names a Secret (the key is missing) says so without its contents.
+    refused = environment({"sentry": ("sentry", "dsn"), "mongodb": ("mongo", "nope")})
+    refused["metadata"]["name"] = "refused"
+    api.apply(refused, namespace)
+    eventually(
+        lambda: (
+            (condition(api.get("Environment", namespace, "refused"), "Ready") or {}).get("reason")
+            == "ExternalSecretMissing"
+        ),
+        what="refusal naming the Secret",
+    )
+
+    api.apply(environment({"sentry": ("sentry", "dsn"), "mongodb": ("mongo", "uri")}), namespace)
+    api.apply(release("shop:1"), namespace)
+    eventually(lambda: phase(api, namespace) == ("Promoted", "shop:1"), timeout=120, what="1")
+    api.apply(release("shop:2"), namespace)
+    eventually(lambda: phase(api, namespace) == ("Promoted", "shop:2"), timeout=120, what="2")
+    eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
+
+    credentials = ChildNames(ENV).postgres_credentials
+    stored = api.get("Secret", namespace, credentials)
+    assert stored is not None
+    for key in ("password", "uri"):
+        values[f"generated {key}"] = base64.b64decode(stored["data"][key]).decode()
+    # Someone rotates the password by hand: the operator neither rewrites nor reports it.
+    rotated = secrets.token_urlsafe(24)
+    values["rotated password"] = rotated
+    api.patch("Secret", namespace, credentials, {"stringData": {"password": rotated}})
+    values["client key"] = kubeconfig_key(Path(cluster.kubeconfig))
+
+    api.delete("Environment", namespace, ENV)  # production retains its credentials
+    eventually(lambda: api.get("Environment", namespace, ENV) is None, timeout=60, what="gone")
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+        metrics_text = response.read().decode()
+    operator.stop()  # flush the log
+    haystacks = {
+        "operator log": operator.log.read_text(errors="replace"),
+        "metrics": metrics_text,
+        **{
+            f"{kind} {item['metadata']['name']}": json.dumps(item)
+            for kind in SCANNED_KINDS
+            for item in api.list(kind, namespace)
+        },
+    }
+    # What is scanned is real: metrics, a debug log that saw the Secrets, Events.
+    assert "tierkeeper_" in metrics_text
+    assert "Indexer 'secrets' succeeded" in haystacks["operator log"]
+    assert any(key.startswith("Event ") for key in haystacks)
+    # The scan would see a value were it there: it finds them all in the Secrets themselves.
+    in_secrets = {
+        name: json.dumps(api.get("Secret", namespace, name))
+        for name in ("sentry", "mongo", credentials)
+    }
+    found = {leak.split(" found in ")[0] for leak in leaks(in_secrets, values)}
+    assert found == set(values) - {"client key", "generated password"}, found
+    assert leaks(haystacks, values) == []
