@@ -287,3 +287,70 @@ def test_refusals_touch_nothing(api: Api, namespace: str, operator: OperatorProc
     events = {e["reason"] for e in api.list("Event", namespace) if e["type"] == "Warning"}
     assert {"EnvironmentNotFound", "EnvironmentAlreadyBound", "BranchMismatch"} <= events
     assert not is_true(api.get("Release", namespace, "second"), "Ready")
+
+
+def rolling_environment() -> dict[str, Any]:
+    """A development Environment whose rollouts fail fast (10 s progress deadline)."""
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {
+            "tier": "development",
+            "branch": "main",
+            "app": {"replicas": 2},
+            "strategy": {"blueGreen": {"progressDeadlineSeconds": 10}},
+        },
+    }
+
+
+def app_pods_ready(api: Api, namespace: str, image: str) -> bool:
+    """`E-app` serves `image` only: every replica updated, available and Ready."""
+    deployment = api.get("Deployment", namespace, f"{ENV}-app") or {}
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    wanted = spec.get("replicas", 0)
+    return (
+        spec["template"]["spec"]["containers"][0]["image"] == image
+        and status.get("observedGeneration") == deployment["metadata"]["generation"]
+        and status.get("replicas") == wanted
+        and status.get("updatedReplicas") == wanted
+        and status.get("availableReplicas") == wanted
+    )
+
+
+def replica_set_images(api: Api, namespace: str) -> set[str]:
+    return {
+        rs["spec"]["template"]["spec"]["containers"][0]["image"]
+        for rs in api.list("ReplicaSet", namespace)
+    }
+
+
+# KWOK stages of the local cluster: `:never-ready` pods run but never become Ready,
+# `:crash-loop` ones also report 10 container restarts (over the tier's budget of 3).
+@pytest.mark.parametrize(
+    ("bad_image", "reason"),
+    [
+        ("shop:never-ready", "ProgressDeadlineExceeded"),
+        ("shop:crash-loop", "RestartBudgetExceeded"),
+    ],
+)
+def test_rolling_bad_image_fails_and_reapplies_previous_image(
+    api: Api, namespace: str, operator: OperatorProcess, bad_image: str, reason: str
+) -> None:
+    api.apply(rolling_environment(), namespace)
+    api.apply(release("shop:1"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:1"), timeout=120, what="shop:1")
+    api.apply(release(bad_image), namespace)
+    # A ReplicaSet of the bad image: it was rolled out (failing fast, it may be undone already).
+    eventually(lambda: replica_set_images(api, namespace) >= {"shop:1", bad_image}, what="rolled")
+    eventually(
+        lambda: phase_is(api, namespace, "Failed", bad_image), timeout=120, what="Release Failed"
+    )
+    status = release_status(api, namespace)
+    assert status["activeImage"] == "shop:1"
+    assert not is_true(api.get("Release", namespace, ENV), "Ready")
+    eventually(
+        lambda: app_pods_ready(api, namespace, "shop:1"), timeout=60, what="shop:1 serving again"
+    )
+    warnings = {e["reason"] for e in api.list("Event", namespace) if e["type"] == "Warning"}
+    assert reason in warnings

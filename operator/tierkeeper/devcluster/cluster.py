@@ -2,7 +2,8 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK (which
 plays the kubelets of a few simulated nodes, so pods get scheduled and become
-Running and Ready) run as children of the process that starts the cluster, each
+Running and Ready, except those whose images are tagged `:never-ready` or
+`:crash-loop`, see stages/) run as children of the process that starts the cluster, each
 on a free loopback port, with certificates generated for this start. Everything
 a cluster has lives in its state directory:
 
@@ -54,6 +55,9 @@ SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service: first address of SERVICE_C
 POD_CIDR = "10.244.0.1/16"
 # KWOK manages only the nodes carrying this annotation, which we register.
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+# Our own pod stages: images tagged `:never-ready` or `:crash-loop` start but never become
+# Ready, so rollouts can fail on simulated nodes.
+OUR_STAGES = sorted((Path(__file__).parent / "stages").glob("*.yaml"))
 
 START_TIMEOUT = 180.0
 
@@ -429,10 +433,11 @@ class DevCluster:
         )
 
     def _kwok_files(self, *, stages: bool) -> list[Path]:
-        """KWOK's files: its Stages, or the objects that go with them (its StorageClass)."""
+        """KWOK's files: its Stages (its defaults and ours), or the objects that go with
+        them (its StorageClass)."""
         return [
             path
-            for path in sorted(self.toolchain.stages_dir.glob("*.yaml"))
+            for path in [*sorted(self.toolchain.stages_dir.glob("*.yaml")), *OUR_STAGES]
             if (yaml.safe_load(path.read_text())["kind"] == "Stage") == stages
         ]
 
