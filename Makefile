@@ -52,6 +52,11 @@ data-deps:
 tools:
 	bash hack/install-tools.sh
 
+# Benchmarks on the local control plane (bench/README.md): bench/results.json in < 20 minutes;
+# `make bench BENCH_ARGS=--quick` for a smaller run in < 3 (bench/results-quick.json).
+bench: setup controlplane
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 # Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).
 # TIERKEEPER_REQUIRE_ALL turns a missing toolchain into an error instead of a skip.
 test: setup lint data-deps controlplane tools

@@ -1,0 +1,67 @@
+"""The floor of convergence: the children the operator would write, written by a bare script.
+
+No operator, no watch, no check, no status: each Environment is created, then its
+children are rendered by the operator's own renderers, given the owner reference the
+operator gives them, and written with one server-side apply each (the credentials Secret:
+one create) through the operator's own client class, `Kube` (the same connection pool):
+every Environment at once, and each one's children at once, as the operator's reconciles
+run. Whatever the operator takes beyond this is its own cost: watches, reconcile logic,
+reads, repeated writes, status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from tierkeeper import API_VERSION
+from tierkeeper.apply.children import Owner, owned
+from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.models import resolve_document
+from tierkeeper.models.rollout import AppRollout
+from tierkeeper.render import render_children, wanted
+from tierkeeper.render.postgres import render_credentials_secret
+
+
+def environment(name: str, namespace: str, spec: Mapping[str, Any]) -> Object:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Environment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": dict(spec),
+    }
+
+
+def release(name: str, namespace: str, image: str) -> Object:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Release",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"environment": name, "image": image},
+    }
+
+
+async def write_children(kube: Kube, body: Object) -> None:
+    """Everything one Environment's first full reconcile writes, without a Release."""
+    meta = body["metadata"]
+    env = resolve_document(body["spec"], name=meta["name"], namespace=meta["namespace"])
+    owner = Owner(meta["name"], meta["uid"])
+    secret = render_credentials_secret(env, "floor-password")
+    writes = [kube.apply(owned(m, owner)) for m in wanted(render_children(env, AppRollout()))]
+    if secret is not None:
+        writes.append(kube.create(owned(secret, owner)))
+    await asyncio.gather(*writes)
+
+
+async def floor(
+    creator: Kube, writer: Kube, namespace: str, names: list[str], spec: Mapping[str, Any]
+) -> None:
+    """Create the Environments (with `creator`, as a user would) and write their children
+    (with `writer`, in place of the operator), all at once."""
+
+    async def one(name: str) -> None:
+        created = await creator.create(environment(name, namespace, spec))
+        await write_children(writer, created)
+
+    await asyncio.gather(*(one(name) for name in names))

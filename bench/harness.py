@@ -1,0 +1,431 @@
+"""What the benchmarks stand on: an audited local control plane, the operator as a process,
+a health server that notes when it answered, and watches that note when they saw a change.
+
+Requests are counted by the API server itself (its audit log), so what kopf sends
+(watches, finalizers, annotations) is counted as well as what tierkeeper's own
+client sends; the operator's requests are told apart by their User-Agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import yaml
+from kubernetes.aio import client, config
+from prometheus_client.parser import text_string_to_metric_families
+
+from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.devcluster import DevCluster, Toolchain, processes
+from tierkeeper.devcluster.cluster import free_ports
+from tierkeeper.devcluster.toolchain import BINARIES
+
+ROOT = Path(__file__).resolve().parent.parent
+CRDS = ROOT / "crds"
+
+# User-Agents: kopf's own client, and tierkeeper's `Kube` (which sends aiohttp's default:
+# it names no agent of its own), are the operator's; the bench's clients name theirs.
+OPERATOR_AGENTS = ("kopf/", "Python/")
+BENCH_AGENT = "tierkeeper-bench"
+FLOOR_AGENT = "tierkeeper-floor"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+# Requests of our admin identity only (the operator, the bench, the floor and KWOK share it;
+# the User-Agent tells them apart), without KWOK's node and pod-status heartbeats.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["ResponseStarted", "ResponseComplete", "Panic"],
+    "rules": [
+        {
+            "level": "None",
+            "resources": [
+                {"group": "", "resources": ["nodes", "nodes/status", "pods/status"]},
+                {"group": "coordination.k8s.io", "resources": ["leases"]},
+            ],
+        },
+        {"level": "Metadata", "users": ["tierkeeper-admin"]},
+        {"level": "None"},
+    ],
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the control plane -----------------------------------------------------------
+
+
+def bench_toolchain(real: Toolchain, workdir: Path, audit_log: Path) -> Toolchain:
+    """The built toolchain with a few flags added: the API server writes an audit log, and
+    the controller-manager and scheduler lift their client-side rate limits (20 and 50
+    requests/s by default), so that what bounds the floor is the machine, not a throttle."""
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    policy = workdir / "audit-policy.yaml"
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+    unthrottled = ["--kube-api-qps=1000", "--kube-api-burst=2000"]
+    extra = {
+        "kube-apiserver": [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={audit_log}",
+            "--audit-log-maxsize=0",
+            "--audit-log-format=json",
+        ],
+        "kube-controller-manager": unthrottled,
+        "kube-scheduler": unthrottled,
+    }
+    for binary in BINARIES:
+        (bin_dir / binary).unlink(missing_ok=True)
+        if binary not in extra:
+            (bin_dir / binary).symlink_to(real.path(binary))
+            continue
+        flags = " ".join(f'"{flag}"' for flag in extra[binary])
+        (bin_dir / binary).write_text(f'#!/bin/sh\nexec "{real.path(binary)}" "$@" {flags}\n')
+        (bin_dir / binary).chmod(0o755)
+    stages = workdir / "kwok-stages"
+    stages.unlink(missing_ok=True)
+    stages.symlink_to(real.stages_dir)
+    return Toolchain(bin_dir)
+
+
+@contextlib.contextmanager
+def bench_cluster(workdir: Path) -> Iterator[tuple[DevCluster, Path]]:
+    """A local control plane with the CRDs installed, and the path of its audit log."""
+    audit_log = workdir / "audit.log"
+    toolchain = bench_toolchain(Toolchain.built(), workdir / "toolchain", audit_log)
+    with DevCluster(workdir / "cluster", toolchain, name="tierkeeper-bench") as dev:
+        dev.kube.install_crds(CRDS)
+        yield dev, audit_log
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float  # wall clock, seconds
+    agent: str
+    verb: str
+    resource: str
+    namespace: str
+
+    @property
+    def operator(self) -> bool:
+        return self.agent.startswith(OPERATOR_AGENTS)
+
+
+@dataclass
+class Audit:
+    """The API server's audit log, read as it grows (KWOK's entries dropped)."""
+
+    path: Path
+    entries: list[AuditEntry] = field(default_factory=list)
+    offset: int = 0
+
+    def refresh(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as stream:
+            stream.seek(self.offset)
+            data = stream.read()
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        for line in data[:end].splitlines():
+            event = json.loads(line)
+            agent = event.get("userAgent", "")
+            if agent.startswith("kwok"):
+                continue
+            ref = event.get("objectRef") or {}
+            resource = ref.get("resource", event.get("requestURI", ""))
+            if ref.get("subresource"):
+                resource += "/" + ref["subresource"]
+            at = datetime.fromisoformat(event["requestReceivedTimestamp"]).timestamp()
+            self.entries.append(
+                AuditEntry(at, agent, event["verb"], resource, ref.get("namespace", ""))
+            )
+
+    def between(
+        self, start: float, end: float, keep: Callable[[AuditEntry], bool]
+    ) -> list[AuditEntry]:
+        self.refresh()
+        return [e for e in self.entries if start <= e.at <= end and keep(e)]
+
+
+def by_verb(entries: list[AuditEntry]) -> dict[str, int]:
+    return dict(sorted(Counter(e.verb for e in entries).items()))
+
+
+def by_request(entries: list[AuditEntry]) -> dict[str, int]:
+    return dict(sorted(Counter(f"{e.verb} {e.resource}" for e in entries).items()))
+
+
+# -- the operator ------------------------------------------------------------------
+
+
+@dataclass
+class Operator:
+    """`tierkeeper run` for some namespaces, with its metrics and liveness on free ports."""
+
+    kubeconfig: Path
+    namespaces: tuple[str, ...]
+    log_path: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    wrap: tuple[str, ...] = ()  # e.g. a profiler: ("py-spy", "record", "-o", "x.svg", "--")
+    process: Any = None
+    metrics_port: int = 0
+    liveness_port: int = 0
+    started: float = 0.0
+
+    def start(self) -> None:
+        self.metrics_port, self.liveness_port = free_ports(2)
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.extra_env}
+        command = [
+            *self.wrap,
+            sys.executable,
+            "-m",
+            "tierkeeper",
+            "run",
+            *(f"--namespace={namespace}" for namespace in self.namespaces),
+            "--log-format",
+            "plain",
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness",
+            f"http://127.0.0.1:{self.liveness_port}/healthz",
+        ]
+        self.started = time.monotonic()
+        self.process = processes.spawn(command, self.log_path, env)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            processes.stop_child(self.process, timeout=30)
+            self.process = None
+
+    @property
+    def pid(self) -> int:
+        """The Python process's pid (the child of a profiler that wraps it)."""
+        pid: int = self.process.pid
+        if not self.wrap:
+            return pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return int(children[0]) if children else pid
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def _get(self, port: int, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                body: bytes = response.read()
+                return body.decode()
+        except OSError:
+            return None
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every sample by (name, sorted labels); empty while the endpoint is not up."""
+        text = self._get(self.metrics_port, "/metrics")
+        if text is None:
+            return {}
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels`."""
+        return sum(
+            value
+            for (sample, sample_labels), value in self.metrics().items()
+            if sample == name and set(labels.items()) <= set(sample_labels)
+        )
+
+    def live(self) -> bool:
+        return self._get(self.liveness_port, "/healthz") is not None
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        """Seconds from start until kopf's liveness endpoint answers (start-up handlers done)."""
+        deadline = time.monotonic() + timeout
+        while not self.live():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"operator not live after {timeout}s; see {self.log_path}")
+            time.sleep(0.05)
+        return time.monotonic() - self.started
+
+
+# -- a health server that notes when it answered ---------------------------------
+
+
+class HealthServer:
+    """Answers `/<namespace>/<service><path>` with 200 and notes the monotonic time of
+    every answer per service."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, list[float]] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                service = self.path.strip("/").split("/")[1]
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+                self.wfile.flush()
+                outer.answers.setdefault(service, []).append(time.monotonic())
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def template(self) -> str:
+        port = self.server.server_address[1]
+        return f"http://127.0.0.1:{port}/{{namespace}}/{{service}}{{path}}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- the bench's own view of the API ----------------------------------------------
+
+
+async def bench_kube(kubeconfig: Path, agent: str = BENCH_AGENT) -> Kube:
+    """The operator's client class, configured as `Kube.connect` does from a kubeconfig."""
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.client_session_kwargs = {"headers": {"User-Agent": agent}}
+    return Kube(client.ApiClient(configuration))
+
+
+def conditions(obj: Object) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or []}
+
+
+class Watch:
+    """The objects at `path` by "namespace/name", kept current by a watch; listeners hear
+    of every change with the monotonic time it arrived."""
+
+    def __init__(self, kube: Kube, path: str) -> None:
+        self.kube = kube
+        self.path = path
+        self.objects: dict[str, Object] = {}
+        self.changed = asyncio.Condition()
+        self.listeners: list[Callable[[str, Object, float], None]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Watch:
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def _run(self) -> None:
+        version = ""
+        while True:
+            query = {"watch": "1", "timeoutSeconds": "300", "allowWatchBookmarks": "true"}
+            if version:
+                query["resourceVersion"] = version
+            url = f"{self.kube.api.configuration.host}{self.path}?{urlencode(query)}"
+            headers: dict[str, str] = {"Accept": "application/json"}
+            await self.kube.api.update_params_for_auth(
+                headers, None, ["BearerToken"], self.path, "GET", None
+            )
+            try:
+                response = await self.kube.api.call_api(
+                    "GET", url, header_params=headers, _request_timeout=400
+                )
+                async for line in response.response.content:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    seen = time.monotonic()
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        version = ""  # expired: start again from a fresh list
+                        break
+                    version = obj["metadata"].get("resourceVersion", version)
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    name = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+                    if event["type"] == "DELETED":
+                        self.objects.pop(name, None)
+                    else:
+                        self.objects[name] = obj
+                    for listener in self.listeners:
+                        listener(event["type"], obj, seen)
+                    async with self.changed:
+                        self.changed.notify_all()
+            except (TimeoutError, OSError, aiohttp.ClientError) as error:
+                log(f"watch {self.path} broke ({error!r}); again")
+                await asyncio.sleep(0.5)
+
+    async def until(
+        self, predicate: Callable[[dict[str, Object]], bool], within: float, what: str
+    ) -> float:
+        """The monotonic time at which `predicate` first held."""
+        async with self.changed:
+            try:
+                await asyncio.wait_for(
+                    self.changed.wait_for(lambda: predicate(self.objects)), within
+                )
+            except TimeoutError:
+                raise TimeoutError(f"{what}: not within {within:.0f}s") from None
+        return time.monotonic()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
+
+
+def summary_ms(values: list[float]) -> dict[str, Any]:
+    ms = [v * 1000 for v in values]
+    return {
+        "samples": len(ms),
+        "p50": round(statistics.median(ms), 1),
+        "p90": round(percentile(ms, 90), 1),
+        "max": round(max(ms), 1),
+        "all": [round(v, 1) for v in ms],
+    }
+
+
+async def create_namespace(kube: Kube, name: str) -> None:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    await kube.request("POST", "/api/v1/namespaces", body)
+    # Pods are admitted only once the namespace's `default` ServiceAccount exists.
+    for _ in range(600):
+        with contextlib.suppress(Exception):
+            await kube.request("GET", f"/api/v1/namespaces/{name}/serviceaccounts/default")
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"no default ServiceAccount in {name}")

@@ -1,0 +1,509 @@
+"""tierkeeper's benchmarks against the local control plane; see bench/README.md.
+
+    .venv/bin/python bench/run.py            # full: `make bench`, < 20 minutes on two cores
+    .venv/bin/python bench/run.py --quick    # smaller N, shorter idle: < 3 minutes
+
+Writes bench/results.json (bench/results-quick.json with --quick). Not a test: nothing
+here fails on a figure; targets are reported as met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.floor import environment, floor, release
+from bench.harness import (
+    FLOOR_AGENT,
+    WRITE_VERBS,
+    Audit,
+    HealthServer,
+    Operator,
+    Watch,
+    bench_cluster,
+    bench_kube,
+    by_request,
+    by_verb,
+    conditions,
+    create_namespace,
+    log,
+    summary_ms,
+)
+from tierkeeper import API_VERSION
+from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.render.common import COLOR
+
+DEVELOPMENT = {"tier": "development"}
+# Production as the README's example (builtin single-instance PostgreSQL: no CloudNativePG
+# here), a 1 s health-check interval so the gate takes seconds, no post-promotion watch.
+PRODUCTION = {
+    "tier": "production",
+    "postgres": {"provider": "builtin", "instances": 1},
+    "app": {"healthCheck": {"intervalSeconds": 1}},
+    "strategy": {"blueGreen": {"postPromotionSeconds": 0}},
+}
+IMAGE = "registry.example/shop:{}"
+
+TARGETS = {
+    "convergenceRatioAt200": 1.3,
+    "idleWrites": 0,
+    "switchP50Ms": 100,
+    "rollbackP50Ms": 1000,
+    "rssMBAt1000": 150,
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    convergence: tuple[int, ...]
+    ratio_at: int  # the N whose ratio the target is about (and whose idle is measured)
+    idle_seconds: float
+    switches: int
+    # Environments -> the namespaces of the convergence runs that hold them (floor-N: the
+    # floor's, never reconciled until then; conv-N: the operator's).
+    memory: dict[int, tuple[str, ...]]
+    startup_at: int
+
+    @classmethod
+    def of(cls, quick: bool) -> Plan:
+        if quick:
+            memory = {0: (), 50: ("conv-50",), 100: ("conv-50", "floor-50")}
+            return cls((20, 50), 50, 15, 3, memory, 50)
+        memory = {0: (), 200: ("conv-200",), 1000: ("conv-500", "floor-500")}
+        return cls((50, 200, 500), 200, 60, 10, memory, 200)
+
+
+@dataclass
+class Bench:
+    kubeconfig: Path
+    workdir: Path
+    audit: Audit
+    kube: Kube  # the bench's own client (User-Agent tierkeeper-bench)
+    profile: bool = False
+    operators: int = 0
+
+    def operator(self, *namespaces: str, **env: str) -> Operator:
+        self.operators += 1
+        label = f"{self.operators:02d}-{'+'.join(namespaces)}"
+        wrap: tuple[str, ...] = ()
+        if self.profile:
+            out = self.workdir / f"profile-{label}.txt"
+            wrap = ("py-spy", "record", "--format", "raw", "--rate", "50", "-o", str(out), "--")
+        return Operator(
+            self.kubeconfig, namespaces, self.workdir / f"operator-{label}.log", env, wrap
+        )
+
+
+def env_path(namespace: str) -> str:
+    return f"/apis/{API_VERSION}/namespaces/{namespace}/environments"
+
+
+def all_ready(count: int) -> Callable[[dict[str, Object]], bool]:
+    def check(objects: dict[str, Object]) -> bool:
+        ready = sum(1 for obj in objects.values() if conditions(obj).get("Ready") == "True")
+        return ready >= count
+
+    return check
+
+
+def statefulsets_ready(count: int) -> Callable[[dict[str, Object]], bool]:
+    """What the operator's DatabaseReady and CacheReady ask of a StatefulSet."""
+
+    def ready(obj: Object) -> bool:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        desired = spec.get("replicas", 1)
+        return bool(
+            status.get("observedGeneration") == obj["metadata"].get("generation")
+            and status.get("updatedReplicas", 0) >= desired
+            and status.get("readyReplicas", 0) >= desired
+        )
+
+    return lambda objects: sum(1 for obj in objects.values() if ready(obj)) >= count
+
+
+async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int = 100) -> None:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Awaitable[Any]]) -> None:
+        async with semaphore:
+            await job()
+
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
+# -- convergence against the floor, requests, idle writes -----------------------
+
+
+async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, Any]:
+    names = [f"env-{i:04d}" for i in range(n)]
+    timeout = 120 + 2.0 * n
+
+    log(f"convergence N={n}: floor")
+    floor_ns = f"floor-{n}"
+    await create_namespace(bench.kube, floor_ns)
+    writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
+    async with Watch(bench.kube, f"/apis/apps/v1/namespaces/{floor_ns}/statefulsets") as sets:
+        wall, started = time.time(), time.monotonic()
+        await floor(bench.kube, writer, floor_ns, names, DEVELOPMENT)
+        written = time.monotonic()
+        done = await sets.until(statefulsets_ready(2 * n), timeout, f"floor N={n}")
+    await writer.close()
+    floor_seconds = done - started
+    floor_requests = bench.audit.between(wall, time.time(), lambda e: e.agent == FLOOR_AGENT)
+    log(f"floor N={n}: {floor_seconds:.1f}s (children written in {written - started:.1f}s)")
+
+    log(f"convergence N={n}: operator")
+    namespace = f"conv-{n}"
+    await create_namespace(bench.kube, namespace)
+    operator = bench.operator(namespace)
+    operator.start()
+    try:
+        operator.wait_ready()
+        await asyncio.sleep(1)
+        async with Watch(bench.kube, env_path(namespace)) as envs:
+            wall, started = time.time(), time.monotonic()
+            await asyncio.gather(
+                *(bench.kube.create(environment(name, namespace, DEVELOPMENT)) for name in names)
+            )
+            done = await envs.until(all_ready(n), timeout, f"operator N={n}")
+        converged_wall = time.time()
+        operator_seconds = done - started
+        log(
+            f"operator N={n}: {operator_seconds:.1f}s, ratio {operator_seconds / floor_seconds:.2f}"
+        )
+        requests = bench.audit.between(wall, converged_wall, lambda e: e.operator)
+        result: dict[str, Any] = {
+            "environments": n,
+            "floorSeconds": round(floor_seconds, 2),
+            "floorWriteSeconds": round(written - started, 2),
+            "operatorSeconds": round(operator_seconds, 2),
+            "ratio": round(operator_seconds / floor_seconds, 3),
+            "operatorRequests": {
+                "total": len(requests),
+                "perEnvironment": round(len(requests) / n, 2),
+                "byVerb": by_verb(requests),
+                "byRequest": by_request(requests),
+            },
+            "floorRequests": {
+                "total": len(floor_requests),
+                "perEnvironment": round(len(floor_requests) / n, 2),
+                "byVerb": by_verb(floor_requests),
+            },
+            "operatorReconciles": operator.metric("tierkeeper_reconcile_total", kind="Environment"),
+            "operatorRssMB": round(operator.rss_bytes() / 1e6, 1),
+        }
+        if idle_seconds:
+            log(f"idle {idle_seconds:.0f}s with N={n}")
+            await asyncio.sleep(idle_seconds)
+            idle = bench.audit.between(converged_wall, time.time(), lambda e: e.operator)
+            writes = [e for e in idle if e.verb in WRITE_VERBS]
+            result["idle"] = {
+                "seconds": idle_seconds,
+                "writes": len(writes),
+                "writesByRequest": by_request(writes),
+                "requests": len(idle),
+                "requestsByRequest": by_request(idle),
+            }
+            log(f"idle: {len(writes)} writes, {len(idle)} requests")
+    finally:
+        operator.stop()
+    return result
+
+
+# -- blue-green switch and rollback latency ---------------------------------------
+
+
+async def switch_latency(bench: Bench, count: int) -> dict[str, Any]:
+    namespace = "switch"
+    names = [f"shop-{i:02d}" for i in range(count)]
+    await create_namespace(bench.kube, namespace)
+    health = HealthServer()
+    operator = bench.operator(namespace, TIERKEEPER_HEALTH_URL=health.template)
+    operator.start()
+    # The first moment each Service is seen selecting the colour it is expected to switch to.
+    expected: dict[str, str] = {}
+    seen: dict[str, float] = {}
+
+    def on_service(_: str, obj: Object, at: float) -> None:
+        name = obj["metadata"]["name"]
+        selector = (obj.get("spec") or {}).get("selector") or {}
+        if name in expected and name not in seen and selector.get(COLOR) == expected[name]:
+            seen[name] = at
+
+    def has_seen(name: str) -> Callable[[dict[str, Object]], bool]:
+        return lambda _: name in seen
+
+    switch: list[float] = []
+    rollback: list[float] = []
+    try:
+        operator.wait_ready()
+        releases_path = f"/apis/{API_VERSION}/namespaces/{namespace}/releases"
+        async with (
+            Watch(bench.kube, releases_path) as releases,
+            Watch(bench.kube, f"/api/v1/namespaces/{namespace}/services") as services,
+        ):
+            services.listeners.append(on_service)
+
+            def promoted(name: str, image: str) -> Callable[[dict[str, Object]], bool]:
+                def check(objects: dict[str, Object]) -> bool:
+                    status = (objects.get(f"{namespace}/{name}") or {}).get("status") or {}
+                    return status.get("phase") == "Promoted" and status.get("activeImage") == image
+
+                return check
+
+            log(f"switch: {count} production Environments with Releases")
+            await asyncio.gather(
+                *(bench.kube.create(environment(name, namespace, PRODUCTION)) for name in names)
+            )
+            await asyncio.gather(
+                *(bench.kube.create(release(name, namespace, IMAGE.format(1))) for name in names)
+            )
+            for name in names:
+                await releases.until(promoted(name, IMAGE.format(1)), 300, f"{name} first deploy")
+
+            async def set_image(name: str, version: int) -> None:
+                await bench.kube.merge_patch(
+                    API_VERSION,
+                    "Release",
+                    namespace,
+                    name,
+                    {"spec": {"image": IMAGE.format(version)}},
+                )
+
+            for name in names:
+                # Blue serves 1; 2 goes to green, passes its gate, takes the traffic.
+                seen.pop(name, None)
+                expected[name] = "green"
+                patched = time.monotonic()
+                await set_image(name, 2)
+                await services.until(has_seen(name), 180, f"{name} switch to green")
+                answers = [t for t in health.answers.get(f"{name}-preview", []) if t > patched]
+                # The gate passes at its third consecutive healthy answer (all are healthy here).
+                if len(answers) < 3:
+                    raise RuntimeError(f"{name} switched after {len(answers)} health answers")
+                switch.append(seen[name] - answers[2])
+                await releases.until(promoted(name, IMAGE.format(2)), 60, f"{name} promoted")
+                # Revert inside the rollback window: back to blue, still running 1.
+                seen.pop(name, None)
+                expected[name] = "blue"
+                reverted = time.monotonic()
+                await set_image(name, 1)
+                await services.until(has_seen(name), 60, f"{name} rollback")
+                rollback.append(seen[name] - reverted)
+                await releases.until(promoted(name, IMAGE.format(1)), 60, f"{name} rolled back")
+                log(
+                    f"{name}: switch {switch[-1] * 1000:.0f} ms, rollback {rollback[-1] * 1000:.0f} ms"
+                )
+        histogram = {
+            reason: {
+                "count": operator.metric("tierkeeper_switch_duration_seconds_count", reason=reason),
+                "sumSeconds": round(
+                    operator.metric("tierkeeper_switch_duration_seconds_sum", reason=reason), 4
+                ),
+            }
+            for reason in ("Promotion", "Revert")
+        }
+    finally:
+        operator.stop()
+        health.close()
+    return {
+        "environments": count,
+        "switchMs": summary_ms(switch),
+        "rollbackMs": summary_ms(rollback),
+        "operatorSwitchHistogram": histogram,
+    }
+
+
+# -- memory and start-up ----------------------------------------------------------
+
+
+def names_in(namespace: str) -> list[str]:
+    """The Environments a convergence run created in `namespace` (floor-N, conv-N)."""
+    return [f"env-{i:04d}" for i in range(int(namespace.rsplit("-", 1)[1]))]
+
+
+def deployed(namespaces: tuple[str, ...], count: int) -> Callable[[dict[str, Object]], bool]:
+    """`count` Environments of `namespaces` Ready with their Release's app available."""
+
+    def check(objects: dict[str, Object]) -> bool:
+        done = 0
+        for key, obj in objects.items():
+            found = conditions(obj)
+            if key.split("/")[0] in namespaces and found.get("AppReady") == "True":
+                done += found.get("Ready") == "True"
+        return done >= count
+
+    return check
+
+
+async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
+    """A fresh operator per size over that many existing Environments, each given a Release
+    (a Rolling Deployment): RSS once all are Ready with their app. At `startup_at`, the
+    operator is then restarted over the converged Environments and timed."""
+    namespaces = sorted({ns for group in plan.memory.values() for ns in group})
+    log(f"memory: Releases for {', '.join(namespaces)}")
+    await gather_limited(
+        [
+            partial(bench.kube.create, release(name, ns, IMAGE.format(1)))
+            for ns in namespaces
+            for name in names_in(ns)
+        ]
+    )
+    await create_namespace(bench.kube, "idle")
+    rss: dict[str, float] = {}
+    startup: dict[str, Any] = {}
+    settle = 5.0
+    async with Watch(bench.kube, f"/apis/{API_VERSION}/environments") as envs:
+        for size, group in plan.memory.items():
+            operator = bench.operator(*(group or ("idle",)))
+            operator.start()
+            try:
+                operator.wait_ready()
+                started = time.monotonic()
+                await envs.until(deployed(group, size), 300 + 1.5 * size, f"memory {size}")
+                log(f"memory: {size} Ready with a Release in {time.monotonic() - started:.0f}s")
+                await asyncio.sleep(settle)
+                rss[str(size)] = round(operator.rss_bytes() / 1e6, 1)
+                log(f"memory: RSS {rss[str(size)]} MB with {size}")
+                if size == plan.startup_at:
+                    operator.stop()
+                    operator = bench.operator(*group)
+                    startup = await measure_startup(operator, size)
+                    await asyncio.sleep(settle)
+                    startup["rssMBAfterRestart"] = round(operator.rss_bytes() / 1e6, 1)
+            finally:
+                operator.stop()
+    last = max(plan.memory)
+    return {
+        "memory": {
+            "rssMB": rss,
+            "perEnvironmentKB": round((rss[str(last)] - rss["0"]) * 1000 / last, 1),
+            "note": "a fresh operator per size over that many development Environments, each "
+            f"with a Release (Rolling); RSS (VmRSS) read {settle:.0f}s after all were Ready "
+            "with their app available",
+        },
+        "startup": startup,
+    }
+
+
+async def measure_startup(operator: Operator, size: int) -> dict[str, Any]:
+    """Seconds from the operator's start until its first reconcile has finished, and until
+    it has finished as many as there are Environments."""
+    operator.start()
+    first = every = live = None
+    deadline = time.monotonic() + 120 + size
+    while time.monotonic() < deadline and every is None:
+        now = time.monotonic() - operator.started
+        if live is None and operator.live():
+            live = now
+        done = operator.metric("tierkeeper_reconcile_total", kind="Environment")
+        if first is None and done >= 1:
+            first = now
+        if done >= size:
+            every = now
+        await asyncio.sleep(0.025)
+    log(f"start-up over {size}: first reconcile after {first}s, {size} after {every}s")
+    return {
+        "environments": size,
+        "firstReconcileSeconds": None if first is None else round(first, 2),
+        "livenessSeconds": None if live is None else round(live, 2),
+        "reconcilesEqualToEnvironmentsSeconds": None if every is None else round(every, 2),
+        "note": "from the start of the operator process (Python start-up and imports "
+        "included) over converged Environments, each with a Release; time read from its "
+        "metrics (tierkeeper_reconcile_total) every 25 ms",
+    }
+
+
+# -- the run ------------------------------------------------------------------------
+
+
+def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    at = next(c for c in results["convergence"] if c["environments"] == plan.ratio_at)
+    figures = {
+        "convergenceRatioAt200": at["ratio"],
+        "idleWrites": at.get("idle", {}).get("writes"),
+        "switchP50Ms": results["switch"]["switchMs"]["p50"],
+        "rollbackP50Ms": results["switch"]["rollbackMs"]["p50"],
+        "rssMBAt1000": results["memory"]["rssMB"].get(str(max(plan.memory))),
+    }
+    return {
+        name: {
+            "value": value,
+            "target": TARGETS[name],
+            "met": value is not None and value <= TARGETS[name],
+            **({"measuredAt": plan.ratio_at} if name == "convergenceRatioAt200" else {}),
+            **({"measuredAt": max(plan.memory)} if name == "rssMBAt1000" else {}),
+        }
+        for name, value in figures.items()
+    }
+
+
+async def run(plan: Plan, workdir: Path, profile: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    with bench_cluster(workdir) as (cluster, audit_log):
+        kube = await bench_kube(cluster.kubeconfig)
+        bench = Bench(cluster.kubeconfig, workdir, Audit(audit_log), kube, profile)
+        try:
+            results: dict[str, Any] = {"convergence": []}
+            for n in plan.convergence:
+                idle = plan.idle_seconds if n == plan.ratio_at else 0
+                results["convergence"].append(await convergence(bench, n, idle))
+            results["switch"] = await switch_latency(bench, plan.switches)
+            results.update(await memory_and_startup(bench, plan))
+            cluster.check()
+        finally:
+            await kube.close()
+    results["runSeconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller N, shorter idle")
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep logs here")
+    parser.add_argument(
+        "--profile", action="store_true", help="run every operator under py-spy (raw stacks)"
+    )
+    args = parser.parse_args()
+    plan = Plan.of(args.quick)
+    name = "results-quick.json" if args.quick else "results.json"
+    output = args.output or Path(__file__).with_name(name)
+    with tempfile.TemporaryDirectory(prefix="tierkeeper-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = asyncio.run(run(plan, workdir, args.profile))
+    document = {
+        "benchmark": "operator",
+        "mode": "quick" if args.quick else "full",
+        "measuredAt": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "targets": TARGETS,
+        "verdicts": verdicts(results, plan),
+        **results,
+    }
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    log(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
