@@ -37,6 +37,15 @@ def _replicas_managers(meta: Mapping[str, Any]) -> set[str]:
     }
 
 
+def _caught_up(status: Mapping[str, Any], generation: int | None) -> bool:
+    """A Ready=True condition, about this generation when it says which."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            seen = condition.get("observedGeneration")
+            return condition.get("status") == "True" and seen in (None, generation)
+    return False
+
+
 def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
     """The summary of one watched child, from its body as the API server sent it."""
     meta = body.get("metadata", {})
@@ -59,11 +68,15 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
             image=containers[0].get("image"),
         )
     if kind == "Cluster":
+        # CloudNativePG keeps no status.observedGeneration and rolls its instances itself
+        # (no count of updated ones): its Ready condition says it has caught up with the spec.
+        ready = status.get("readyInstances", 0)
         return ChildSummary(
             **base,
             desired=spec.get("instances", 1),
-            ready=status.get("readyInstances", 0),
-            observed_current=observed_current,
+            ready=ready,
+            updated=ready,
+            observed_current=_caught_up(status, generation),
             phase=status.get("phase"),
         )
     if kind == "CronJob":

@@ -21,6 +21,8 @@ API_VERSIONS = {
     "CronJob": "batch/v1",
     "Environment": GROUP_VERSION,
     "Release": GROUP_VERSION,
+    "Cluster": "postgresql.cnpg.io/v1",
+    "ScheduledBackup": "postgresql.cnpg.io/v1",
 }
 
 
@@ -91,6 +93,18 @@ class Api:
     def patch(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.resource(kind).patch(
             name=name, namespace=namespace, body=patch, content_type="application/merge-patch+json"
+        )
+
+    def patch_status(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], manager: str
+    ) -> None:
+        """Write status as the controller `manager` of that kind would."""
+        self.resource(kind).status.patch(
+            name=name,
+            namespace=namespace,
+            body=patch,
+            content_type="application/merge-patch+json",
+            field_manager=manager,
         )
 
     def delete(self, kind: str, namespace: str, name: str) -> None:

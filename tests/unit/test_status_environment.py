@@ -148,3 +148,32 @@ def test_summary_notices_replicas_owned_by_another_manager() -> None:
     summary = summarize("Deployment", body)
     assert summary.replicas_owned_elsewhere
     assert (summary.version, summary.desired, summary.ready, summary.image) == ("2", 4, 4, "shop:1")
+
+
+def cnpg_cluster(ready: int, condition: dict[str, object] | None) -> dict[str, object]:
+    """A Cluster as CloudNativePG reports it: no status.observedGeneration."""
+    return {
+        "metadata": {"name": "shop-postgres", "generation": 4},
+        "spec": {"instances": 3},
+        "status": {
+            "readyInstances": ready,
+            "phase": "Cluster in healthy state",
+            "conditions": [condition] if condition else [],
+        },
+    }
+
+
+def test_cloudnative_pg_cluster_is_ready_by_its_ready_condition_and_instances() -> None:
+    def database(body: dict[str, object]) -> tuple[str, str]:
+        children = {**data_ready(), ("Cluster", "shop-postgres"): summarize("Cluster", body)}
+        spec = {"tier": "production"}
+        return condition(
+            status_of(spec, Observed(children, None, AppRollout(), True)), "DatabaseReady"
+        )
+
+    ready = {"type": "Ready", "status": "True", "reason": "ClusterIsReady"}
+    assert database(cnpg_cluster(3, ready)) == ("True", "Available")
+    assert database(cnpg_cluster(2, ready)) == ("False", "Progressing")
+    assert database(cnpg_cluster(3, None)) == ("False", "Progressing")
+    assert database(cnpg_cluster(3, {**ready, "observedGeneration": 3})) == ("False", "Progressing")
+    assert database(cnpg_cluster(3, {**ready, "observedGeneration": 4})) == ("True", "Available")

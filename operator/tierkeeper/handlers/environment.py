@@ -18,7 +18,7 @@ from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
 from tierkeeper.observe import ChildSummary, summarize
-from tierkeeper.reconcile.environment import EnvRecord, reconcile_environment
+from tierkeeper.reconcile.environment import CNPG_CRD, EnvRecord, reconcile_environment
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 MANAGED = {MANAGED_BY: "tierkeeper"}
@@ -83,6 +83,29 @@ for group, version, plural, kind in (*WATCHED, CNPG):
     kopf.on.event(group, version, plural, labels=MANAGED, id=f"{plural}-changed", param=kind)(
         child_changed
     )
+
+
+@kopf.on.event(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", field="metadata.name", value=CNPG_CRD
+)
+async def cloudnative_pg_changed(type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+    """CloudNativePG installed (or removed) after its Environments: they converge again,
+    e.g. from HAProviderMissing to a Cluster. At start-up every Environment converges anyway."""
+    if type is None:
+        return
+    state = state_of(memo, kwargs)
+    for key in list(state.indexes["environments"]):
+        record = state.environment(key)
+        if record is not None and _uses_cloudnative_pg(record):
+            state.environments.request(key, full=True)
+
+
+def _uses_cloudnative_pg(record: EnvRecord) -> bool:
+    try:
+        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+    except InvalidSpec:
+        return False
+    return env.cloudnative_pg
 
 
 @kopf.on.event(GROUP, VERSION, "environments")

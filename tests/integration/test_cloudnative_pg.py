@@ -1,0 +1,108 @@
+"""CloudNativePG (issue 4): HA PostgreSQL through CloudNativePG's own CRDs, installed from
+the release pinned in hack/cloudnative-pg, so the real API server validates what we write.
+No CloudNativePG operator runs: the test writes the Cluster's status as it would."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from tests.integration.k8s import Api, condition, eventually, is_true
+from tests.integration.operator import OperatorProcess
+from tierkeeper.devcluster import Kube
+
+pytestmark = pytest.mark.integration
+
+SCRIPT = Path(__file__).parents[2] / "hack" / "cloudnative-pg-crds.sh"
+ENV = "shop"
+
+HA_ENVIRONMENT = {
+    "apiVersion": "tierkeeper.dev/v1alpha1",
+    "kind": "Environment",
+    "metadata": {"name": ENV},
+    # Production's defaults: two PostgreSQL instances on CloudNativePG, hourly backups.
+    "spec": {"tier": "production", "branch": "main"},
+}
+
+
+@pytest.fixture
+def cloudnative_pg_crds(cluster: Kube, unavailable: Callable[[str], NoReturn]) -> Iterator[Path]:
+    """The directory of CloudNativePG's CRDs, not installed yet; removed after the test so
+    that the rest of the session sees a cluster without CloudNativePG."""
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        unavailable(f"CloudNativePG CRDs: {result.stderr.strip()}")
+    directory = Path(result.stdout.strip().splitlines()[-1])
+    yield directory
+    cluster.kubectl("delete", "--ignore-not-found", "--timeout=120s", "-f", str(directory))
+
+
+def database_reason(api: Api, namespace: str) -> str | None:
+    found = condition(api.get("Environment", namespace, ENV), "DatabaseReady")
+    return found["reason"] if found else None
+
+
+def owned_and_applied_by_tierkeeper(body: dict[str, Any]) -> bool:
+    meta = body["metadata"]
+    owners = [(o["kind"], o["name"], o.get("controller")) for o in meta["ownerReferences"]]
+    managers = {(m["manager"], m["operation"]) for m in meta["managedFields"]}
+    return owners == [("Environment", ENV, True)] and ("tierkeeper", "Apply") in managers
+
+
+def test_cloudnative_pg_installed_later_takes_over_high_availability(
+    api: Api,
+    namespace: str,
+    cluster: Kube,
+    cloudnative_pg_crds: Path,
+    operator: OperatorProcess,
+) -> None:
+    api.apply(HA_ENVIRONMENT, namespace)
+    eventually(lambda: database_reason(api, namespace) == "HAProviderMissing", what="refused")
+    warnings = {e["reason"] for e in api.list("Event", namespace) if e["type"] == "Warning"}
+    assert "HAProviderMissing" in warnings
+    assert api.get("StatefulSet", namespace, f"{ENV}-postgres") is None
+    assert api.get("StatefulSet", namespace, f"{ENV}-redis") is not None
+
+    cluster.install_crds(cloudnative_pg_crds)
+    postgres = eventually(
+        lambda: api.get("Cluster", namespace, f"{ENV}-postgres"), what="CloudNativePG Cluster"
+    )
+    backups = eventually(
+        lambda: api.list("ScheduledBackup", namespace, f"app.kubernetes.io/instance={ENV}"),
+        what="ScheduledBackup",
+    )
+    assert postgres["spec"]["instances"] == 2
+    assert owned_and_applied_by_tierkeeper(postgres)
+    assert [b["spec"]["cluster"]["name"] for b in backups] == [f"{ENV}-postgres"]
+    assert all(owned_and_applied_by_tierkeeper(b) for b in backups)
+    eventually(lambda: database_reason(api, namespace) == "Progressing", what="waits for CNPG")
+
+    # CloudNativePG's part: both instances up, the Cluster Ready.
+    api.patch_status(
+        "Cluster",
+        namespace,
+        f"{ENV}-postgres",
+        {
+            "status": {
+                "instances": 2,
+                "readyInstances": 2,
+                "phase": "Cluster in healthy state",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "ClusterIsReady",
+                        "message": "Cluster is Ready",
+                        "lastTransitionTime": "2026-11-24T12:00:00Z",
+                    }
+                ],
+            }
+        },
+        manager="cloudnative-pg",
+    )
+    eventually(lambda: database_reason(api, namespace) == "Available", what="DatabaseReady")
+    eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
