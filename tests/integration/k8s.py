@@ -23,6 +23,7 @@ API_VERSIONS = {
     "Release": GROUP_VERSION,
     "Cluster": "postgresql.cnpg.io/v1",
     "ScheduledBackup": "postgresql.cnpg.io/v1",
+    "KopfPeering": "kopf.dev/v1",
 }
 
 

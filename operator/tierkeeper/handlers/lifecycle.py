@@ -24,6 +24,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = 20
+    # With --peering, a replica that dies without a goodbye (SIGKILL, a lost node) holds
+    # its claim until its lifetime ends: a standby takes over within 20 s, not kopf's 60.
+    settings.peering.lifetime = 20
     kube = await Kube.connect()
     memo["state"] = OperatorState.create(kube, OperatorConfig.from_environment())
 
