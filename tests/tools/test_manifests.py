@@ -237,7 +237,14 @@ def test_peering_overlay_adds_the_peering_object_its_rule_and_the_flag(
     assert verbs(peering, "kopf.dev", "clusterkopfpeerings") == {"list", "watch", "patch"}
     args = run_args(container(peering)["args"])
     assert args.peering == "tierkeeper"
+    assert "--priority=auto" in container(peering)["args"]
     assert args.liveness == run_args(container(base)["args"]).liveness
+
+
+def test_peering_overlay_keeps_a_hot_standby(kustomize: Build) -> None:
+    spec = find(kustomize(MANIFESTS / "peering"), "Deployment", "tierkeeper")["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 1  # never both gone
 
 
 def test_monitoring_scrapes_the_metrics_service(base: Objects, kustomize: Build) -> None:

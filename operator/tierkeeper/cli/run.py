@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
+import socket
 
 import kopf
 
@@ -29,9 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--priority",
-        type=int,
+        type=priority,
         default=0,
-        help="peering priority: the highest-priority replica acts, the others stand by",
+        help="peering priority: the highest-priority replica acts, the others stand by; "
+        "`auto` derives one from this replica's identity (POD_ID), so that replicas of one "
+        "Deployment differ (two of equal priority would both pause)",
     )
     parser.add_argument(
         "--log-format", choices=["json", "plain"], default="json", help="log format"
@@ -41,6 +46,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
+
+
+def priority(value: str) -> int:
+    if value != "auto":
+        return int(value)
+    identity = os.environ.get("POD_ID") or socket.gethostname()
+    # Stable for one replica, different across replicas with overwhelming probability.
+    return 1 + int.from_bytes(hashlib.sha256(identity.encode()).digest()[:4]) % (2**31 - 1)
 
 
 def run(args: argparse.Namespace) -> int:
