@@ -53,7 +53,7 @@ def owned_and_applied_by_tierkeeper(body: dict[str, Any]) -> bool:
     return owners == [("Environment", ENV, True)] and ("tierkeeper", "Apply") in managers
 
 
-def test_cloudnative_pg_installed_later_takes_over_high_availability(
+def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     api: Api,
     namespace: str,
     cluster: Kube,
@@ -106,3 +106,15 @@ def test_cloudnative_pg_installed_later_takes_over_high_availability(
     )
     eventually(lambda: database_reason(api, namespace) == "Available", what="DatabaseReady")
     eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
+
+    # Production's deletionPolicy is Retain: the Cluster owns its volumes, so it stays.
+    api.delete("Environment", namespace, ENV)
+    eventually(lambda: api.get("Environment", namespace, ENV) is None, what="Environment gone")
+    eventually(
+        lambda: api.get("StatefulSet", namespace, f"{ENV}-redis") is None,
+        what="garbage collection of the rest",
+    )
+    kept = api.get("Cluster", namespace, f"{ENV}-postgres")
+    assert kept is not None
+    assert not kept["metadata"].get("ownerReferences")
+    assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == ENV

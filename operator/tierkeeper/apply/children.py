@@ -21,9 +21,14 @@ from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.observe import ChildSummary
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
-from tierkeeper.render.postgres import render_credentials_secret
+from tierkeeper.render.postgres import CNPG_API_VERSION, render_credentials_secret
 
 RETAINED_FROM = "tierkeeper.dev/retained-from"
+RETAINED_KINDS = (
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "Secret"),
+    (CNPG_API_VERSION, "Cluster"),
+)
 
 
 @dataclass(frozen=True)
@@ -143,17 +148,21 @@ async def ensure_credentials(
 
 
 async def release_data(kube: Kube, env_name: str, namespace: str, selector: str) -> list[str]:
-    """Detach data volumes and the credentials Secret (our only Secret) from a departing
-    Environment.
+    """Detach data volumes, the credentials Secret (our only Secret) and a CloudNativePG
+    Cluster (which owns its own volumes) from a departing Environment.
 
     They lose their owner reference (so garbage collection spares them) and gain a
     label naming the Environment they came from. Returns what was kept.
     """
     kept: list[str] = []
     patch = {"metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: env_name}}}
-    for kind in ("PersistentVolumeClaim", "Secret"):
-        for item in await kube.list("v1", kind, namespace, selector):
+    for api_version, kind in RETAINED_KINDS:
+        try:
+            items = await kube.list(api_version, kind, namespace, selector)
+        except NotFound:  # CloudNativePG is not installed
+            continue
+        for item in items:
             name = item["metadata"]["name"]
-            await kube.merge_patch("v1", kind, namespace, name, patch)
+            await kube.merge_patch(api_version, kind, namespace, name, patch)
             kept.append(f"{kind}/{name}")
     return kept

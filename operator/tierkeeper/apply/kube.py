@@ -48,6 +48,18 @@ def object_path(api_version: str, kind: str, namespace: str | None, name: str | 
     return f"{prefix}{scope}/{PLURALS[kind]}{suffix}"
 
 
+def _decode(raw: bytes) -> Object:
+    """The API server's JSON; a plain-text answer (`404 page not found` for an API group
+    nobody serves, e.g. CloudNativePG's before it is installed) becomes its message."""
+    if not raw:
+        return {}
+    try:
+        decoded: Object = json.loads(raw)
+    except ValueError:
+        return {"message": raw.decode(errors="replace").strip()}
+    return decoded
+
+
 @dataclass
 class Kube:
     """An API-server connection with typed errors and a request counter."""
@@ -81,8 +93,7 @@ class Kube:
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         await self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
         response = await self.api.call_api(method, url, header_params=headers, body=body)
-        raw = await response.read()
-        data: Object = json.loads(raw) if raw else {}
+        data = _decode(await response.read())
         if response.status >= 400:
             raise error_for(response.status, data, f"{method} {path}")
         return data
