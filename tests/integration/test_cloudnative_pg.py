@@ -81,6 +81,16 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     assert all(owned_and_applied_by_tierkeeper(b) for b in backups)
     eventually(lambda: database_reason(api, namespace) == "Progressing", what="waits for CNPG")
 
+    (backup,) = backups
+    api.delete("ScheduledBackup", namespace, backup["metadata"]["name"])
+    eventually(
+        lambda: (
+            (restored := api.get("ScheduledBackup", namespace, backup["metadata"]["name"]))
+            and restored["metadata"]["uid"] != backup["metadata"]["uid"]
+        ),
+        what="hand-deleted ScheduledBackup restored",
+    )
+
     # CloudNativePG's part: both instances up, the Cluster Ready.
     api.patch_status(
         "Cluster",

@@ -194,7 +194,12 @@ def test_rbac_covers_every_child_the_operator_watches_and_applies(base: Objects)
         "watch",
     }
     assert verbs(base, "postgresql.cnpg.io", "clusters") >= {"get", "list", "watch", "patch"}
-    assert verbs(base, "postgresql.cnpg.io", "scheduledbackups") >= {"create", "patch"}
+    assert verbs(base, "postgresql.cnpg.io", "scheduledbackups") >= {
+        "list",
+        "watch",
+        "create",
+        "patch",
+    }
 
 
 def test_rbac_grants_nothing_the_operator_does_not_touch(base: Objects) -> None:

@@ -23,7 +23,12 @@ from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 MANAGED = {MANAGED_BY: "tierkeeper"}
 
-CNPG = ("postgresql.cnpg.io", "v1", "clusters", "Cluster")
+# Watched for changes when CloudNativePG is installed (kopf picks CRDs up as they come),
+# but not indexed: the Cluster is read on demand, the ScheduledBackup only restored.
+CNPG_WATCHED = (
+    ("postgresql.cnpg.io", "v1", "clusters", "Cluster"),
+    ("postgresql.cnpg.io", "v1", "scheduledbackups", "ScheduledBackup"),
+)
 
 
 @kopf.index(GROUP, VERSION, "environments")
@@ -79,7 +84,7 @@ async def child_changed(
 
 for group, version, plural, kind in WATCHED:
     kopf.index(group, version, plural, labels=MANAGED, id=plural, param=kind)(index_child)
-for group, version, plural, kind in (*WATCHED, CNPG):
+for group, version, plural, kind in (*WATCHED, *CNPG_WATCHED):
     kopf.on.event(group, version, plural, labels=MANAGED, id=f"{plural}-changed", param=kind)(
         child_changed
     )
