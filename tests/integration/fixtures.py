@@ -13,7 +13,6 @@ import pytest
 
 from tests.integration.k8s import Api
 from tests.integration.operator import HealthServer, OperatorProcess
-from tierkeeper.devcluster.cluster import free_ports
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +36,6 @@ def operator(
         namespace=namespace,
         log=tmp_path / "operator.log",
         extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-        # Not the default 9090: other operators (other test runs, `make dev`) may hold it.
-        extra_args=("--metrics-port", str(free_ports(1)[0])),
     )
     process.start()
     yield process

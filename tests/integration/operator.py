@@ -14,6 +14,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tierkeeper.devcluster.cluster import free_ports
+
 
 @dataclass
 class OperatorProcess:
@@ -24,6 +26,8 @@ class OperatorProcess:
     log: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    # Not the default 9090: other operators (other test runs, `make dev`) may hold it.
+    metrics_port: int = field(default_factory=lambda: free_ports(1)[0])
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -37,6 +41,8 @@ class OperatorProcess:
             self.namespace,
             "--log-format",
             "plain",
+            "--metrics-port",
+            str(self.metrics_port),
             *self.extra_args,
         ]
         with self.log.open("ab") as sink:

@@ -3,39 +3,17 @@ user input that grows without bound (images, error texts)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.integration.k8s import Api, eventually
-from tests.integration.operator import HealthServer, OperatorProcess, Samples, scrape, total
+from tests.integration.operator import OperatorProcess, Samples, scrape, total
 from tests.integration.test_release import ENV, first_release, phase_is, release
-from tierkeeper.devcluster import Kube
-from tierkeeper.devcluster.cluster import free_ports
 
 pytestmark = pytest.mark.integration
 
 # The label names a series may carry; their values come from closed sets or name objects.
 BOUNDED_LABELS = {"kind", "result", "outcome", "reason", "method", "phase", "le"}
 OBJECT_LABELS = {"namespace", "release", "environment"}
-
-
-@pytest.fixture
-def metrics_port(
-    cluster: Kube, namespace: str, health: HealthServer, tmp_path: Path
-) -> Iterator[int]:
-    (port,) = free_ports(1)
-    process = OperatorProcess(
-        kubeconfig=Path(cluster.kubeconfig),
-        namespace=namespace,
-        log=tmp_path / "operator.log",
-        extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-        extra_args=("--metrics-port", str(port)),
-    )
-    process.start()
-    yield port
-    process.stop()
 
 
 def ours(samples: Samples) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -49,8 +27,9 @@ def in_phase(port: int, *phases: str) -> Samples | None:
 
 
 def test_metrics_move_during_a_rollout_and_keep_labels_bounded(
-    api: Api, namespace: str, metrics_port: int
+    api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
+    metrics_port = operator.metrics_port
     first_release(api, namespace)
     before = scrape(metrics_port)
     api.apply(release("shop:2"), namespace)

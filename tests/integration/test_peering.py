@@ -20,7 +20,6 @@ from tests.integration.test_release import (
     traffic_guard,
 )
 from tierkeeper.devcluster import Kube
-from tierkeeper.devcluster.cluster import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +50,8 @@ def peers(api: Api, namespace: str) -> dict[str, Any]:
 @pytest.fixture
 def replicas(
     cluster: Kube, api: Api, namespace: str, health: HealthServer, tmp_path: Path
-) -> Iterator[list[tuple[OperatorProcess, int]]]:
-    """Two operators in one peering: priority 100 first, then 50; with their metrics ports."""
+) -> Iterator[list[OperatorProcess]]:
+    """Two operators in one peering: priority 100 first, then 50."""
     cluster.kubectl("apply", "--server-side", "-f", str(PEERING_CRDS))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(PEERING_CRDS))
     peering: dict[str, Any] = {
@@ -61,37 +60,31 @@ def replicas(
         "metadata": {"name": "tierkeeper"},
     }
     api.apply(peering, namespace)
-    started = []
-    for priority, port in zip((100, 50), free_ports(2), strict=True):
+    started: list[OperatorProcess] = []
+    for priority in (100, 50):
         process = OperatorProcess(
             kubeconfig=Path(cluster.kubeconfig),
             namespace=namespace,
             log=tmp_path / f"operator-{priority}.log",
             extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-            extra_args=(
-                "--peering",
-                "tierkeeper",
-                "--priority",
-                str(priority),
-                "--metrics-port",
-                str(port),
-            ),
+            extra_args=("--peering", "tierkeeper", "--priority", str(priority)),
         )
         process.start()
-        started.append((process, port))
-        eventually(partial(serving, port), what="metrics served")
+        started.append(process)
+        eventually(partial(serving, process.metrics_port), what="metrics served")
         # Started together, the standby could act until it first sees the leader: the
         # leader is in the peering object before the standby starts, as in a real rollout.
         eventually(lambda: len(peers(api, namespace)) == len(started), what="in the peering")
     yield started
-    for process, _ in started:
+    for process in started:
         process.stop()
 
 
 def test_standby_replica_stays_idle_then_takes_over_and_finishes_the_rollout(
-    api: Api, namespace: str, replicas: list[tuple[OperatorProcess, int]]
+    api: Api, namespace: str, replicas: list[OperatorProcess]
 ) -> None:
-    (leader, leader_port), (standby, standby_port) = replicas
+    leader, standby = replicas
+    leader_port, standby_port = leader.metrics_port, standby.metrics_port
     first_release(api, namespace)
     assert writes(leader_port) > 0
     assert writes(standby_port) == 0, "the standby replica wrote to the API server"

@@ -21,7 +21,6 @@ import yaml
 from tests.integration.fixtures import HealthServer
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
-from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.names import ChildNames
 
 pytestmark = pytest.mark.integration
@@ -109,16 +108,15 @@ def kubeconfig_key(kubeconfig: Path) -> str:
 
 @pytest.fixture
 def debug_operator(cluster: Any, namespace: str, health: HealthServer, tmp_path: Path) -> Any:
-    (port,) = free_ports(1)
     process = OperatorProcess(
         kubeconfig=Path(cluster.kubeconfig),
         namespace=namespace,
         log=tmp_path / "operator.log",
         extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-        extra_args=("--verbose", "--metrics-port", str(port)),
+        extra_args=("--verbose",),
     )
     process.start()
-    yield process, port
+    yield process, process.metrics_port
     process.stop()
 
 
