@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -185,7 +187,8 @@ class Operator:
     namespaces: tuple[str, ...]
     log_path: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
-    wrap: tuple[str, ...] = ()  # e.g. a profiler: ("py-spy", "record", "-o", "x.svg", "--")
+    # What runs `tierkeeper ARGS`: the module, or the module under a profiler.
+    launcher: tuple[str, ...] = (sys.executable, "-m", "tierkeeper")
     process: Any = None
     metrics_port: int = 0
     liveness_port: int = 0
@@ -195,10 +198,7 @@ class Operator:
         self.metrics_port, self.liveness_port = free_ports(2)
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.extra_env}
         command = [
-            *self.wrap,
-            sys.executable,
-            "-m",
-            "tierkeeper",
+            *self.launcher,
             "run",
             *(f"--namespace={namespace}" for namespace in self.namespaces),
             "--log-format",
@@ -212,15 +212,22 @@ class Operator:
         self.process = processes.spawn(command, self.log_path, env)
 
     def stop(self) -> None:
-        if self.process is not None:
-            processes.stop_child(self.process, timeout=30)
-            self.process = None
+        if self.process is None:
+            return
+        if self.pid != self.process.pid:
+            # Under py-spy: stop the operator alone, so that py-spy writes its profile.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(60)
+        processes.stop_child(self.process, timeout=30)
+        self.process = None
 
     @property
     def pid(self) -> int:
-        """The Python process's pid (the child of a profiler that wraps it)."""
+        """The Python process's pid (the child of py-spy, when py-spy runs it)."""
         pid: int = self.process.pid
-        if not self.wrap:
+        if Path(self.launcher[0]).name != "py-spy":
             return pid
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return int(children[0]) if children else pid

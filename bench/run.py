@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -58,6 +59,10 @@ PRODUCTION = {
 }
 IMAGE = "registry.example/shop:{}"
 
+# The idle window starts this long after all Environments were seen Ready: the Event that
+# follows the last one's Ready status write belongs to converging, not to idling.
+GRACE = 5.0
+
 TARGETS = {
     "convergenceRatioAt200": 1.3,
     "idleWrites": 0,
@@ -93,18 +98,23 @@ class Bench:
     workdir: Path
     audit: Audit
     kube: Kube  # the bench's own client (User-Agent tierkeeper-bench)
-    profile: bool = False
+    profile: str | None = None  # py-spy | heap
     operators: int = 0
 
     def operator(self, *namespaces: str, **env: str) -> Operator:
         self.operators += 1
         label = f"{self.operators:02d}-{'+'.join(namespaces)}"
-        wrap: tuple[str, ...] = ()
-        if self.profile:
-            out = self.workdir / f"profile-{label}.txt"
-            wrap = ("py-spy", "record", "--format", "raw", "--rate", "50", "-o", str(out), "--")
+        launcher: tuple[str, ...] = (sys.executable, "-m", "tierkeeper")
+        if self.profile == "py-spy":
+            out = self.workdir / f"py-spy-{label}.txt"
+            py_spy = str(Path(sys.executable).with_name("py-spy"))
+            launcher = (py_spy, "record", "--format", "raw", "-r", "50", "-o", str(out), "--")
+            launcher += (sys.executable, "-m", "tierkeeper")
+        elif self.profile == "heap":
+            out = self.workdir / f"heap-{label}.txt"
+            launcher = (sys.executable, str(Path(__file__).with_name("memprofile.py")), str(out))
         return Operator(
-            self.kubeconfig, namespaces, self.workdir / f"operator-{label}.log", env, wrap
+            self.kubeconfig, namespaces, self.workdir / f"operator-{label}.log", env, launcher
         )
 
 
@@ -207,9 +217,11 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
             "operatorRssMB": round(operator.rss_bytes() / 1e6, 1),
         }
         if idle_seconds:
-            log(f"idle {idle_seconds:.0f}s with N={n}")
-            await asyncio.sleep(idle_seconds)
-            idle = bench.audit.between(converged_wall, time.time(), lambda e: e.operator)
+            log(f"idle {GRACE:.0f}+{idle_seconds:.0f}s with N={n}")
+            await asyncio.sleep(GRACE + idle_seconds)
+            quiet = converged_wall + GRACE
+            grace = bench.audit.between(converged_wall, quiet, lambda e: e.operator)
+            idle = bench.audit.between(quiet, time.time(), lambda e: e.operator)
             writes = [e for e in idle if e.verb in WRITE_VERBS]
             result["idle"] = {
                 "seconds": idle_seconds,
@@ -217,6 +229,8 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
                 "writesByRequest": by_request(writes),
                 "requests": len(idle),
                 "requestsByRequest": by_request(idle),
+                "graceSeconds": GRACE,
+                "writesInGrace": by_request([e for e in grace if e.verb in WRITE_VERBS]),
             }
             log(f"idle: {len(writes)} writes, {len(idle)} requests")
     finally:
@@ -356,13 +370,17 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
     operator is then restarted over the converged Environments and timed."""
     namespaces = sorted({ns for group in plan.memory.values() for ns in group})
     log(f"memory: Releases for {', '.join(namespaces)}")
-    await gather_limited(
-        [
-            partial(bench.kube.create, release(name, ns, IMAGE.format(1)))
-            for ns in namespaces
-            for name in names_in(ns)
-        ]
-    )
+    # No app pods: the operator watches Deployments, not pods, and the cluster's two cores
+    # would spend minutes starting a thousand of them.
+    no_pods = {"spec": {"app": {"replicas": 0}}}
+    jobs: list[Callable[[], Awaitable[Any]]] = []
+    for ns in namespaces:
+        for name in names_in(ns):
+            jobs.append(
+                partial(bench.kube.merge_patch, API_VERSION, "Environment", ns, name, no_pods)
+            )
+            jobs.append(partial(bench.kube.create, release(name, ns, IMAGE.format(1))))
+    await gather_limited(jobs)
     await create_namespace(bench.kube, "idle")
     rss: dict[str, float] = {}
     startup: dict[str, Any] = {}
@@ -379,6 +397,9 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
                 await asyncio.sleep(settle)
                 rss[str(size)] = round(operator.rss_bytes() / 1e6, 1)
                 log(f"memory: RSS {rss[str(size)]} MB with {size}")
+                if bench.profile == "heap":
+                    os.kill(operator.pid, signal.SIGUSR1)
+                    await asyncio.sleep(10)
                 if size == plan.startup_at:
                     operator.stop()
                     operator = bench.operator(*group)
@@ -393,8 +414,8 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
             "rssMB": rss,
             "perEnvironmentKB": round((rss[str(last)] - rss["0"]) * 1000 / last, 1),
             "note": "a fresh operator per size over that many development Environments, each "
-            f"with a Release (Rolling); RSS (VmRSS) read {settle:.0f}s after all were Ready "
-            "with their app available",
+            "with a Release (Rolling, app.replicas 0: a Deployment, no pods); RSS (VmRSS) read "
+            f"{settle:.0f}s after all were Ready with AppReady",
         },
         "startup": startup,
     }
@@ -452,7 +473,7 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
     }
 
 
-async def run(plan: Plan, workdir: Path, profile: bool) -> dict[str, Any]:
+async def run(plan: Plan, workdir: Path, profile: str | None) -> dict[str, Any]:
     started = time.monotonic()
     with bench_cluster(workdir) as (cluster, audit_log):
         kube = await bench_kube(cluster.kubeconfig)
@@ -477,7 +498,10 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs here")
     parser.add_argument(
-        "--profile", action="store_true", help="run every operator under py-spy (raw stacks)"
+        "--profile",
+        choices=["py-spy", "heap"],
+        help="run every operator under py-spy (stacks in WORKDIR/py-spy-*.txt) or with a heap "
+        "census taken when its RSS is read (WORKDIR/heap-*.txt, bench/memprofile.py)",
     )
     args = parser.parse_args()
     plan = Plan.of(args.quick)
