@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tierkeeper import API_VERSION, metrics
@@ -383,6 +383,9 @@ class ReleaseStep:
         metrics.GATE_SECONDS.labels("passed" if verdict.healthy else "failed").observe(
             time.monotonic() - started_gate
         )
+        # The gate took seconds (minutes, at production's 30 s interval): what follows is
+        # timed from its end, or the post-promotion watch would be cut short by as much.
+        self.now = datetime.now(UTC).replace(microsecond=0)
         if not verdict.healthy:
             return await self.fail(rollout, color, "HealthGateFailed", verdict.message)
         passed = observe("Healthy", True, "HealthGatePassed", verdict.message)
@@ -397,10 +400,11 @@ class ReleaseStep:
                 ),
             )
             return None
-        await self.save(healthy=passed)
-        return await self.switch(rollout)
+        return await self.switch(rollout, healthy=passed)
 
-    async def switch(self, rollout: AppRollout) -> float | None:
+    async def switch(self, rollout: AppRollout, healthy: Observation | None = None) -> float | None:
+        """Traffic to the preview colour; `healthy` is the gate's verdict when it has just
+        passed, saved in the same status write (one write less before the Service's)."""
         old, new = rollout.active, Color(self.status.preview_color or rollout.active.other.value)
         decided = time.monotonic()
         settle = self.env.spec.strategy.blue_green.post_promotion_seconds == 0
@@ -415,6 +419,7 @@ class ReleaseStep:
             active_image=rollout.colors[new].image,
             standby_until=self.now + self.window(),
             **settled,
+            healthy=healthy,
             event=("Normal", "Switched", f"traffic switched from {old.value} to {new.value}"),
         )
         metrics.switched("Promotion", decided)
