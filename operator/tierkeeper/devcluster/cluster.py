@@ -18,11 +18,13 @@ a cluster has lives in its state directory:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -93,6 +95,8 @@ class Component:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    argv: tuple[str, ...] = ()
+    env: dict[str, str] | None = None
 
 
 class StateDir:
@@ -316,8 +320,38 @@ class DevCluster:
     def _run(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         log = self.state.logs / f"{name}.log"
         log.unlink(missing_ok=True)
-        self._components.append(Component(name, processes.spawn(argv, log, env), log))
+        process = processes.spawn(argv, log, env)
+        self._components.append(Component(name, process, log, tuple(argv), env))
         self._write_pids()
+
+    # -- faults, for tests of what survives them ---------------------------------
+
+    def _component(self, name: str) -> tuple[int, Component]:
+        return next((i, c) for i, c in enumerate(self._components) if c.name == name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one component (e.g. "kube-apiserver"), as a crash would; `restart` brings
+        it back. `check()` reports it dead until then."""
+        _, component = self._component(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(component.process.pid, signal.SIGKILL)
+        component.process.wait()
+
+    def restart(self, name: str) -> None:
+        """Start a killed component again with the same command line, port and data."""
+        index, old = self._component(name)
+        if old.process.poll() is None:
+            self.kill(name)
+        process = processes.spawn(old.argv, old.log, old.env)
+        self._components[index] = Component(name, process, old.log, old.argv, old.env)
+        self._write_pids()
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP one component: it holds its connections but answers nothing."""
+        os.killpg(self._component(name)[1].process.pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.killpg(self._component(name)[1].process.pid, signal.SIGCONT)
 
     def _start_etcd(self, client: int, peer: int) -> None:
         peer_url, client_url = f"http://127.0.0.1:{peer}", f"http://127.0.0.1:{client}"
