@@ -27,6 +27,7 @@ class ChildSummary:
     image: str | None = None
     last_success: str | None = None
     phase: str | None = None
+    controller_uid: str | None = None  # the uid of the owner reference marked controller
 
 
 def _replicas_managers(meta: Mapping[str, Any]) -> set[str]:
@@ -54,7 +55,15 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
     generation = meta.get("generation")
     version = str(generation) if generation is not None else str(meta.get("resourceVersion", ""))
     observed_current = generation is None or status.get("observedGeneration") == generation
-    base = {"kind": kind, "name": meta.get("name", ""), "version": version}
+    controller = next(
+        (ref for ref in meta.get("ownerReferences") or [] if ref.get("controller")), None
+    )
+    base = {
+        "kind": kind,
+        "name": meta.get("name", ""),
+        "version": version,
+        "controller_uid": controller.get("uid") if controller else None,
+    }
     if kind in ("Deployment", "StatefulSet"):
         containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
         return ChildSummary(

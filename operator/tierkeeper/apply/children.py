@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tierkeeper import API_VERSION
-from tierkeeper.apply.errors import Invalid, NotFound
+from tierkeeper.apply.errors import Conflict, Invalid, NotFound
+from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.names import label_value
 from tierkeeper.observe import ChildSummary
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
@@ -29,6 +32,9 @@ RETAINED_KINDS = (
     ("v1", "Secret"),
     (CNPG_API_VERSION, "Cluster"),
 )
+CHILD_NAME_TAKEN = "ChildNameTaken"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Owner:
 
     name: str
     uid: str
+
+    def involved(self, namespace: str) -> Involved:
+        return Involved("Environment", namespace, self.name, self.uid)
 
     def reference(self) -> dict[str, Any]:
         return {
@@ -75,11 +84,65 @@ def version_of(body: Object) -> str:
 Live = Mapping[tuple[str, str], ChildSummary]
 
 
-async def apply_child(kube: Kube, manifest: Manifest) -> Object:
+class NamesTaken(Exception):
+    """Children the Environment would write already exist and belong to another owner."""
+
+    def __init__(self, taken: list[str]) -> None:
+        self.taken = taken
+        super().__init__(
+            "; ".join(taken) + ": nothing was written; rename this Environment "
+            "(its children's names are derived from its own)"
+        )
+
+
+def _controller(body: Object) -> dict[str, Any] | None:
+    refs = body.get("metadata", {}).get("ownerReferences") or []
+    return next((ref for ref in refs if ref.get("controller")), None)
+
+
+async def names_taken(
+    kube: Kube, namespace: str, wanted: list[tuple[str, str, str]], live: Live, owner: Owner
+) -> list[str]:
+    """Which of the wanted children (api version, kind, name) exist under another controller.
+
+    Children indexed under this Environment's instance label and controlled by it (or by
+    nothing) are not looked up again, so a settled Environment costs no request here.
+    """
+
+    async def taken(api_version: str, kind: str, name: str) -> str | None:
+        indexed = live.get((kind, name))
+        if indexed is not None and indexed.controller_uid in (None, owner.uid):
+            return None
+        try:
+            body = await kube.get(api_version, kind, namespace, name)
+        except NotFound:
+            return None
+        controller = _controller(body)
+        if controller is None or controller.get("uid") == owner.uid:
+            return None  # ours, or free to adopt (e.g. retained from an earlier Environment)
+        return f"{kind} {name} already belongs to {controller.get('kind')} {controller.get('name')}"
+
+    found = await asyncio.gather(*(taken(*child) for child in wanted))
+    return [description for description in found if description is not None]
+
+
+def wanted_names(children: list[Child]) -> list[tuple[str, str, str]]:
+    return [(c.api_version, c.kind, c.name) for c in children if c.manifest is not None]
+
+
+async def apply_child(kube: Kube, manifest: Manifest, owner: Owner | None = None) -> Object:
     """Server-side apply; a StatefulSet whose immutable fields changed is replaced, orphaning
-    its pods and volumes so that the new one adopts them without a restart of the data."""
+    its pods and volumes so that the new one adopts them without a restart of the data.
+
+    Fields another manager changed are taken back, but never silently: the first apply is
+    not forced, and a conflict is logged and reported as a Warning Event before the forced one.
+    """
     try:
-        return await kube.apply(manifest)
+        try:
+            return await kube.apply(manifest, force=False)
+        except Conflict as conflict:
+            await _report_conflict(kube, manifest, owner, conflict)
+            return await kube.apply(manifest)
     except Invalid:
         if manifest["kind"] != "StatefulSet":
             raise
@@ -90,29 +153,48 @@ async def apply_child(kube: Kube, manifest: Manifest) -> Object:
         return await kube.apply(manifest)
 
 
+async def _report_conflict(
+    kube: Kube, manifest: Manifest, owner: Owner | None, conflict: Conflict
+) -> None:
+    meta = manifest["metadata"]
+    message = f"{manifest['kind']} {meta['name']}: taking back fields: {conflict.message}"
+    logger.warning("%s/%s: %s", meta.get("namespace"), owner.name if owner else "-", message)
+    if owner is not None:
+        involved = owner.involved(meta["namespace"])
+        await post_event(kube, involved, "Warning", "FieldsTakenBack", message)
+
+
 async def converge(
     kube: Kube,
     env: ResolvedEnvironment,
     children: list[Child],
     live: Live,
     owner: Owner,
+    *,
+    check_names: bool = True,
 ) -> dict[tuple[str, str], str]:
     """Apply every wanted child and delete every unwanted one that exists.
 
+    Nothing is written if a wanted name belongs to another owner (`NamesTaken`), unless the
+    caller has just checked that (`check_names=False`).
     Returns the version of each child as written, so that watch events caused by our
     own writes are not mistaken for drift.
     """
+    if check_names and (
+        taken := await names_taken(kube, env.namespace, wanted_names(children), live, owner)
+    ):
+        raise NamesTaken(taken)
     written: dict[tuple[str, str], str] = {}
 
     async def one(child: Child) -> None:
         key = (child.kind, child.name)
         if child.manifest is None:
-            if key in live:
+            if key in live and live[key].controller_uid in (None, owner.uid):
                 with contextlib.suppress(NotFound):
                     await kube.delete(child.api_version, child.kind, env.namespace, child.name)
             return
         manifest = yield_replicas(owned(child.manifest, owner), live.get(key))
-        written[key] = version_of(await apply_child(kube, manifest))
+        written[key] = version_of(await apply_child(kube, manifest, owner))
 
     await asyncio.gather(*(one(child) for child in children))
     return written
@@ -155,7 +237,9 @@ async def release_data(kube: Kube, env_name: str, namespace: str, selector: str)
     label naming the Environment they came from. Returns what was kept.
     """
     kept: list[str] = []
-    patch = {"metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: env_name}}}
+    # A label value (63 characters at most): a long Environment name is shortened as names are.
+    retained_from = label_value(env_name)
+    patch = {"metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: retained_from}}}
     for api_version, kind in RETAINED_KINDS:
         try:
             items = await kube.list(api_version, kind, namespace, selector)

@@ -110,8 +110,9 @@ class Kube:
         ).get("items", [])
         return items
 
-    async def apply(self, manifest: Object) -> Object:
-        """Server-side apply under our field manager, forcing ownership of our fields."""
+    async def apply(self, manifest: Object, *, force: bool = True) -> Object:
+        """Server-side apply under our field manager; `force` takes fields from other managers,
+        without it their ownership of a field we set is a Conflict."""
         meta = manifest["metadata"]
         path = object_path(
             manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
@@ -120,7 +121,7 @@ class Kube:
             "PATCH",
             path,
             manifest,
-            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"},
             content_type="application/apply-patch+yaml",
         )
 

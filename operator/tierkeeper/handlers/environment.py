@@ -78,7 +78,10 @@ async def child_changed(
     for owner in owners:
         key = (namespace or "", owner)
         drifted = state.memory.drifted(key, summarize(param, body), deleted=type == "DELETED")
-        state.environments.request(key, full=drifted)
+        # Not converged yet (e.g. refused while a previous incarnation's children were still
+        # being collected): any change of a child may unblock it.
+        unsettled = key not in state.memory.applied_generation
+        state.environments.request(key, full=drifted or unsettled)
         state.poke_releases(key)
 
 

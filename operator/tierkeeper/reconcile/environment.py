@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tierkeeper import metrics
-from tierkeeper.apply.children import Live, Owner, converge, ensure_credentials
+from tierkeeper.apply.children import (
+    CHILD_NAME_TAKEN,
+    Live,
+    NamesTaken,
+    Owner,
+    converge,
+    ensure_credentials,
+    names_taken,
+    wanted_names,
+)
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube
@@ -101,6 +110,33 @@ async def _live_with_cnpg(kube: Kube, env: ResolvedEnvironment, live: Live) -> L
     return {**live, ("Cluster", env.names.postgres): summarize("Cluster", body)}
 
 
+async def _converge(
+    kube: Kube,
+    env: ResolvedEnvironment,
+    record: EnvRecord,
+    live: Live,
+    rollout: AppRollout,
+    memory: Memory,
+    *,
+    cnpg: bool,
+) -> Observation | None:
+    """Write every child, or nothing at all if one of their names is another owner's."""
+    key = (record.namespace, record.name)
+    owner = Owner(record.name, record.uid)
+    children = render_children(env, rollout)
+    if not cnpg:
+        children = [c for c in children if c.api_version != CNPG_API_VERSION]
+    wanted = wanted_names(children)
+    if env.spec.postgres.enabled:
+        wanted.append(("v1", "Secret", env.names.postgres_credentials))
+    if taken := await names_taken(kube, env.namespace, wanted, live, owner):
+        return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
+    await ensure_credentials(kube, env, owner, live)
+    memory.written[key] = await converge(kube, env, children, live, owner, check_names=False)
+    memory.applied_generation[key] = record.generation
+    return None
+
+
 async def reconcile_environment(
     kube: Kube,
     record: EnvRecord,
@@ -112,7 +148,6 @@ async def reconcile_environment(
     full: bool,
 ) -> None:
     """Converge (when `full`) and report status; refusals become conditions and Events."""
-    key = (record.namespace, record.name)
     previous = parse_status(EnvironmentStatus, record.status)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
@@ -125,13 +160,7 @@ async def reconcile_environment(
     cnpg = await _cnpg_installed(kube) if env.cloudnative_pg else False
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
     if full and refusal is None:
-        owner = Owner(record.name, record.uid)
-        await ensure_credentials(kube, env, owner, live)
-        children = render_children(env, rollout)
-        if not cnpg:
-            children = [c for c in children if c.api_version != CNPG_API_VERSION]
-        memory.written[key] = await converge(kube, env, children, live, owner)
-        memory.applied_generation[key] = record.generation
+        refusal = await _converge(kube, env, record, live, rollout, memory, cnpg=cnpg)
     observed = Observed(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,

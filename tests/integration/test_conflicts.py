@@ -1,0 +1,182 @@
+"""Conflicts with other writers (issue 9): fields we own are taken back, and say so; fields
+others own are left alone; an Environment whose children's names are another's is refused."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import pytest
+
+from tests.integration.k8s import Api, condition, eventually, is_true
+from tests.integration.operator import OperatorProcess
+from tierkeeper.names import ChildNames
+
+pytestmark = pytest.mark.integration
+
+KINDS = ("Deployment", "StatefulSet", "Service", "ConfigMap", "CronJob", "Secret")
+PVC_KIND = "PersistentVolumeClaim"
+
+
+def environment(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": name},
+        "spec": {"tier": "development", **spec},
+    }
+
+
+def ready(api: Api, namespace: str, name: str) -> bool:
+    return is_true(api.get("Environment", namespace, name), "Ready")
+
+
+def reconciled(api: Api, namespace: str, name: str) -> bool:
+    env = api.get("Environment", namespace, name) or {}
+    return (env.get("status") or {}).get("observedGeneration") == env["metadata"]["generation"]
+
+
+def warnings(api: Api, namespace: str, reason: str) -> list[dict[str, Any]]:
+    return [
+        e for e in api.list("Event", namespace) if e["type"] == "Warning" and e["reason"] == reason
+    ]
+
+
+def redis_conf(api: Api, namespace: str, env: str) -> str:
+    config = api.get("ConfigMap", namespace, ChildNames(env).redis_config) or {}
+    conf: str = (config.get("data") or {}).get("redis.conf", "")
+    return conf
+
+
+def test_field_we_own_edited_by_another_manager_is_taken_back_with_a_warning_event(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    api.apply(environment("shop"), namespace)
+    eventually(lambda: ready(api, namespace, "shop"), timeout=90, what="Ready")
+    ours = redis_conf(api, namespace, "shop")
+    assert "maxmemory" in ours
+    config = ChildNames("shop").redis_config
+    api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": config},
+            "data": {"redis.conf": "maxmemory 1\n"},
+        },
+        namespace,
+        manager="helm",
+    )
+    eventually(lambda: redis_conf(api, namespace, "shop") == ours, what="redis.conf taken back")
+    events = eventually(lambda: warnings(api, namespace, "FieldsTakenBack"), what="Warning Event")
+    assert config in events[0]["message"] and "helm" in events[0]["message"]
+    owners = {
+        entry["manager"]
+        for entry in (api.get("ConfigMap", namespace, config) or {})["metadata"]["managedFields"]
+        if "f:redis.conf" in (entry.get("fieldsV1") or {}).get("f:data", {})
+    }
+    assert owners == {"tierkeeper"}
+
+
+def test_fields_only_other_managers_set_survive_a_full_reconcile(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    names = ChildNames("shop")
+    api.apply(environment("shop"), namespace)
+    eventually(lambda: ready(api, namespace, "shop"), timeout=90, what="Ready")
+    # A service mesh labels the Service, `kubectl rollout restart` stamps the pod template,
+    # and someone adds a second file to the redis ConfigMap.
+    api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": names.app_service, "labels": {"mesh.example/injected": "yes"}},
+        },
+        namespace,
+        manager="mesh",
+    )
+    restarted = "2026-01-01T00:00:00Z"
+    api.patch(
+        "StatefulSet",
+        namespace,
+        names.redis,
+        {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": restarted}}
+                }
+            }
+        },
+    )
+    api.patch("ConfigMap", namespace, names.redis_config, {"data": {"extra.conf": "# theirs"}})
+    time.sleep(2)  # let the watch deliver the edits before the Environment changes
+    api.apply(environment("shop", redis={"maxMemory": "256Mi"}), namespace)
+    eventually(
+        lambda: "maxmemory 268435456" in redis_conf(api, namespace, "shop"),
+        what="the change applied",
+    )
+    eventually(lambda: reconciled(api, namespace, "shop"), what="new generation reconciled")
+    service = api.get("Service", namespace, names.app_service) or {}
+    assert service["metadata"]["labels"].get("mesh.example/injected") == "yes"
+    statefulset = api.get("StatefulSet", namespace, names.redis) or {}
+    template = statefulset["spec"]["template"]["metadata"]
+    assert (template.get("annotations") or {}).get("kubectl.kubernetes.io/restartedAt") == restarted
+    config = api.get("ConfigMap", namespace, names.redis_config) or {}
+    assert config["data"].get("extra.conf") == "# theirs"
+    assert warnings(api, namespace, "FieldsTakenBack") == []
+
+
+LONG = "checkout-" + "x" * 60  # its children's names are shortened to a prefix and a hash
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "collided"),
+    [
+        # "shop-redis"'s app Service is "shop"'s redis Service.
+        ("shop", "shop-redis", ("Service", ChildNames("shop").redis)),
+        # A name equal to another's shortened one: its app Service is the other's.
+        (LONG, ChildNames(LONG).app_service, ("Service", ChildNames(LONG).app_service)),
+    ],
+    ids=["suffix", "shortened"],
+)
+def test_environment_whose_children_collide_with_anothers_is_refused_and_writes_nothing(
+    api: Api,
+    namespace: str,
+    operator: OperatorProcess,
+    first: str,
+    second: str,
+    collided: tuple[str, str],
+) -> None:
+    api.apply(environment(first), namespace)
+    eventually(lambda: ready(api, namespace, first), timeout=90, what=f"{first} Ready")
+    before = copy.deepcopy(api.get(collided[0], namespace, collided[1]))
+    assert before is not None
+    api.apply(environment(second), namespace)
+    refused = eventually(
+        lambda: (
+            env
+            if (
+                (env := api.get("Environment", namespace, second))
+                and (condition(env, "Ready") or {}).get("reason") == "ChildNameTaken"
+            )
+            else None
+        ),
+        what="refusal",
+    )
+    message = (condition(refused, "Ready") or {})["message"]
+    assert collided[1] in message and first in message
+    eventually(lambda: warnings(api, namespace, "ChildNameTaken"), what="Warning Event")
+    time.sleep(3)  # any write of the refused Environment would have happened by now
+    after = api.get(collided[0], namespace, collided[1]) or {}
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert [o["name"] for o in after["metadata"]["ownerReferences"]] == [first]
+    second_label = ChildNames(second).instance_label
+    for kind in (*KINDS, PVC_KIND):
+        for item in api.list(kind, namespace):
+            owners = [o["name"] for o in item["metadata"].get("ownerReferences") or []]
+            labels = item["metadata"].get("labels") or {}
+            assert second not in owners, (kind, item["metadata"]["name"])
+            assert labels.get("app.kubernetes.io/instance") != second_label or (
+                second_label == ChildNames(first).instance_label
+            ), (kind, item["metadata"]["name"])
+    assert ready(api, namespace, first)
