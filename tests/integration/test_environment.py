@@ -182,9 +182,8 @@ def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are
         namespace,
         manager="hpa-controller",
     )
-    # Let the operator's watch see the new owner before the Environment changes: an HPA
-    # takes replicas long before anyone edits the Environment.
-    time.sleep(2)
+    # At once, before the operator's watch may have seen the new owner: the apply's
+    # conflict on spec.replicas alone tells it too.
     api.patch("Environment", namespace, "shop-staging", {"spec": {"app": {"replicas": 3}}})
     eventually(
         lambda: (

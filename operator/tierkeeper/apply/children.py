@@ -65,9 +65,12 @@ def owned(manifest: Manifest, owner: Owner) -> Manifest:
     return result
 
 
-def yield_replicas(manifest: Manifest, live: ChildSummary | None) -> Manifest:
+def yield_replicas(
+    manifest: Manifest, live: ChildSummary | None, *, owned_elsewhere: bool = False
+) -> Manifest:
     """Leave `spec.replicas` to another manager (an HPA, `kubectl scale`) that owns it."""
-    if live is None or not live.replicas_owned_elsewhere or "replicas" not in manifest["spec"]:
+    elsewhere = owned_elsewhere or (live is not None and live.replicas_owned_elsewhere)
+    if not elsewhere or "replicas" not in manifest["spec"]:
         return manifest
     result = copy.deepcopy(manifest)
     del result["spec"]["replicas"]
@@ -141,6 +144,10 @@ async def apply_child(kube: Kube, manifest: Manifest, owner: Owner | None = None
         try:
             return await kube.apply(manifest, force=False)
         except Conflict as conflict:
+            if conflict.fields == {".spec.replicas"}:
+                # An HPA or `kubectl scale` owns the replica count, and our index has not
+                # seen it yet: give way, as yield_replicas does once it has.
+                return await kube.apply(yield_replicas(manifest, None, owned_elsewhere=True))
             await _report_conflict(kube, manifest, owner, conflict)
             return await kube.apply(manifest)
     except Invalid:

@@ -23,6 +23,12 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     """A conflicting write, or the object already exists."""
 
+    @property
+    def fields(self) -> set[str]:
+        """Fields another manager owns, of a server-side apply conflict: `.spec.replicas`."""
+        causes = (self.body.get("details") or {}).get("causes") or []
+        return {str(cause.get("field", "")) for cause in causes}
+
 
 class Forbidden(ApiError):
     """Our ServiceAccount may not do this."""
