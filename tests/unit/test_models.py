@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tests.unit.helpers import env_of
 from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, Tier
-from tierkeeper.models.units import duration_seconds, quantity_bytes
+from tierkeeper.models.units import check_schedule, duration_seconds, quantity_bytes
 
 # SPEC §1's table, spelled out independently of TIER_DEFAULTS.
 EXPECTED = {
@@ -194,3 +194,32 @@ def test_duration_seconds(duration: str, expected: int) -> None:
 
 def test_every_tier_has_defaults() -> None:
     assert {env_of({"tier": tier.value}).spec.tier for tier in Tier} == set(Tier)
+
+
+@pytest.mark.parametrize(
+    "schedule", ["0 3 * * *", "*/15 * * * *", "0,30 1-5/2 * * *", "0 0 1 jan-mar mon-fri", "@daily"]
+)
+def test_cron_schedules_in_range_are_accepted(schedule: str) -> None:
+    assert check_schedule(schedule) == schedule
+
+
+@pytest.mark.parametrize(
+    ("schedule", "named"),
+    [
+        ("61 * * * *", "minute"),
+        ("0 24 * * *", "hour"),
+        ("0 0 0 * *", "day of month"),
+        ("0 0 * 13 *", "month"),
+        ("0 0 * * 7", "day of week"),
+        ("*/0 * * * *", "minute"),
+        ("5-1 * * * *", "minute"),
+        ("0 0 * * funday", "day of week"),
+    ],
+)
+def test_cron_schedule_out_of_range_is_refused_naming_the_field(schedule: str, named: str) -> None:
+    """The CRD's pattern admits the characters; a CronJob the API server would reject after
+    the other children were written must be refused before anything is."""
+    with pytest.raises(ValidationError, match=named):
+        EnvironmentSpec.model_validate(
+            {"tier": "development", "postgres": {"backup": {"schedule": schedule}}}
+        )

@@ -10,13 +10,13 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$"
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d))+$"
 SCHEDULE_PATTERN = (
     r"^(@(yearly|annually|monthly|weekly|daily|hourly)|"
-    r"[0-9*/,\-]+ [0-9*/,\-]+ [0-9*/,\-?LW]+ [0-9A-Za-z*/,\-]+ [0-9A-Za-z*/,\-?L#]+)$"
+    r"[0-9*/,\-]+ [0-9*/,\-]+ [0-9*/,\-?]+ [0-9A-Za-z*/,\-]+ [0-9A-Za-z*/,\-?]+)$"
 )
 
 _SUFFIX_BYTES = {
@@ -42,7 +42,62 @@ _DURATION_SECONDS = {
 
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=32)]
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
-Schedule = Annotated[str, Field(pattern=SCHEDULE_PATTERN, max_length=128)]
+# A cron line of the five fields CronJobs (and, with seconds added, CloudNativePG) accept:
+# the pattern admits the characters, `check_schedule` the values in range.
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    (
+        "month",
+        1,
+        12,
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    ),
+    ("day of week", 0, 6, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+
+
+def _cron_value(name: str, text: str, low: int, names: tuple[str, ...]) -> int:
+    lowered = text.lower()
+    if lowered in names:
+        return low + names.index(lowered)
+    if not text.isdigit():
+        raise ValueError(f"{name}: {text!r} is not a number{' or a name' if names else ''}")
+    return int(text)
+
+
+def _check_cron_field(field: str, name: str, low: int, high: int, names: tuple[str, ...]) -> None:
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) < 1):
+            raise ValueError(f"{name}: step {step!r} must be a whole number from 1")
+        if span in ("*", "?"):
+            if span == "?" and name not in ("day of month", "day of week"):
+                raise ValueError(f"{name}: '?' stands only for a day")
+            continue
+        first, _, last = span.partition("-")
+        start = _cron_value(name, first, low, names)
+        end = _cron_value(name, last, low, names) if last else start
+        if not low <= start <= end <= high:
+            raise ValueError(f"{name}: {span!r} is outside {low}-{high}")
+
+
+def check_schedule(schedule: str) -> str:
+    """`schedule` if every field of the cron line is in range (`61 * * * *` is not)."""
+    if schedule.startswith("@"):
+        return schedule
+    fields = schedule.split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError("a cron schedule has five fields: minute hour day month weekday")
+    for field, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        _check_cron_field(field, name, low, high, names)
+    return schedule
+
+
+Schedule = Annotated[
+    str, Field(pattern=SCHEDULE_PATTERN, max_length=128), AfterValidator(check_schedule)
+]
 
 
 def quantity_bytes(quantity: str) -> int:
