@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
+from bench.harness import create_or_get, patiently
 from tierkeeper import API_VERSION
 from tierkeeper.apply.children import Owner, owned
 from tierkeeper.apply.kube import Kube, Object
@@ -48,9 +50,12 @@ async def write_children(kube: Kube, body: Object) -> None:
     env = resolve_document(body["spec"], name=meta["name"], namespace=meta["namespace"])
     owner = Owner(meta["name"], meta["uid"])
     secret = render_credentials_secret(env, "floor-password")
-    writes = [kube.apply(owned(m, owner)) for m in wanted(render_children(env, AppRollout()))]
+    writes = [
+        patiently(partial(kube.apply, owned(m, owner)), "apply")
+        for m in wanted(render_children(env, AppRollout()))
+    ]
     if secret is not None:
-        writes.append(kube.create(owned(secret, owner)))
+        writes.append(create_or_get(kube, owned(secret, owner)))
     await asyncio.gather(*writes)
 
 
@@ -61,7 +66,7 @@ async def floor(
     (with `writer`, in place of the operator), all at once."""
 
     async def one(name: str) -> None:
-        created = await creator.create(environment(name, namespace, spec))
+        created = await create_or_get(creator, environment(name, namespace, spec))
         await write_children(writer, created)
 
     await asyncio.gather(*(one(name) for name in names))

@@ -20,9 +20,10 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import yaml
 from kubernetes.aio import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
+from tierkeeper.apply.errors import ApiError, Conflict
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.devcluster import DevCluster, Toolchain, processes
 from tierkeeper.devcluster.cluster import free_ports
@@ -318,6 +320,37 @@ class HealthServer:
 
 
 # -- the bench's own view of the API ----------------------------------------------
+
+
+RETRIES: Counter[str] = Counter()
+
+
+async def patiently(call: Callable[[], Awaitable[Object]], what: str) -> Object:
+    """A request that an overloaded API server may time out (5xx, 429, a dropped
+    connection) is sent again, as the operator's own retries would; counted in RETRIES."""
+    for attempt in range(8):
+        try:
+            return await call()
+        except ApiError as error:
+            if (error.status < 500 and error.status != 429) or attempt == 7:
+                raise
+        except (aiohttp.ClientError, TimeoutError):
+            if attempt == 7:
+                raise
+        RETRIES[what] += 1
+        await asyncio.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
+
+
+async def create_or_get(kube: Kube, manifest: Object) -> Object:
+    """Create, patiently; an object that a timed-out attempt did create is read back."""
+    meta = manifest["metadata"]
+    try:
+        return await patiently(partial(kube.create, manifest), "create")
+    except Conflict:
+        return await kube.get(
+            manifest["apiVersion"], manifest["kind"], meta["namespace"], meta["name"]
+        )
 
 
 async def bench_kube(kubeconfig: Path, agent: str = BENCH_AGENT) -> Kube:
