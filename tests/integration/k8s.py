@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,17 +55,19 @@ class Api:
         self, document: dict[str, Any], namespace: str, manager: str = "test"
     ) -> dict[str, Any]:
         body = {**document, "metadata": {**document["metadata"], "namespace": namespace}}
-        result: dict[str, Any] = (
-            self.resource(document["kind"])
-            .server_side_apply(
-                body=body,
-                name=body["metadata"]["name"],
-                namespace=namespace,
-                field_manager=manager,
-                force_conflicts=True,
-            )
-            .to_dict()
+        path = self.resource(document["kind"]).path(
+            name=body["metadata"]["name"], namespace=namespace
         )
+        # UTF-8 JSON, passed as it is: the client's own encoding escapes characters beyond
+        # the BMP as surrogate pairs, which the API server's YAML decoder refuses.
+        result: dict[str, Any] = self.dynamic.request(
+            "patch",
+            path,
+            body=json.dumps(body, ensure_ascii=False).encode(),
+            content_type="application/apply-patch+yaml",
+            field_manager=manager,
+            force_conflicts=True,
+        ).to_dict()
         return result
 
     def apply_file(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.k8s import Api, eventually, is_true
+from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
 from tierkeeper.cli.render import render_documents
 
@@ -293,3 +293,64 @@ def test_missing_external_secret_is_refused_with_a_condition_and_an_event(
         what="Warning Event",
     )
     assert events[0]["type"] == "Warning"
+
+
+def test_a_child_the_api_server_refuses_is_reported_and_retried(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    """A quota that allows no CronJob: the Environment says so, and converges once it goes."""
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-cronjobs"},
+        "spec": {"hard": {"count/cronjobs.batch": "0"}},
+    }
+    api.apply(quota, namespace)
+    eventually(
+        lambda: (api.get("ResourceQuota", namespace, "no-cronjobs") or {}).get("status"),
+        what="quota enforced",
+    )
+    api.apply(environment_doc("environment-development.yaml"), namespace)
+    refused = eventually(
+        lambda: (
+            (found := condition(api.get("Environment", namespace, "shop-dev"), "Ready"))
+            and found["reason"] == "ChildRejected"
+            and found
+        ),
+        what="ChildRejected",
+    )
+    assert "exceeded quota" in refused["message"]
+    eventually(
+        lambda: any(
+            e["reason"] == "ChildRejected" and e["type"] == "Warning"
+            for e in api.list("Event", namespace)
+        ),
+        what="Warning Event",
+    )
+    api.delete("ResourceQuota", namespace, "no-cronjobs")
+    eventually(lambda: ready(api, namespace, "shop-dev"), timeout=90, what="Ready once allowed")
+    assert api.list("CronJob", namespace, "app.kubernetes.io/instance=shop-dev")
+
+
+def test_env_values_beyond_the_basic_multilingual_plane_reach_the_deployment(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    """Server-side apply of an emoji: JSON escapes it as a surrogate pair, which the API
+    server's YAML decoder refuses, so the operator must send it as UTF-8."""
+    doc = environment_doc("environment-development.yaml")
+    doc["spec"]["app"] = {"env": [{"name": "GREETING", "value": "grüße 名前 💥"}]}
+    api.apply(doc, namespace)
+    api.apply(
+        {
+            "apiVersion": "tierkeeper.dev/v1alpha1",
+            "kind": "Release",
+            "metadata": {"name": "shop-dev"},
+            "spec": {"environment": "shop-dev", "image": "shop:1"},
+        },
+        namespace,
+    )
+    deployment = eventually(
+        lambda: api.get("Deployment", namespace, "shop-dev-app"), timeout=90, what="app"
+    )
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "GREETING", "value": "grüße 名前 💥"} in env

@@ -48,6 +48,9 @@ def object_path(api_version: str, kind: str, namespace: str | None, name: str | 
     return f"{prefix}{scope}/{PLURALS[kind]}{suffix}"
 
 
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
 def _decode(raw: bytes) -> Object:
     """The API server's JSON; a plain-text answer (`404 page not found` for an API group
     nobody serves, e.g. CloudNativePG's before it is installed) becomes its message."""
@@ -90,6 +93,12 @@ class Kube:
     ) -> Object:
         metrics.API_REQUESTS.labels(method).inc()
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        if content_type == APPLY_PATCH:
+            # The client's own encoding escapes characters beyond the BMP (an emoji in an env
+            # value) as JSON surrogate pairs, which the API server's YAML decoder refuses;
+            # UTF-8 JSON is YAML too, and a parameter makes the client pass it as it is.
+            body = json.dumps(body, ensure_ascii=False).encode()
+            content_type = f"{APPLY_PATCH}; charset=utf-8"
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         await self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
         response = await self.api.call_api(method, url, header_params=headers, body=body)
@@ -122,7 +131,7 @@ class Kube:
             path,
             manifest,
             query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"},
-            content_type="application/apply-patch+yaml",
+            content_type=APPLY_PATCH,
         )
 
     async def create(self, manifest: Object) -> Object:

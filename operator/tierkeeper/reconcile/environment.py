@@ -19,7 +19,7 @@ from tierkeeper.apply.children import (
     names_taken,
     wanted_names,
 )
-from tierkeeper.apply.errors import NotFound
+from tierkeeper.apply.errors import Forbidden, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube
 from tierkeeper.conditions import Observation, find, observe
@@ -35,6 +35,7 @@ from tierkeeper.status.environment import Observed, environment_status, refused_
 logger = logging.getLogger(__name__)
 
 CNPG_CRD = "clusters.postgresql.cnpg.io"
+CHILD_REJECTED = "ChildRejected"
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,13 @@ async def reconcile_environment(
         return
     cnpg = await _cnpg_installed(kube) if env.cloudnative_pg else False
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
+    rejected: Forbidden | Invalid | None = None
     if full and refusal is None:
-        refusal = await _converge(kube, env, record, live, rollout, memory, cnpg=cnpg)
+        try:
+            refusal = await _converge(kube, env, record, live, rollout, memory, cnpg=cnpg)
+        except (Forbidden, Invalid) as error:
+            rejected = error
+            refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     observed = Observed(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,
@@ -171,6 +177,17 @@ async def reconcile_environment(
     status = environment_status(env, observed, previous, now=now, generation=record.generation)
     _export(env, observed, status)
     await _report(kube, record, previous, status)
+    if isinstance(rejected, Forbidden):
+        # A quota or a role can change without an event of ours: retried with backoff.
+        # A rejected object (Invalid) waits for a change of the spec or of a child.
+        raise rejected
+
+
+def _rejected_message(error: Forbidden | Invalid) -> str:
+    return (
+        f"the API server refused a child ({error}); the others are applied. Fix the spec, "
+        "or the policy that refuses it (quota, admission, the operator's RBAC)"
+    )
 
 
 def _export(env: ResolvedEnvironment, observed: Observed, status: EnvironmentStatus) -> None:
