@@ -351,12 +351,6 @@ def outcome(
         if missing:
             result.problems.append(f"half-applied: missing {sorted(missing)}")
     text = log.read_text(errors="replace")[seen:] if log.exists() else ""
-    # Known, reported, not ours to fix here: a Release daemon that writes the status of a
-    # Release deleted a moment before logs the NotFound with a traceback.
-    first, *tracebacks = text.split(TRACEBACK)
-    text = first + "".join(
-        TRACEBACK + chunk for chunk in tracebacks if "/status: releases." not in chunk[:3000]
-    )
     if TRACEBACK in text:
         start = text.index(TRACEBACK)
         result.problems.append(

@@ -33,6 +33,22 @@ def test_refusals_name_the_reason_and_the_fix() -> None:
     assert refusal_for(RECORD, spec(), ENV, "shop") is None
 
 
+def env_ready(reason: str) -> EnvRecord:
+    condition = {"type": "Ready", "status": "False", "reason": reason, "message": "why"}
+    return EnvRecord("team", "shop", "uid", 1, ENV.spec, {"conditions": [condition]}, False)
+
+
+def test_a_release_waits_while_its_environment_writes_nothing() -> None:
+    taken = refusal_for(RECORD, spec(), env_ready("ChildNameTaken"), "shop")
+    assert taken is not None and taken.reason == "EnvironmentRefused"
+    assert "ChildNameTaken: why" in taken.message
+    secret = refusal_for(RECORD, spec(), env_ready("ExternalSecretMissing"), "shop")
+    assert secret is not None and secret.reason == "EnvironmentRefused"
+    # Not yet ready, or partly refused: the rollout goes on (it is what makes the app ready).
+    assert refusal_for(RECORD, spec(), env_ready("Creating"), "shop") is None
+    assert refusal_for(RECORD, spec(), env_ready("ChildRejected"), "shop") is None
+
+
 def deployment(
     image: str = "shop:2", *, desired: int = 2, ready: int = 2, current: bool = True
 ) -> ChildSummary:

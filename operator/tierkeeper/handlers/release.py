@@ -11,6 +11,7 @@ from typing import Any
 import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
+from tierkeeper.apply.errors import NotFound
 from tierkeeper.handlers.state import EnvKey, state_of
 from tierkeeper.reconcile.release import ReleaseRecord, step_release
 
@@ -89,6 +90,10 @@ async def release_daemon(
                         state.rollouts,
                         datetime.now(UTC).replace(microsecond=0),
                     )
+            except NotFound as gone:
+                # Deleted while the step ran: kopf is about to stop this daemon.
+                logger.info("step of Release %s/%s: %s", *key, gone)
+                wait = ERROR_BACKOFF_SECONDS
             except Exception:
                 logger.exception("step of Release %s/%s failed; retrying", *key)
                 wait = ERROR_BACKOFF_SECONDS

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 CNPG_CRD = "clusters.postgresql.cnpg.io"
 CHILD_REJECTED = "ChildRejected"
+EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
+# Refusals under which an Environment writes no child: its Release must not write either.
+WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING})
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ async def _missing_secrets(kube: Kube, env: ResolvedEnvironment) -> Observation 
     return observe(
         "Ready",
         False,
-        "ExternalSecretMissing",
+        EXTERNAL_SECRET_MISSING,
         "; ".join(missing) + ": create it in this namespace or fix spec.external",
     )
 

@@ -35,7 +35,7 @@ from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.status import parse_status
 from tierkeeper.models.units import duration_seconds
 from tierkeeper.observe import ChildSummary
-from tierkeeper.reconcile.environment import EnvRecord, Memory
+from tierkeeper.reconcile.environment import WRITES_NOTHING, EnvRecord, Memory
 from tierkeeper.render import app_children
 from tierkeeper.render.common import COMPONENT, INSTANCE, Component
 from tierkeeper.status.release import release_conditions, with_history
@@ -99,6 +99,17 @@ def refusal_for(
             "BranchMismatch",
             f"Environment {spec.environment} deploys branch {branch}, "
             f"this Release comes from {source}",
+        )
+    ready = next(
+        (c for c in env_record.status.get("conditions") or [] if c.get("type") == "Ready"), None
+    )
+    if ready is not None and ready.get("reason") in WRITES_NOTHING:
+        return observe(
+            "Ready",
+            False,
+            "EnvironmentRefused",
+            f"Environment {spec.environment} is refused ({ready['reason']}: "
+            f"{ready.get('message', '')}); the rollout starts once it is fixed",
         )
     return None
 
