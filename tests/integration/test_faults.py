@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import yaml
 
 from tests.integration.k8s import Api, eventually, is_true
 from tests.integration.operator import HealthServer, OperatorProcess
+from tests.integration.releases import phase, release, traffic_guard
 from tierkeeper.devcluster import DevCluster, Kube, Toolchain
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.names import ChildNames
@@ -84,6 +85,22 @@ def tolerant(call: Any, default: Any = None) -> Any:
         return default
 
 
+def inject(dev: DevCluster, fault: str) -> float:
+    """Inject the fault, clear it, and return when it cleared (time.monotonic)."""
+    if fault == "api-server-killed":
+        dev.kill("kube-apiserver")
+        time.sleep(5)
+        dev.restart("kube-apiserver")
+        cleared = time.monotonic()
+        wait_api(dev)
+    else:
+        dev.pause("etcd")
+        time.sleep(10)
+        dev.resume("etcd")
+        cleared = time.monotonic()
+    return cleared
+
+
 def environment(name: str, tier: str, **spec: Any) -> dict[str, Any]:
     extra = {"postgres": {"provider": "builtin", "instances": 1}} if tier == "production" else {}
     return {
@@ -133,17 +150,7 @@ def test_environments_reconciling_through_a_control_plane_fault_converge_and_los
     api.apply(environment(*ENVIRONMENTS[2]), namespace)
     for name, tier in ENVIRONMENTS[:2]:
         api.apply(environment(name, tier, redis={"maxMemory": "300Mi"}), namespace)
-    if fault == "api-server-killed":
-        dev.kill("kube-apiserver")
-        time.sleep(5)
-        dev.restart("kube-apiserver")
-        cleared = time.monotonic()
-        wait_api(dev)
-    else:
-        dev.pause("etcd")
-        time.sleep(10)
-        dev.resume("etcd")
-        cleared = time.monotonic()
+    cleared = inject(dev, fault)
     eventually(lambda: all_ready(api, namespace), timeout=CONVERGE, what="all Ready")
     seconds = time.monotonic() - cleared
     for name, _ in ENVIRONMENTS[:2]:
@@ -164,53 +171,6 @@ def production() -> dict[str, Any]:
         app={"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
         strategy={"blueGreen": {"postPromotionSeconds": 3, "progressDeadlineSeconds": 300}},
     )
-
-
-def release(image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "tierkeeper.dev/v1alpha1",
-        "kind": "Release",
-        "metadata": {"name": ENV},
-        "spec": {"environment": ENV, "image": image},
-    }
-
-
-def phase(api: Api, namespace: str) -> tuple[str | None, str | None]:
-    status = (api.get("Release", namespace, ENV) or {}).get("status") or {}
-    return status.get("phase"), status.get("targetImage")
-
-
-@contextmanager
-def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
-    """As in test_release, but blind (not failing) while the API server cannot answer: the
-    active Service never selects no colour, or a colour whose pods are not all Ready."""
-    violations: list[str] = []
-    stop = threading.Event()
-
-    def look() -> None:
-        service = api.get("Service", namespace, ENV) or {}
-        color = ((service.get("spec") or {}).get("selector") or {}).get(COLOR)
-        if not color:
-            violations.append("active Service selects no colour")
-            return
-        deployment = api.get("Deployment", namespace, f"{ENV}-{color}") or {}
-        wanted = (deployment.get("spec") or {}).get("replicas", 0)
-        ready = (deployment.get("status") or {}).get("readyReplicas") or 0
-        if wanted == 0 or ready < wanted:
-            violations.append(f"active Service selects {color} with {ready}/{wanted} Ready")
-
-    def watch() -> None:
-        while not stop.is_set():
-            tolerant(look)
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield violations
-    finally:
-        stop.set()
-        thread.join()
 
 
 @pytest.mark.parametrize(
@@ -247,17 +207,7 @@ def test_blue_green_rollout_through_a_control_plane_fault_finishes_without_unrea
                 == (step, "shop:2")
             ),
         )
-        if fault == "api-server-killed":
-            dev.kill("kube-apiserver")
-            time.sleep(5)
-            dev.restart("kube-apiserver")
-            cleared = time.monotonic()
-            wait_api(dev)
-        else:
-            dev.pause("etcd")
-            time.sleep(10)
-            dev.resume("etcd")
-            cleared = time.monotonic()
+        cleared = inject(dev, fault)
         eventually(
             lambda: tolerant(lambda: phase(api, namespace)) == ("Promoted", "shop:2"),
             timeout=CONVERGE,

@@ -7,7 +7,7 @@ import pytest
 
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator import OperatorProcess, Samples, scrape, total
-from tests.integration.test_release import ENV, first_release, phase_is, release
+from tests.integration.releases import ENV, first_release, phase_is, release
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator import HealthServer, OperatorProcess, scrape, total
-from tests.integration.test_release import (
+from tests.integration.releases import (
     active_color,
     first_release,
     phase_is,

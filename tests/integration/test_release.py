@@ -2,107 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import HealthServer, OperatorProcess
+from tests.integration.releases import (
+    ENV,
+    active_color,
+    deployment_image,
+    first_release,
+    phase_is,
+    release,
+    release_status,
+    traffic_guard,
+)
 
 pytestmark = pytest.mark.integration
-
-ENV = "shop"
-COLOR = "tierkeeper.dev/color"
-
-
-def environment(**blue_green: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "tierkeeper.dev/v1alpha1",
-        "kind": "Environment",
-        "metadata": {"name": ENV},
-        "spec": {
-            "tier": "production",
-            "branch": "main",
-            "postgres": {"provider": "builtin", "instances": 1},
-            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
-            "strategy": {
-                "blueGreen": {
-                    "postPromotionSeconds": 3,
-                    "progressDeadlineSeconds": 120,
-                    **blue_green,
-                }
-            },
-        },
-    }
-
-
-def release(image: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "tierkeeper.dev/v1alpha1",
-        "kind": "Release",
-        "metadata": {"name": ENV},
-        "spec": {"environment": ENV, "image": image, **spec},
-    }
-
-
-def release_status(api: Api, namespace: str) -> dict[str, Any]:
-    return (api.get("Release", namespace, ENV) or {}).get("status") or {}
-
-
-def phase_is(api: Api, namespace: str, phase: str, image: str | None = None) -> bool:
-    status = release_status(api, namespace)
-    return status.get("phase") == phase and (image is None or status.get("targetImage") == image)
-
-
-def active_color(api: Api, namespace: str) -> str | None:
-    service = api.get("Service", namespace, ENV)
-    return ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
-
-
-def deployment_image(api: Api, namespace: str, color: str) -> str | None:
-    deployment = api.get("Deployment", namespace, f"{ENV}-{color}")
-    return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
-
-
-def first_release(api: Api, namespace: str, image: str = "shop:1", **bg: Any) -> None:
-    api.apply(environment(**bg), namespace)
-    api.apply(release(image), namespace)
-    eventually(
-        lambda: phase_is(api, namespace, "Promoted", image), timeout=120, what="first release"
-    )
-
-
-@contextmanager
-def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
-    """Watch the active Service the whole time: never an empty selector, never a colour
-    whose pods are not all Ready."""
-    violations: list[str] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            color = active_color(api, namespace)
-            if not color:
-                violations.append("active Service selects no colour")
-            else:
-                deployment = api.get("Deployment", namespace, f"{ENV}-{color}") or {}
-                wanted = (deployment.get("spec") or {}).get("replicas", 0)
-                ready = (deployment.get("status") or {}).get("readyReplicas") or 0
-                if wanted == 0 or ready < wanted:
-                    violations.append(f"active Service selects {color} with {ready}/{wanted} Ready")
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield violations
-    finally:
-        stop.set()
-        thread.join()
 
 
 def test_blue_green_switches_only_after_green_is_available_and_healthy(

@@ -21,6 +21,7 @@ import yaml
 from tests.integration.fixtures import HealthServer
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
+from tests.integration.releases import phase, release
 from tierkeeper.names import ChildNames
 
 pytestmark = pytest.mark.integration
@@ -84,20 +85,6 @@ def environment(external: dict[str, tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def release(image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "tierkeeper.dev/v1alpha1",
-        "kind": "Release",
-        "metadata": {"name": ENV},
-        "spec": {"environment": ENV, "image": image},
-    }
-
-
-def phase(api: Api, namespace: str) -> tuple[str | None, str | None]:
-    status = (api.get("Release", namespace, ENV) or {}).get("status") or {}
-    return status.get("phase"), status.get("targetImage")
-
-
 def kubeconfig_key(kubeconfig: Path) -> str:
     """A stretch of the client key the operator authenticates with."""
     users = yaml.safe_load(kubeconfig.read_text())["users"]
@@ -144,10 +131,10 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     )
 
     api.apply(environment({"sentry": ("sentry", "dsn"), "mongodb": ("mongo", "uri")}), namespace)
-    api.apply(release("shop:1"), namespace)
-    eventually(lambda: phase(api, namespace) == ("Promoted", "shop:1"), timeout=120, what="1")
-    api.apply(release("shop:2"), namespace)
-    eventually(lambda: phase(api, namespace) == ("Promoted", "shop:2"), timeout=120, what="2")
+    api.apply(release("shop:1", name=ENV), namespace)
+    eventually(lambda: phase(api, namespace, ENV) == ("Promoted", "shop:1"), timeout=120, what="1")
+    api.apply(release("shop:2", name=ENV), namespace)
+    eventually(lambda: phase(api, namespace, ENV) == ("Promoted", "shop:2"), timeout=120, what="2")
     eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
 
     credentials = ChildNames(ENV).postgres_credentials

@@ -1,0 +1,116 @@
+"""What Release tests share: the documents, readings of the cluster, the traffic guard."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tests.integration.k8s import Api, eventually
+
+ENV = "shop"
+COLOR = "tierkeeper.dev/color"
+
+
+def environment(**blue_green: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {
+            "tier": "production",
+            "branch": "main",
+            "postgres": {"provider": "builtin", "instances": 1},
+            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "strategy": {
+                "blueGreen": {
+                    "postPromotionSeconds": 3,
+                    "progressDeadlineSeconds": 120,
+                    **blue_green,
+                }
+            },
+        },
+    }
+
+
+def release(image: str, *, name: str = ENV, **spec: Any) -> dict[str, Any]:
+    """The Release `name` of the Environment of the same name."""
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": name},
+        "spec": {"environment": name, "image": image, **spec},
+    }
+
+
+def release_status(api: Api, namespace: str, name: str = ENV) -> dict[str, Any]:
+    return (api.get("Release", namespace, name) or {}).get("status") or {}
+
+
+def phase(api: Api, namespace: str, name: str = ENV) -> tuple[str | None, str | None]:
+    status = release_status(api, namespace, name)
+    return status.get("phase"), status.get("targetImage")
+
+
+def phase_is(api: Api, namespace: str, phase: str, image: str | None = None) -> bool:
+    status = release_status(api, namespace)
+    return status.get("phase") == phase and (image is None or status.get("targetImage") == image)
+
+
+def active_color(api: Api, namespace: str) -> str | None:
+    service = api.get("Service", namespace, ENV)
+    return ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
+
+
+def deployment_image(api: Api, namespace: str, color: str) -> str | None:
+    deployment = api.get("Deployment", namespace, f"{ENV}-{color}")
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
+
+
+def first_release(api: Api, namespace: str, image: str = "shop:1", **bg: Any) -> None:
+    api.apply(environment(**bg), namespace)
+    api.apply(release(image), namespace)
+    eventually(
+        lambda: phase_is(api, namespace, "Promoted", image), timeout=120, what="first release"
+    )
+
+
+@contextmanager
+def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
+    """Watch the active Service the whole time: never an empty selector, never a colour
+    whose pods are not all Ready. Blind, not failing, while the API server cannot answer
+    (fault tests); the list of violations also ends with how many looks succeeded."""
+    violations: list[str] = []
+    stop = threading.Event()
+    looks = 0
+
+    def look() -> None:
+        nonlocal looks
+        color = active_color(api, namespace)
+        deployment = api.get("Deployment", namespace, f"{ENV}-{color}") if color else None
+        looks += 1
+        if not color:
+            violations.append("active Service selects no colour")
+            return
+        wanted = ((deployment or {}).get("spec") or {}).get("replicas", 0)
+        ready = ((deployment or {}).get("status") or {}).get("readyReplicas") or 0
+        if wanted == 0 or ready < wanted:
+            violations.append(f"active Service selects {color} with {ready}/{wanted} Ready")
+
+    def watch() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                look()
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield violations
+    finally:
+        stop.set()
+        thread.join()
+        assert looks, "the traffic guard never saw the cluster"
