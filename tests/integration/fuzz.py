@@ -360,20 +360,26 @@ def outcome(
 
 
 def remove(api: Api, docs: list[dict[str, Any]], namespace: str) -> None:
-    """Delete what `docs` created and wait until the Environment is gone."""
+    """Delete what `docs` created and wait until the Environment and the children garbage
+    collection takes with it are gone: the next example may reuse the name, and would be
+    refused (ChildNameTaken) while the old children linger."""
+    name = docs[0]["metadata"]["name"]
+    try:
+        uid = ((api.get("Environment", namespace, name) or {}).get("metadata") or {}).get("uid")
+    except DynamicApiError:
+        uid = None  # a name the API server never accepted
     for doc in reversed(docs):
-        name = doc["metadata"]["name"]
         try:
-            api.delete(doc["kind"], namespace, name)
+            api.delete(doc["kind"], namespace, doc["metadata"]["name"])
         except DynamicApiError:
             continue  # a name the API server never accepted
-    name = docs[0]["metadata"]["name"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if api.get("Environment", namespace, name) is None:
-                return
+            gone = api.get("Environment", namespace, name) is None
         except DynamicApiError:
             return
+        if gone and not (uid and owned_by(api, namespace, uid)):
+            return
         time.sleep(0.25)
-    raise AssertionError(f"Environment {name!r} was not deleted within 60s")
+    raise AssertionError(f"Environment {name!r} and its children were not deleted within 60s")
