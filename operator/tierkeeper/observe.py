@@ -6,6 +6,8 @@ status needs only these numbers.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,7 @@ from tierkeeper import FIELD_MANAGER
 class ChildSummary:
     kind: str
     name: str
-    version: str  # generation when the kind has one, else resourceVersion: changes on spec edits
+    version: str  # see child_version: changes when the child may have drifted from our write
     desired: int = 0
     ready: int = 0
     available: int = 0
@@ -28,6 +30,28 @@ class ChildSummary:
     last_success: str | None = None
     phase: str | None = None
     controller_uid: str | None = None  # the uid of the owner reference marked controller
+
+
+def child_version(meta: Mapping[str, Any]) -> str:
+    """What changes when a child may have drifted from what we wrote.
+
+    The generation, for kinds that have one (it moves on spec edits only). Otherwise the
+    fields our manager owns: an edit of one of them by anyone else takes it from us, while
+    another controller's own fields (a PVC's binding, annotations and status, written by
+    the volume controller) leave them alone; resourceVersion, which every such write
+    moves, made each of them look like drift and cost a full reconcile.
+    """
+    generation = meta.get("generation")
+    if generation is not None:
+        return str(generation)
+    ours = sorted(
+        json.dumps(entry.get("fieldsV1"), sort_keys=True)
+        for entry in meta.get("managedFields") or []
+        if entry.get("manager") == FIELD_MANAGER
+    )
+    if not ours:
+        return str(meta.get("resourceVersion", ""))
+    return "fields:" + hashlib.sha256("\n".join(ours).encode()).hexdigest()[:16]
 
 
 def _replicas_managers(meta: Mapping[str, Any]) -> set[str]:
@@ -53,7 +77,7 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     generation = meta.get("generation")
-    version = str(generation) if generation is not None else str(meta.get("resourceVersion", ""))
+    version = child_version(meta)
     observed_current = generation is None or status.get("observedGeneration") == generation
     controller = next(
         (ref for ref in meta.get("ownerReferences") or [] if ref.get("controller")), None

@@ -21,7 +21,7 @@ from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.names import label_value
-from tierkeeper.observe import ChildSummary
+from tierkeeper.observe import ChildSummary, child_version
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 from tierkeeper.render.postgres import CNPG_API_VERSION, render_credentials_secret
@@ -79,9 +79,7 @@ def yield_replicas(
 
 def version_of(body: Object) -> str:
     """What a watch event must differ in for the child to have drifted from our write."""
-    meta = body.get("metadata", {})
-    generation = meta.get("generation")
-    return str(generation) if generation is not None else str(meta.get("resourceVersion", ""))
+    return child_version(body.get("metadata", {}))
 
 
 Live = Mapping[tuple[str, str], ChildSummary]
