@@ -88,8 +88,8 @@ class Plan:
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
-            memory = {0: (), 50: ("conv-50",), 100: ("conv-50", "floor-50")}
-            return cls((20, 50), 50, 15, 3, memory, 50)
+            memory = {0: (), 20: ("conv-20",), 50: ("conv-50",)}
+            return cls((20, 50), 50, 10, 3, memory, 50)
         memory = {0: (), 200: ("conv-200",), 1000: ("conv-500", "floor-500")}
         return cls((50, 200, 500), 200, 60, 10, memory, 200)
 
@@ -162,7 +162,7 @@ async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int = 
 
 async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, Any]:
     names = [f"env-{i:04d}" for i in range(n)]
-    timeout = 120 + 2.0 * n
+    timeout = 300 + 4.0 * n
 
     log(f"convergence N={n}: floor")
     floor_ns = f"floor-{n}"
