@@ -139,7 +139,7 @@ LONG = "checkout-" + "x" * 60  # its children's names are shortened to a prefix 
     ],
     ids=["suffix", "shortened"],
 )
-def test_environment_whose_children_collide_with_anothers_is_refused_and_writes_nothing(
+def test_environment_whose_children_collide_with_anothers_is_refused_until_they_are_gone(
     api: Api,
     namespace: str,
     operator: OperatorProcess,
@@ -180,3 +180,7 @@ def test_environment_whose_children_collide_with_anothers_is_refused_and_writes_
                 second_label == ChildNames(first).instance_label
             ), (kind, item["metadata"]["name"])
     assert ready(api, namespace, first)
+
+    # The other Environment goes (development: everything with it): the name is free.
+    api.delete("Environment", namespace, first)
+    eventually(lambda: ready(api, namespace, second), timeout=120, what=f"{second} Ready")

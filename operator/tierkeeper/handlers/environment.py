@@ -83,6 +83,12 @@ async def child_changed(
         unsettled = key not in state.memory.applied_generation
         state.environments.request(key, full=drifted or unsettled)
         state.poke_releases(key)
+    if type == "DELETED":
+        # A name another Environment's child held is free now: those refused for it
+        # (ChildNameTaken) try again.
+        for key in list(state.indexes["environments"]):
+            if key[0] == (namespace or "") and key not in state.memory.applied_generation:
+                state.environments.request(key, full=True)
 
 
 for group, version, plural, kind in WATCHED:
