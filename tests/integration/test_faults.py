@@ -46,8 +46,21 @@ def dev(
         tmp_path_factory.mktemp("faults"), local_toolchain, name="tk-faults"
     ) as cluster:
         cluster.kube.install_crds(CRDS)
+        stop = threading.Event()
+        revived: list[str] = []
+
+        def supervise() -> None:  # what a kubelet does for a control plane's static Pods
+            while not stop.wait(1):
+                revived.extend(cluster.revive())
+
+        supervisor = threading.Thread(target=supervise, daemon=True)
+        supervisor.start()
         yield cluster
-        cluster.check()  # every component was brought back
+        stop.set()
+        supervisor.join()
+        if revived:
+            print(f"\n[faults] restarted after exiting on their own: {revived}")
+        cluster.check()  # every component the tests killed was brought back
 
 
 @pytest.fixture(scope="module")

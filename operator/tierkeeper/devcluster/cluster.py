@@ -147,6 +147,7 @@ class DevCluster:
             self.state.kubeconfig, toolchain.path("kubectl"), state_dir / "kubectl-cache"
         )
         self._components: list[Component] = []
+        self._killed: set[str] = set()  # by `kill`, until `restart`: `revive` leaves them
         self._dedicated = False
         self._ready = False
 
@@ -333,6 +334,7 @@ class DevCluster:
         """SIGKILL one component (e.g. "kube-apiserver"), as a crash would; `restart` brings
         it back. `check()` reports it dead until then."""
         _, component = self._component(name)
+        self._killed.add(name)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(component.process.pid, signal.SIGKILL)
         component.process.wait()
@@ -344,7 +346,21 @@ class DevCluster:
             self.kill(name)
         process = processes.spawn(old.argv, old.log, old.env)
         self._components[index] = Component(name, process, old.log, old.argv, old.env)
+        self._killed.discard(name)
         self._write_pids()
+
+    def revive(self) -> list[str]:
+        """Restart the components that exited on their own, as a kubelet restarts a static
+        Pod: kube-scheduler, for one, exits when an API-server restart leaves its cache
+        inconsistent. Components stopped with `kill` stay down until `restart`."""
+        exited = [
+            c.name
+            for c in self._components
+            if c.process.poll() is not None and c.name not in self._killed
+        ]
+        for name in exited:
+            self.restart(name)
+        return exited
 
     def pause(self, name: str) -> None:
         """SIGSTOP one component: it holds its connections but answers nothing."""

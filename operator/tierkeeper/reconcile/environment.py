@@ -64,10 +64,13 @@ class Memory:
 
     applied_generation: dict[tuple[str, str], int] = field(default_factory=dict)
     written: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
+    # The rollout whose app children were last applied in full, per Environment.
+    applied_rollout: dict[tuple[str, str], AppRollout] = field(default_factory=dict)
 
     def forget(self, key: tuple[str, str]) -> None:
         self.applied_generation.pop(key, None)
         self.written.pop(key, None)
+        self.applied_rollout.pop(key, None)
 
     def drifted(self, key: tuple[str, str], child: ChildSummary, deleted: bool) -> bool:
         ours = self.written.get(key, {}).get((child.kind, child.name))

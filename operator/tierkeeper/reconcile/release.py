@@ -187,6 +187,16 @@ class ReleaseStep:
             self.kube, self.env, app_children(self.env, rollout), self.live, owner
         )
         self.memory.written.setdefault(env_key, {}).update(written)
+        self.memory.applied_rollout[env_key] = rollout
+
+    async def catch_up(self) -> None:
+        """Apply the recorded rollout if this process has not applied it in full: the status
+        is written first, so an apply that failed after it (the API server went away), or a
+        restart, must not leave the children behind the status."""
+        rollout = self.status.rollout
+        env_key = (self.env.namespace, self.env.name)
+        if rollout is not None and self.memory.applied_rollout.get(env_key) != rollout:
+            await self.apply(rollout)
 
     # -- shared pieces -------------------------------------------------------
 
@@ -660,6 +670,7 @@ async def step_release(
         )
         return None
     step = ReleaseStep(kube, config, record, spec, env, env_record, live, memory, rollouts, now)
+    await step.catch_up()
     wait = await (step.blue_green() if env.blue_green else step.rolling())
     if step.status.observed_generation != record.generation:
         # A spec change that starts nothing (new provenance, the refused image again) is
