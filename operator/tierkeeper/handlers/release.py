@@ -23,7 +23,7 @@ ERROR_BACKOFF_SECONDS = 5.0
 
 
 @kopf.index(GROUP, VERSION, "releases")
-def releases(
+async def releases(
     namespace: str | None,
     name: str,
     uid: str,
