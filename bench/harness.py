@@ -16,7 +16,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter
@@ -24,7 +23,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -280,43 +278,6 @@ class Operator:
                 raise TimeoutError(f"operator not live after {timeout}s; see {self.log_path}")
             time.sleep(0.05)
         return time.monotonic() - self.started
-
-
-# -- a health server that notes when it answered ---------------------------------
-
-
-class HealthServer:
-    """Answers `/<namespace>/<service><path>` with 200 and notes the monotonic time of
-    every answer per service."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, list[float]] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                service = self.path.strip("/").split("/")[1]
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-                self.wfile.flush()
-                outer.answers.setdefault(service, []).append(time.monotonic())
-
-            def log_message(self, *_: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def template(self) -> str:
-        port = self.server.server_address[1]
-        return f"http://127.0.0.1:{port}/{{namespace}}/{{service}}{{path}}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- the bench's own view of the API ----------------------------------------------

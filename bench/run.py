@@ -33,7 +33,6 @@ from bench.harness import (
     RETRIES,
     WRITE_VERBS,
     Audit,
-    HealthServer,
     Operator,
     Watch,
     bench_cluster,
@@ -48,6 +47,7 @@ from bench.harness import (
 )
 from tierkeeper import API_VERSION
 from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.devcluster.health import HealthServer
 from tierkeeper.render.common import COLOR
 
 DEVELOPMENT = {"tier": "development"}

@@ -1,4 +1,5 @@
-"""The operator as a real process against the test cluster, and a health server for its gates."""
+"""The operator as a real process against the test cluster (and, from the package, the
+health server for its gates)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tierkeeper.devcluster.cluster import free_ports
+from tierkeeper.devcluster.health import HealthServer
+
+__all__ = ["HealthServer", "OperatorProcess", "Samples", "scrape", "total"]
 
 
 @dataclass
@@ -67,40 +69,6 @@ class OperatorProcess:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-
-class HealthServer:
-    """Answers `/<namespace>/<service><path>` with the status code the test chose per service."""
-
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
-        self.hits: dict[str, int] = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                service = self.path.strip("/").split("/")[1]
-                outer.hits[service] = outer.hits.get(service, 0) + 1
-                code = outer.codes.get(service, 200)
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(b"ok" if code < 300 else b"unhealthy")
-
-            def log_message(self, *_: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def template(self) -> str:
-        port = self.server.server_address[1]
-        return f"http://127.0.0.1:{port}/{{namespace}}/{{service}}{{path}}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
