@@ -81,16 +81,6 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     assert all(owned_and_applied_by_tierkeeper(b) for b in backups)
     eventually(lambda: database_reason(api, namespace) == "Progressing", what="waits for CNPG")
 
-    (backup,) = backups
-    api.delete("ScheduledBackup", namespace, backup["metadata"]["name"])
-    eventually(
-        lambda: (
-            (restored := api.get("ScheduledBackup", namespace, backup["metadata"]["name"]))
-            and restored["metadata"]["uid"] != backup["metadata"]["uid"]
-        ),
-        what="hand-deleted ScheduledBackup restored",
-    )
-
     # CloudNativePG's part: both instances up, the Cluster Ready.
     api.patch_status(
         "Cluster",
@@ -116,6 +106,17 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     )
     eventually(lambda: database_reason(api, namespace) == "Available", what="DatabaseReady")
     eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
+
+    # Late in the test: kopf starts watching a CRD's objects a moment after the CRD appears.
+    (backup,) = backups
+    api.delete("ScheduledBackup", namespace, backup["metadata"]["name"])
+    eventually(
+        lambda: (
+            (restored := api.get("ScheduledBackup", namespace, backup["metadata"]["name"]))
+            and restored["metadata"]["uid"] != backup["metadata"]["uid"]
+        ),
+        what="hand-deleted ScheduledBackup restored",
+    )
 
     # Production's deletionPolicy is Retain: the Cluster owns its volumes, so it stays.
     api.delete("Environment", namespace, ENV)
