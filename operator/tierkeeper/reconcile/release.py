@@ -16,6 +16,7 @@ from typing import Any
 
 from tierkeeper import API_VERSION, metrics
 from tierkeeper.apply.children import Owner, converge
+from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import EventType, Involved, post_event
 from tierkeeper.apply.kube import Kube
 from tierkeeper.conditions import Observation, observe
@@ -34,7 +35,7 @@ from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.status import parse_status
 from tierkeeper.models.units import duration_seconds
-from tierkeeper.observe import ChildSummary
+from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.reconcile.environment import WRITES_NOTHING, EnvRecord, Memory
 from tierkeeper.render import app_children
 from tierkeeper.render.common import COMPONENT, INSTANCE, Component
@@ -312,6 +313,8 @@ class ReleaseStep:
     ) -> float | None:
         """Traffic back to the standby colour at once: its pods are already Ready."""
         leaving, target = rollout.active, rollout.active.other
+        if not await self.ready_now(target, rollout.colors[target]):
+            return POLL_SECONDS
         reason = "Annotation" if phase is Phase.ROLLED_BACK else "Revert"
         decided = time.monotonic()
         image = rollout.colors[target].image
@@ -423,10 +426,22 @@ class ReleaseStep:
             return None
         return await self.switch(rollout, healthy=passed)
 
+    async def ready_now(self, color: Color, wanted: ColorRollout) -> bool:
+        """The colour's Deployment as the API server has it now. Traffic never moves on the
+        index's word alone: it can lag (after a restart, in a burst of events)."""
+        name = self.env.names.color_deployment(color.value)
+        try:
+            body = await self.kube.get("apps/v1", "Deployment", self.env.namespace, name)
+        except NotFound:
+            return False
+        return available(summarize("Deployment", body), wanted.image, wanted.replicas)
+
     async def switch(self, rollout: AppRollout, healthy: Observation | None = None) -> float | None:
         """Traffic to the preview colour; `healthy` is the gate's verdict when it has just
         passed, saved in the same status write (one write less before the Service's)."""
         old, new = rollout.active, Color(self.status.preview_color or rollout.active.other.value)
+        if not await self.ready_now(new, rollout.colors[new]):
+            return POLL_SECONDS
         decided = time.monotonic()
         settle = self.env.spec.strategy.blue_green.post_promotion_seconds == 0
         settled = self.history("Promoted", new) if settle else {}
