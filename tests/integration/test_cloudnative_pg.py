@@ -68,11 +68,6 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     assert api.get("StatefulSet", namespace, f"{ENV}-redis") is not None
 
     cluster.install_crds(cloudnative_pg_crds)
-    # kopf looks for new resources when a CRD changes; right after the cluster started, its
-    # discovery can still miss the group at the CRD's last event and it never looks again
-    # (a kopf limitation, in the note). One more change of the CRDs, discovery now serving.
-    for crd in ("clusters.postgresql.cnpg.io", "scheduledbackups.postgresql.cnpg.io"):
-        cluster.kubectl("annotate", "--overwrite", f"crd/{crd}", "tierkeeper.dev/test=installed")
     postgres = eventually(
         lambda: api.get("Cluster", namespace, f"{ENV}-postgres"), what="CloudNativePG Cluster"
     )

@@ -58,12 +58,16 @@ def priority(value: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     import tierkeeper.handlers  # noqa: F401  (registers the handlers)
+    from tierkeeper.handlers.discovery import new_insights
 
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN
     kopf.configure(verbose=args.verbose, log_format=log_format)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
+    insights = new_insights()
     kopf.run(
+        insights=insights,
+        memo=kopf.Memo(insights=insights),
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,

@@ -25,9 +25,10 @@ MANAGED = {MANAGED_BY: "tierkeeper"}
 
 # Watched for changes when CloudNativePG is installed (kopf picks CRDs up as they come),
 # but not indexed: the Cluster is read on demand, the ScheduledBackup only restored.
+CNPG_GROUP = "postgresql.cnpg.io"
 CNPG_WATCHED = (
-    ("postgresql.cnpg.io", "v1", "clusters", "Cluster"),
-    ("postgresql.cnpg.io", "v1", "scheduledbackups", "ScheduledBackup"),
+    (CNPG_GROUP, "v1", "clusters", "Cluster"),
+    (CNPG_GROUP, "v1", "scheduledbackups", "ScheduledBackup"),
 )
 
 
@@ -102,18 +103,27 @@ for group, version, plural, kind in (*WATCHED, *CNPG_WATCHED):
 
 
 @kopf.on.event(
-    "apiextensions.k8s.io", "v1", "customresourcedefinitions", field="metadata.name", value=CNPG_CRD
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", field="spec.group", value=CNPG_GROUP
 )
-async def cloudnative_pg_changed(type: str | None, memo: kopf.Memo, **kwargs: Any) -> None:
+async def cloudnative_pg_changed(
+    type: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
+) -> None:
     """CloudNativePG installed (or removed) after its Environments: they converge again,
-    e.g. from HAProviderMissing to a Cluster. At start-up every Environment converges anyway."""
-    if type is None:
-        return
+    e.g. from HAProviderMissing to a Cluster, and kopf is made to see the CRD's objects."""
     state = state_of(memo, kwargs)
+    installed = state.cnpg_installed
+    present = type != "DELETED"
+    if name == CNPG_CRD:
+        state.cnpg_installed = present
+    # The initial listing: start-up found the CRD already, unless it came in between.
+    if type is None and state.cnpg_installed == installed:
+        return
     for key in list(state.indexes["environments"]):
         record = state.environment(key)
         if record is not None and _uses_cloudnative_pg(record):
             state.environments.request(key, full=True)
+    if state.discovery is not None:
+        await state.discovery.settle(CNPG_GROUP, [spec["names"]["plural"]], present=present)
 
 
 def _uses_cloudnative_pg(record: EnvRecord) -> bool:
@@ -161,6 +171,7 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
             release.name if release else None,
             rollout,
             state.memory,
+            cnpg_installed=state.cnpg_installed,
             full=full,
         )
 

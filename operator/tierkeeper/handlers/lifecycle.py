@@ -9,7 +9,9 @@ import kopf
 from tierkeeper import GROUP
 from tierkeeper.apply.kube import Kube
 from tierkeeper.config import OperatorConfig
+from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.state import OperatorState
+from tierkeeper.reconcile.environment import cloudnative_pg_installed
 
 
 @kopf.on.startup()
@@ -28,7 +30,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # its claim until its lifetime ends: a standby takes over within 20 s, not kopf's 60.
     settings.peering.lifetime = 20
     kube = await Kube.connect()
-    memo["state"] = OperatorState.create(kube, OperatorConfig.from_environment())
+    state = OperatorState.create(kube, OperatorConfig.from_environment())
+    state.cnpg_installed = await cloudnative_pg_installed(kube)
+    if (insights := memo.get("insights")) is not None:
+        state.discovery = Discovery(settings, insights)
+    memo["state"] = state
 
 
 @kopf.on.cleanup()

@@ -11,6 +11,7 @@ import kopf
 from tierkeeper.apply.kube import Kube
 from tierkeeper.coalesce import Coalescer
 from tierkeeper.config import OperatorConfig
+from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
 from tierkeeper.observe import ChildSummary
@@ -40,6 +41,9 @@ class OperatorState:
     indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
     rollouts: dict[EnvKey, AppRollout] = field(default_factory=dict)
     pokes: dict[EnvKey, asyncio.Event] = field(default_factory=dict)
+    # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
+    cnpg_installed: bool = False
+    discovery: Discovery | None = None
 
     @classmethod
     def create(cls, kube: Kube, config: OperatorConfig) -> OperatorState:

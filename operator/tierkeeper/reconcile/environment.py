@@ -77,7 +77,8 @@ class Memory:
         return ours is not None and (deleted or ours != child.version)
 
 
-async def _cnpg_installed(kube: Kube) -> bool:
+async def cloudnative_pg_installed(kube: Kube) -> bool:
+    """Read once at start-up; the CRD's watch keeps the answer current from then on."""
     try:
         await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, CNPG_CRD)
     except NotFound:
@@ -152,6 +153,7 @@ async def reconcile_environment(
     rollout: AppRollout,
     memory: Memory,
     *,
+    cnpg_installed: bool,
     full: bool,
 ) -> None:
     """Converge (when `full`) and report status; refusals become conditions and Events."""
@@ -164,7 +166,7 @@ async def reconcile_environment(
         status = refused_status(previous, invalid, now=now, generation=record.generation)
         await _report(kube, record, previous, status)
         return
-    cnpg = await _cnpg_installed(kube) if env.cloudnative_pg else False
+    cnpg = cnpg_installed and env.cloudnative_pg
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
     rejected: Forbidden | Invalid | None = None
     if full and refusal is None:
