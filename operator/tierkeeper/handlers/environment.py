@@ -81,17 +81,14 @@ async def child_changed(
     for owner in owners:
         key = (namespace or "", owner)
         drifted = state.memory.drifted(key, summarize(param, body), deleted=type == "DELETED")
-        # Not converged yet (e.g. refused while a previous incarnation's children were still
-        # being collected): any change of a child may unblock it.
-        unsettled = key not in state.memory.applied_generation
-        state.environments.request(key, full=drifted or unsettled)
+        state.environments.request(key, full=drifted or key in state.memory.blocked)
         state.poke_releases(key)
     if type == "DELETED":
         # A name another Environment's child held is free now: those refused for it
-        # (ChildNameTaken) try again.
-        for key in list(state.indexes["environments"]):
-            if key[0] == (namespace or "") and key not in state.memory.applied_generation:
-                state.environments.request(key, full=True)
+        # (ChildNameTaken, e.g. while a previous incarnation's children were still being
+        # collected) try again.
+        for key in state.memory.blocked_in(namespace or ""):
+            state.environments.request(key, full=True)
 
 
 for group, version, plural, kind in WATCHED:

@@ -66,11 +66,24 @@ class Memory:
     written: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
     # The rollout whose app children were last applied in full, per Environment.
     applied_rollout: dict[tuple[str, str], AppRollout] = field(default_factory=dict)
+    # Environments whose last full reconcile was refused or rejected: a change of any child
+    # (a name freed, a child put right by hand) may unblock them.
+    blocked: set[tuple[str, str]] = field(default_factory=set)
 
     def forget(self, key: tuple[str, str]) -> None:
         self.applied_generation.pop(key, None)
         self.written.pop(key, None)
         self.applied_rollout.pop(key, None)
+        self.blocked.discard(key)
+
+    def block(self, key: tuple[str, str], blocked: bool) -> None:
+        if blocked:
+            self.blocked.add(key)
+        else:
+            self.blocked.discard(key)
+
+    def blocked_in(self, namespace: str) -> list[tuple[str, str]]:
+        return [key for key in self.blocked if key[0] == namespace]
 
     def drifted(self, key: tuple[str, str], child: ChildSummary, deleted: bool) -> bool:
         ours = self.written.get(key, {}).get((child.kind, child.name))
@@ -175,6 +188,8 @@ async def reconcile_environment(
         except (Forbidden, Invalid) as error:
             rejected = error
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
+    if full:
+        memory.block((record.namespace, record.name), refusal is not None)
     observed = Observed(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,
