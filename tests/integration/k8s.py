@@ -117,9 +117,15 @@ class Api:
 
 
 def eventually(
-    check: Callable[[], T | None], *, timeout: float = 60, interval: float = 0.25, what: str = ""
+    check: Callable[[], T | None],
+    *,
+    timeout: float = 60,
+    interval: float = 0.25,
+    what: str = "",
+    explain: Callable[[], object] | None = None,
 ) -> T:
-    """Poll until `check` returns something truthy; fail with `what` after `timeout`."""
+    """Poll until `check` returns something truthy; fail with `what` after `timeout`, and
+    with what `explain` says of the cluster then (for checks that only answer yes or no)."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
@@ -127,7 +133,10 @@ def eventually(
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last: {last!r}")
+    detail = f"; cluster: {explain()!r}" if explain else ""
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what or check}; last: {last!r}{detail}"
+    )
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:

@@ -113,4 +113,5 @@ def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
     finally:
         stop.set()
         thread.join()
-        assert looks, "the traffic guard never saw the cluster"
+    # After `finally`, not in it: a failure of the body must not be masked by this one.
+    assert looks, "the traffic guard never saw the cluster"

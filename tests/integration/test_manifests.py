@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 SYSTEM_NAMESPACE = "tierkeeper-system"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
-# What the API server says when RBAC refuses something, in kopf's and in our own logs.
+# What kopf logs when RBAC refuses it a watch or a list (nothing in the cluster shows it).
 REFUSALS = ("Forbidden", "forbidden", " 403", "Not enough permissions")
 # Pods on the local control plane are simulated; on a real cluster (`make e2e-kind`) the
 # image must be one its nodes can pull and run.
@@ -212,6 +212,13 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
         )
         retained = api.list("PersistentVolumeClaim", namespace, "tierkeeper.dev/retained-from=shop")
         assert retained, "deletionPolicy Retain kept no PersistentVolumeClaim"
+        # A refused write of ours becomes a Warning (ChildRejected and the like).
+        warnings = [
+            f"{e['reason']}: {e['message']}"
+            for e in api.list("Event", namespace)
+            if e["type"] == "Warning" and e["involvedObject"]["kind"] in ("Environment", "Release")
+        ]
+        assert not warnings, warnings
         assert process.poll() is None, "the operator exited"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -220,6 +227,7 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    # A refused watch or list leaves nothing in the cluster: kopf only logs it.
     text = log.read_text(errors="replace")
     refused = [line for line in text.splitlines() if any(word in line for word in REFUSALS)]
     assert not refused, "\n".join(refused[:20])

@@ -236,6 +236,24 @@ def app_pods_ready(api: Api, namespace: str, image: str) -> bool:
     )
 
 
+def app_rollout(api: Api, namespace: str) -> dict[str, Any]:
+    """What the Deployment and its ReplicaSets say, for a failure message."""
+    deployment = api.get("Deployment", namespace, f"{ENV}-app") or {}
+    return {
+        "image": deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "generation": deployment["metadata"]["generation"],
+        "status": deployment.get("status"),
+        "replicaSets": {
+            rs["metadata"]["name"]: (
+                rs["spec"]["template"]["spec"]["containers"][0]["image"],
+                rs["spec"].get("replicas"),
+                (rs.get("status") or {}).get("readyReplicas"),
+            )
+            for rs in api.list("ReplicaSet", namespace)
+        },
+    }
+
+
 def replica_set_images(api: Api, namespace: str) -> set[str]:
     return {
         rs["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -268,7 +286,10 @@ def test_rolling_bad_image_fails_and_reapplies_previous_image(
     assert status["activeImage"] == "shop:1"
     assert not is_true(api.get("Release", namespace, ENV), "Ready")
     eventually(
-        lambda: app_pods_ready(api, namespace, "shop:1"), timeout=60, what="shop:1 serving again"
+        lambda: app_pods_ready(api, namespace, "shop:1"),
+        timeout=120,
+        what="shop:1 serving again",
+        explain=lambda: app_rollout(api, namespace),
     )
     warnings = {e["reason"] for e in api.list("Event", namespace) if e["type"] == "Warning"}
     assert reason in warnings
