@@ -11,10 +11,17 @@ Key = TypeVar("Key", bound=Hashable)
 
 logger = logging.getLogger(__name__)
 
+# Reconciles running at once, over all keys. The API server is what they wait on, so more
+# would not converge sooner; but each one in flight holds its connections' TLS buffers
+# (~256 KiB each) and its manifests, and a start-up over a thousand Environments would
+# hold them all at once: that peak stays in the process's RSS after it has passed.
+CONCURRENCY = 20
+
 
 class Coalescer(Generic[Key]):
     """Per-key serial execution of `work(key, full)`; `full` requests win over partial ones.
 
+    At most `concurrency` runs at once; a key waiting for a slot keeps merging requests.
     A failed run is retried with backoff, so an API-server outage delays convergence
     but never loses a request.
     """
@@ -24,11 +31,13 @@ class Coalescer(Generic[Key]):
         work: Callable[[Key, bool], Awaitable[None]],
         *,
         retry_delays: tuple[float, ...] = (1, 2, 5, 10, 30),
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self._work = work
         self._pending: dict[Key, bool] = {}
         self._running: dict[Key, asyncio.Task[None]] = {}
         self._retry_delays = retry_delays
+        self._slots = asyncio.Semaphore(concurrency)
 
     def request(self, key: Key, *, full: bool) -> None:
         self._pending[key] = self._pending.get(key, False) or full
@@ -39,18 +48,27 @@ class Coalescer(Generic[Key]):
         failures = 0
         try:
             while key in self._pending:
-                full = self._pending.pop(key)
-                try:
-                    await self._work(key, full)
+                delay = self._retry_delays[min(failures, len(self._retry_delays) - 1)]
+                if await self._run_once(key, delay):
                     failures = 0
-                except Exception:
-                    delay = self._retry_delays[min(failures, len(self._retry_delays) - 1)]
+                else:
                     failures += 1
-                    logger.exception("reconcile of %s failed; retrying in %ss", key, delay)
-                    self._pending[key] = True
                     await asyncio.sleep(delay)
         finally:
             del self._running[key]
+
+    async def _run_once(self, key: Key, retry_delay: float) -> bool:
+        """One run in a free slot; False if it failed (the key is then pending in full)."""
+        async with self._slots:
+            # Taken only now: requests made while waiting for the slot join this run.
+            full = self._pending.pop(key)
+            try:
+                await self._work(key, full)
+            except Exception:
+                logger.exception("reconcile of %s failed; retrying in %ss", key, retry_delay)
+                self._pending[key] = True
+                return False
+        return True
 
     async def idle(self) -> None:
         """Wait until nothing is running (tests and shutdown)."""
