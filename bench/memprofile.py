@@ -22,7 +22,27 @@ from types import FrameType
 TOP = 40
 
 
+def rss() -> str:
+    return next(
+        line for line in Path("/proc/self/status").read_text().splitlines() if "VmRSS" in line
+    )
+
+
+def large_buffers() -> int:
+    """Bytearrays of 64 KiB or more (TLS read buffers), reachable or awaiting collection."""
+    return sum(
+        1
+        for obj in gc.get_objects()
+        for referent in gc.get_referents(obj)
+        if isinstance(referent, bytearray) and len(referent) >= 65536
+    )
+
+
 def census(out: Path) -> None:
+    # Closed connections' buffers can sit in reference cycles until a full collection:
+    # what a collection frees is not the operator's to keep.
+    before = f"before a full collection: {rss()}, {large_buffers()} large bytearrays"
+    collected = gc.collect()
     seen: set[int] = set()
     sizes: Counter[str] = Counter()
     counts: Counter[str] = Counter()
@@ -43,10 +63,11 @@ def census(out: Path) -> None:
         for referent in gc.get_referents(obj):
             if not gc.is_tracked(referent):
                 count(referent)
-    rss = next(
-        line for line in Path("/proc/self/status").read_text().splitlines() if "VmRSS" in line
-    )
-    lines = [rss, f"python objects: {sum(sizes.values()) / 1e6:.1f} MB in {len(seen)}"]
+    lines = [
+        before,
+        f"after it ({collected} objects collected): {rss()}",
+        f"python objects: {sum(sizes.values()) / 1e6:.1f} MB in {len(seen)}",
+    ]
     lines += [
         f"{size / 1e6:8.2f} MB {counts[name]:9d}  {name}" for name, size in sizes.most_common(TOP)
     ]
