@@ -58,19 +58,23 @@ APPLY_PATCH = "application/apply-patch+yaml"
 POOL_SIZE = 32
 
 
-def _proxied() -> bool:
+def proxied() -> bool:
     """Whether the environment names a proxy, by the rule aiohttp follows (urllib's)."""
     return any(scheme in ("http", "https", "ws", "wss") for scheme in getproxies())
 
 
-async def _load_credentials(configuration: client.Configuration, kubeconfig: str | None) -> None:
+async def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
+    """In-cluster credentials when running in a Pod, else the kubeconfig (the default one
+    unless named)."""
+    configuration = client.Configuration()
     if kubeconfig is None:
         try:
             config.load_incluster_config(client_configuration=configuration)
-            return
+            return configuration
         except config.ConfigException:
             pass
     await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return configuration
 
 
 def _decode(raw: bytes) -> Object:
@@ -93,15 +97,12 @@ class Kube:
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None, user_agent: str | None = None) -> Kube:
-        """In-cluster credentials when running in a Pod, else the kubeconfig (the default one
-        unless named)."""
-        configuration = client.Configuration()
-        await _load_credentials(configuration, kubeconfig)
+        configuration = await load_configuration(kubeconfig)
         configuration.connection_pool_maxsize = POOL_SIZE
         # kubernetes.aio trusts the environment, so aiohttp looks up proxy variables and
         # parses ~/.netrc on every request (7-8 % of the operator's busy time while
         # Environments converge). Only a proxy is worth that, so only when one is named.
-        session: dict[str, Any] = {"trust_env": _proxied()}
+        session: dict[str, Any] = {"trust_env": proxied()}
         if user_agent is not None:
             session["headers"] = {"User-Agent": user_agent}
         configuration.client_session_kwargs = session

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import asyncio.sslproto
 import hashlib
 import os
 import socket
+from typing import Any
 
+import aiohttp
 import kopf
+from kubernetes.aio.client import Configuration
 
 from tierkeeper import metrics
+from tierkeeper.apply.kube import load_configuration, proxied
+
+# asyncio gives every TLS connection a 256 KiB receive buffer, filled with zeros and kept
+# for the connection's life; the operator's connections (kopf's watches and its bursts of
+# patches, tierkeeper's pool) numbered ~150 with 50 Environments: 37 MB of buffers. TLS
+# records carry 16 KiB at most; reads of 32 KiB cost a large LIST a few more turns of the
+# loop.
+TLS_READ_BUFFER = 32 * 1024
+
+# kopf's own requests (finalizers, annotations, its Events) in flight at once; its watches
+# are not counted, each holds a connection for as long as it runs. kopf's own session has
+# no bound: over a thousand objects, each one's first patch goes out at once, on a
+# connection of its own that is then kept alive.
+KOPF_REQUESTS = 16
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     import tierkeeper.handlers  # noqa: F401  (registers the handlers)
     from tierkeeper.handlers.discovery import new_insights
 
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+    kopf.on.login()(login)
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN
     kopf.configure(verbose=args.verbose, log_format=log_format)
     if args.metrics_port:
@@ -76,3 +97,50 @@ def run(args: argparse.Namespace) -> int:
         priority=args.priority,
     )
     return 0
+
+
+async def login(**_: Any) -> kopf.AiohttpSession:
+    return await kopf_session(await load_configuration())
+
+
+async def kopf_session(configuration: Configuration) -> kopf.AiohttpSession:
+    """kopf's session: `Kube`'s credentials, at most KOPF_REQUESTS requests at once."""
+    # "Bearer <token>" (an exec plugin's or a ServiceAccount's), "" with client certificates.
+    header = await configuration.get_api_key_with_prefix("BearerToken") or ""
+    scheme, token = header.split(" ", 1) if " " in header else ("", header)
+    info = kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        proxy=configuration.proxy,
+        trust_env=proxied(),
+        middlewares=(bounded(asyncio.Semaphore(KOPF_REQUESTS)),),
+    )
+    return kopf.AiohttpSession(server=info.server, aiohttp_session=session)
+
+
+def bounded(slots: asyncio.Semaphore) -> aiohttp.ClientMiddlewareType:
+    """Requests other than watches wait for a slot, held until their answer is read (and its
+    connection free for the next)."""
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if request.url.query.get("watch") == "true":
+            return await handler(request)
+        async with slots:
+            response = await handler(request)
+            await response.read()
+            return response
+
+    return middleware
