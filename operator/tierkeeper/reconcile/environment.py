@@ -64,7 +64,8 @@ class Memory:
 
     applied_generation: dict[tuple[str, str], int] = field(default_factory=dict)
     written: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
-    # The rollout whose app children were last applied in full, per Environment.
+    # The rollout whose app children were last applied in full, per Environment (by a
+    # Release step, or by the Environment's own full reconcile, which renders them too).
     applied_rollout: dict[tuple[str, str], AppRollout] = field(default_factory=dict)
     # Environments whose last full reconcile was refused or rejected: a change of any child
     # (a name freed, a child put right by hand) may unblock them.
@@ -155,6 +156,7 @@ async def _converge(
     await ensure_credentials(kube, env, owner, live)
     memory.written[key] = await converge(kube, env, children, live, owner, check_names=False)
     memory.applied_generation[key] = record.generation
+    memory.applied_rollout[key] = rollout
     return None
 
 

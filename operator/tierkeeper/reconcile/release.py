@@ -191,12 +191,13 @@ class ReleaseStep:
         self.memory.applied_rollout[env_key] = rollout
 
     async def catch_up(self) -> None:
-        """Apply the recorded rollout if this process has not applied it in full: the status
-        is written first, so an apply that failed after it (the API server went away), or a
-        restart, must not leave the children behind the status."""
+        """Apply the recorded rollout if this process last applied another: the status is
+        written first, so an apply that failed after it (the API server went away) must not
+        leave the children behind the status. A process that has applied nothing yet leaves
+        it to the Environment's first full reconcile, which renders the recorded rollout."""
         rollout = self.status.rollout
-        env_key = (self.env.namespace, self.env.name)
-        if rollout is not None and self.memory.applied_rollout.get(env_key) != rollout:
+        applied = self.memory.applied_rollout.get((self.env.namespace, self.env.name))
+        if rollout is not None and applied is not None and applied != rollout:
             await self.apply(rollout)
 
     # -- shared pieces -------------------------------------------------------
