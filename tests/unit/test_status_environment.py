@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.unit.helpers import env_of
-from tierkeeper.conditions import find, observe
+from tierkeeper.conditions import find, merge_conditions, observe
 from tierkeeper.cost import estimated_monthly_cost
 from tierkeeper.models import EnvironmentStatus
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.observe import ChildSummary, summarize
-from tierkeeper.status.environment import Observed, environment_status
+from tierkeeper.status.environment import Observed, environment_status, ready_event
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -177,3 +177,24 @@ def test_cloudnative_pg_cluster_is_ready_by_its_ready_condition_and_instances() 
     assert database(cnpg_cluster(3, None)) == ("False", "Progressing")
     assert database(cnpg_cluster(3, {**ready, "observedGeneration": 3})) == ("False", "Progressing")
     assert database(cnpg_cluster(3, {**ready, "observedGeneration": 4})) == ("True", "Available")
+
+
+def with_ready(status: str, reason: str) -> EnvironmentStatus:
+    ready = observe("Ready", status == "True", reason, "m")
+    return EnvironmentStatus(conditions=merge_conditions([], [ready], now=NOW, generation=1))
+
+
+def event_type(previous: EnvironmentStatus, status: EnvironmentStatus) -> str | None:
+    event = ready_event(previous, status)
+    return event[0] if event else None
+
+
+def test_ready_event_is_normal_on_the_way_up_and_a_warning_for_a_refusal() -> None:
+    nothing = EnvironmentStatus()
+    creating = with_ready("False", "Creating")
+    assert ready_event(nothing, creating) == ("Normal", "Creating", "m")
+    assert event_type(creating, with_ready("False", "Progressing")) == "Normal"
+    assert event_type(creating, with_ready("True", "Ready")) == "Normal"
+    assert event_type(creating, with_ready("False", "ChildRejected")) == "Warning"
+    assert event_type(nothing, with_ready("False", "HAProviderMissing")) == "Warning"
+    assert event_type(creating, creating) is None

@@ -31,7 +31,12 @@ class Conflict(ApiError):
 
 
 class Forbidden(ApiError):
-    """Our ServiceAccount may not do this."""
+    """Our ServiceAccount may not do this, or the namespace is being deleted."""
+
+    @property
+    def namespace_terminating(self) -> bool:
+        causes = (self.body.get("details") or {}).get("causes") or []
+        return any(cause.get("type") == "NamespaceTerminating" for cause in causes)
 
 
 class Invalid(ApiError):

@@ -30,7 +30,12 @@ from tierkeeper.models.status import parse_status
 from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.render import render_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
-from tierkeeper.status.environment import Observed, environment_status, refused_status
+from tierkeeper.status.environment import (
+    Observed,
+    environment_status,
+    ready_event,
+    refused_status,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +193,10 @@ async def reconcile_environment(
         try:
             refusal = await _converge(kube, env, record, live, rollout, memory, cnpg=cnpg)
         except (Forbidden, Invalid) as error:
+            if isinstance(error, Forbidden) and error.namespace_terminating:
+                # Everything in it, this Environment included, is on its way out.
+                logger.debug("%s/%s: namespace terminating", record.namespace, record.name)
+                return
             rejected = error
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if full:
@@ -241,14 +250,5 @@ async def _report(
     if status == previous:
         return
     await kube.write_status("Environment", record.namespace, record.name, status)
-    ready, was = find(status.conditions, "Ready"), find(previous.conditions, "Ready")
-    if ready is not None and (
-        was is None or (was.status, was.reason) != (ready.status, ready.reason)
-    ):
-        await post_event(
-            kube,
-            record.involved,
-            "Normal" if ready.status == "True" else "Warning",
-            ready.reason,
-            ready.message,
-        )
+    if (event := ready_event(previous, status)) is not None:
+        await post_event(kube, record.involved, *event)

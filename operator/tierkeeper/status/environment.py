@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from tierkeeper.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.cost import estimated_monthly_cost
@@ -22,6 +23,10 @@ HA_PROVIDER_MISSING = (
     "(clusters.postgresql.cnpg.io) are not installed: install CloudNativePG, or set "
     "postgres.provider: builtin and postgres.instances: 1"
 )
+
+# Why an Environment is not Ready yet on its way there, after a create or a change: worth a
+# Normal Event. Any other reason is a refusal or a fault, worth a Warning.
+ON_THE_WAY = frozenset({"Creating", "Progressing"})
 
 
 @dataclass(frozen=True)
@@ -178,3 +183,16 @@ def refused_status(
     return previous.model_copy(
         update={"observed_generation": generation, "conditions": [*ready, *others]}
     )
+
+
+def ready_event(
+    previous: EnvironmentStatus, status: EnvironmentStatus
+) -> tuple[Literal["Normal", "Warning"], str, str] | None:
+    """The Event for a change of Ready (status or reason), if it changed."""
+    ready, was = find(status.conditions, "Ready"), find(previous.conditions, "Ready")
+    if ready is None or (
+        was is not None and (was.status, was.reason) == (ready.status, ready.reason)
+    ):
+        return None
+    normal = ready.status == "True" or ready.reason in ON_THE_WAY
+    return ("Normal" if normal else "Warning", ready.reason, ready.message)
