@@ -12,6 +12,7 @@ import yaml
 
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
+from tests.integration.releases import release
 from tierkeeper.cli.render import render_documents
 
 pytestmark = pytest.mark.integration
@@ -140,15 +141,7 @@ def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
     api.apply(environment_doc("environment-staging.yaml"), namespace)
-    api.apply(
-        {
-            "apiVersion": "tierkeeper.dev/v1alpha1",
-            "kind": "Release",
-            "metadata": {"name": "shop-staging"},
-            "spec": {"environment": "shop-staging", "image": "ghcr.io/acme/shop:1.0.0"},
-        },
-        namespace,
-    )
+    api.apply(release("ghcr.io/acme/shop:1.0.0", name="shop-staging"), namespace)
     eventually(
         lambda: api.get("Deployment", namespace, "shop-staging-app"),
         timeout=90,
@@ -266,9 +259,11 @@ def test_restart_mid_reconcile_converges_without_duplicates(
     )
 
 
-def test_missing_external_secret_is_refused_with_a_condition_and_an_event(
+def test_missing_external_secret_is_refused_until_it_is_created(
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
+    """Refused with a condition and an Event, nothing written; converges once the team
+    creates the Secret, though the operator does not watch the team's Secrets."""
     doc = environment_doc("environment-development.yaml")
     doc["spec"]["external"] = {"sentry": {"secretRef": {"name": "sentry", "key": "dsn"}}}
     api.apply(doc, namespace)
@@ -293,6 +288,18 @@ def test_missing_external_secret_is_refused_with_a_condition_and_an_event(
         what="Warning Event",
     )
     assert events[0]["type"] == "Warning"
+    assert not owned_children(api, namespace, "shop-dev")
+
+    api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "sentry"},
+            "stringData": {"dsn": "https://key@sentry.invalid/1"},
+        },
+        namespace,
+    )
+    eventually(lambda: ready(api, namespace, "shop-dev"), timeout=120, what="Ready once created")
 
 
 def test_a_child_the_api_server_refuses_is_reported_and_retried(
@@ -340,15 +347,7 @@ def test_env_values_beyond_the_basic_multilingual_plane_reach_the_deployment(
     doc = environment_doc("environment-development.yaml")
     doc["spec"]["app"] = {"env": [{"name": "GREETING", "value": "grüße 名前 💥"}]}
     api.apply(doc, namespace)
-    api.apply(
-        {
-            "apiVersion": "tierkeeper.dev/v1alpha1",
-            "kind": "Release",
-            "metadata": {"name": "shop-dev"},
-            "spec": {"environment": "shop-dev", "image": "shop:1"},
-        },
-        namespace,
-    )
+    api.apply(release("shop:1", name="shop-dev"), namespace)
     deployment = eventually(
         lambda: api.get("Deployment", namespace, "shop-dev-app"), timeout=90, what="app"
     )

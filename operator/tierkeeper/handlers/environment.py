@@ -18,10 +18,16 @@ from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
 from tierkeeper.observe import ChildSummary, summarize
-from tierkeeper.reconcile.environment import CNPG_CRD, EnvRecord, reconcile_environment
+from tierkeeper.reconcile.environment import (
+    CNPG_CRD,
+    EXTERNAL_SECRET_MISSING,
+    EnvRecord,
+    reconcile_environment,
+)
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 MANAGED = {MANAGED_BY: "tierkeeper"}
+SECRET_RECHECK_SECONDS = 20.0
 
 # Watched for changes when CloudNativePG is installed (kopf picks CRDs up as they come),
 # but not indexed: the Cluster is read on demand, the ScheduledBackup only restored.
@@ -171,6 +177,25 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
             cnpg_installed=state.cnpg_installed,
             full=full,
         )
+
+
+def _waits_for_a_secret(status: kopf.Status, **_: Any) -> bool:
+    conditions = status.get("conditions") or []
+    return any(
+        c.get("type") == "Ready" and c.get("reason") == EXTERNAL_SECRET_MISSING for c in conditions
+    )
+
+
+@kopf.timer(
+    GROUP, VERSION, "environments", interval=SECRET_RECHECK_SECONDS, when=_waits_for_a_secret
+)
+async def look_for_external_secrets(
+    namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """The Secrets that spec.external names are the team's, not ours: watching them would
+    mean watching every Secret of the cluster. An Environment refused for want of one looks
+    again now and then, and converges once it has been created (a read, no write, if not)."""
+    state_of(memo, kwargs).environments.request((namespace or "", name), full=True)
 
 
 @kopf.on.delete(GROUP, VERSION, "environments")
