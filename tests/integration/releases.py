@@ -62,7 +62,8 @@ def phase_is(api: Api, namespace: str, phase: str, image: str | None = None) -> 
 
 def active_color(api: Api, namespace: str) -> str | None:
     service = api.get("Service", namespace, ENV)
-    return ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
+    color: str | None = ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
+    return color
 
 
 def deployment_image(api: Api, namespace: str, color: str) -> str | None:

@@ -17,6 +17,7 @@ from tests.integration.releases import (
     first_release,
     phase_is,
     release,
+    release_status,
     traffic_guard,
 )
 from tierkeeper.devcluster import Kube
@@ -97,7 +98,12 @@ def test_standby_replica_stays_idle_then_takes_over_and_finishes_the_rollout(
         assert writes(standby_port) == 0, "the standby replica wrote to the API server"
         leader.kill()
         api.apply(release("shop:2", promotion="Manual", promote=True), namespace)
-        eventually(lambda: active_color(api, namespace) == "green", timeout=90, what="switched")
+        eventually(
+            lambda: active_color(api, namespace) == "green",
+            timeout=90,
+            what="switched",
+            explain=lambda: (peers(api, namespace), release_status(api, namespace)),
+        )
         eventually(
             lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=60, what="promoted"
         )
