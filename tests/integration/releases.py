@@ -66,6 +66,25 @@ def active_color(api: Api, namespace: str) -> str | None:
     return color
 
 
+def rollout_state(api: Api, namespace: str) -> dict[str, Any]:
+    """The Release's phase and each colour's Deployment, for a failure message."""
+    colors = {}
+    for color in ("blue", "green"):
+        body = api.get("Deployment", namespace, f"{ENV}-{color}") or {}
+        spec, status = body.get("spec") or {}, body.get("status") or {}
+        colors[color] = {
+            "image": spec.get("template", {})
+            .get("spec", {})
+            .get("containers", [{}])[0]
+            .get("image"),
+            "replicas": spec.get("replicas"),
+            "generation": body.get("metadata", {}).get("generation"),
+            "status": status,
+        }
+    status = release_status(api, namespace)
+    return {"phase": status.get("phase"), "rollout": status.get("rollout"), "colors": colors}
+
+
 def deployment_image(api: Api, namespace: str, color: str) -> str | None:
     deployment = api.get("Deployment", namespace, f"{ENV}-{color}")
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None

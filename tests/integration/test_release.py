@@ -17,6 +17,7 @@ from tests.integration.releases import (
     phase_is,
     release,
     release_status,
+    rollout_state,
     traffic_guard,
 )
 
@@ -156,7 +157,12 @@ def test_operator_killed_at_a_step_resumes_and_finishes(
     with traffic_guard(api, namespace) as violations:
         api.apply(release("shop:2"), namespace)
         if step == "Switched":
-            eventually(lambda: active_color(api, namespace) == "green", timeout=120, what=step)
+            eventually(
+                lambda: active_color(api, namespace) == "green",
+                timeout=120,
+                what=step,
+                explain=lambda: rollout_state(api, namespace),
+            )
         else:
             api.watch_until(
                 "Release",
@@ -227,7 +233,7 @@ def app_pods_ready(api: Api, namespace: str, image: str) -> bool:
     deployment = api.get("Deployment", namespace, f"{ENV}-app") or {}
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     wanted = spec.get("replicas", 0)
-    return (
+    return bool(
         spec["template"]["spec"]["containers"][0]["image"] == image
         and status.get("observedGeneration") == deployment["metadata"]["generation"]
         and status.get("replicas") == wanted

@@ -6,6 +6,7 @@ on any child only asks for one, and requests that arrive while one runs merge.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import kopf
@@ -163,20 +164,22 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
     if record is None or record.deleting:
         return
     release = state.bound_release(key)
-    # The Release controller's latest decision, even before its status write comes back
-    # through the watch: rendering an older one would flip traffic back and forth.
-    rollout = state.rollouts.get(key) or (release and release.rollout) or AppRollout()
+    writing = state.memory.writing(key) if full else contextlib.nullcontext()
     with metrics.reconciling("Environment"):
-        await reconcile_environment(
-            state.kube,
-            record,
-            state.live(key),
-            release.name if release else None,
-            rollout,
-            state.memory,
-            cnpg_installed=state.cnpg_installed,
-            full=full,
-        )
+        async with writing:
+            # The Release controller's latest decision, even before its status write comes
+            # back through the watch: rendering an older one would flip traffic back and forth.
+            rollout = state.rollouts.get(key) or (release and release.rollout) or AppRollout()
+            await reconcile_environment(
+                state.kube,
+                record,
+                state.live(key),
+                release.name if release else None,
+                rollout,
+                state.memory,
+                cnpg_installed=state.cnpg_installed,
+                full=full,
+            )
 
 
 def _waits_for_a_secret(status: kopf.Status, **_: Any) -> bool:

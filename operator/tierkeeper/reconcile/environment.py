@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,12 +76,20 @@ class Memory:
     # Environments whose last full reconcile was refused or rejected: a change of any child
     # (a name freed, a child put right by hand) may unblock them.
     blocked: set[tuple[str, str]] = field(default_factory=set)
+    # One writer of an Environment's children at a time: its full reconcile and its
+    # Release's steps both write the app's, each from the rollout it read; interleaved,
+    # the older rollout could land last and be taken for ours.
+    writers: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def writing(self, key: tuple[str, str]) -> asyncio.Lock:
+        return self.writers.setdefault(key, asyncio.Lock())
 
     def forget(self, key: tuple[str, str]) -> None:
         self.applied_generation.pop(key, None)
         self.written.pop(key, None)
         self.applied_rollout.pop(key, None)
         self.blocked.discard(key)
+        self.writers.pop(key, None)
 
     def block(self, key: tuple[str, str], blocked: bool) -> None:
         if blocked:

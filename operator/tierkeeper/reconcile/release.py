@@ -8,6 +8,7 @@ colour that has not passed its gate.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from tierkeeper.status.release import release_conditions, with_history
 
 POLL_SECONDS = 5.0
 Live = Mapping[tuple[str, str], ChildSummary]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -182,13 +185,14 @@ class ReleaseStep:
 
     async def apply(self, rollout: AppRollout) -> None:
         env_key = (self.env.namespace, self.env.name)
-        self.rollouts[env_key] = rollout
         owner = Owner(self.env_record.name, self.env_record.uid)
-        written = await converge(
-            self.kube, self.env, app_children(self.env, rollout), self.live, owner
-        )
-        self.memory.written.setdefault(env_key, {}).update(written)
-        self.memory.applied_rollout[env_key] = rollout
+        async with self.memory.writing(env_key):
+            self.rollouts[env_key] = rollout
+            written = await converge(
+                self.kube, self.env, app_children(self.env, rollout), self.live, owner
+            )
+            self.memory.written.setdefault(env_key, {}).update(written)
+            self.memory.applied_rollout[env_key] = rollout
 
     async def catch_up(self) -> None:
         """Apply the recorded rollout if this process last applied another: the status is
@@ -434,8 +438,20 @@ class ReleaseStep:
         try:
             body = await self.kube.get("apps/v1", "Deployment", self.env.namespace, name)
         except NotFound:
-            return False
-        return available(summarize("Deployment", body), wanted.image, wanted.replicas)
+            body = None
+        now = summarize("Deployment", body) if body is not None else None
+        if available(now, wanted.image, wanted.replicas):
+            return True
+        logger.info(
+            "%s/%s: not switching yet, Deployment %s is not available for %s x%s: %s",
+            self.record.namespace,
+            self.record.name,
+            name,
+            wanted.image,
+            wanted.replicas,
+            now,
+        )
+        return False
 
     async def switch(self, rollout: AppRollout, healthy: Observation | None = None) -> float | None:
         """Traffic to the preview colour; `healthy` is the gate's verdict when it has just
