@@ -134,6 +134,32 @@ def test_deployment_becomes_available_on_simulated_nodes(cluster: Kube, namespac
     assert all(p["spec"].get("nodeName") for p in pods["items"])  # scheduled
 
 
+def lease_renewals(cluster: Kube) -> dict[str, str]:
+    leases = get(cluster, "kube-node-lease", "leases") or {}
+    return {
+        lease["metadata"]["name"]: lease["spec"].get("renewTime", "")
+        for lease in leases.get("items", [])
+    }
+
+
+def test_simulated_nodes_renew_their_leases(cluster: Kube) -> None:
+    """The node controller's proof of life between KWOK's status heartbeats, which come
+    only every 10 to 20 minutes: without it every pod turns NotReady late in a long run."""
+    nodes = get(cluster, "default", "nodes") or {}
+    names = {node["metadata"]["name"] for node in nodes.get("items", [])}
+
+    def every_node_has_one() -> dict[str, str] | None:
+        found = lease_renewals(cluster)
+        return found if set(found) >= names else None
+
+    first = eventually(every_node_has_one, what="a Lease per node")
+    eventually(
+        lambda: all(lease_renewals(cluster)[name] > first[name] for name in names),
+        timeout=90,
+        what="every Lease renewed",
+    )
+
+
 def test_statefulset_claims_are_provisioned_and_bound(cluster: Kube, namespace: str) -> None:
     labels = {"app": "db"}
     statefulset = {

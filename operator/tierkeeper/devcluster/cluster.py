@@ -57,6 +57,7 @@ SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service: first address of SERVICE_C
 POD_CIDR = "10.244.0.1/16"
 # KWOK manages only the nodes carrying this annotation, which we register.
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+NODE_LEASE_SECONDS = 40
 # Our own pod stages: images tagged `:never-ready` or `:crash-loop` start but never become
 # Ready, so rollouts can fail on simulated nodes.
 OUR_STAGES = sorted((Path(__file__).parent / "stages").glob("*.yaml"))
@@ -435,9 +436,9 @@ class DevCluster:
                 # garbage collector, deployment, replicaset, statefulset, job,
                 # cronjob, serviceaccount and serviceaccount-token controllers.
                 "--controllers=*",
-                # KWOK's heartbeats come late on a loaded two-core machine; the default 50s
-                # grace makes the node controller mark every pod NotReady, which KWOK
-                # never undoes. Simulated nodes do not fail on their own.
+                # Lease renewals can come late on a loaded two-core machine; a lost node
+                # makes the node controller mark every pod NotReady, which KWOK never
+                # undoes. Simulated nodes do not fail on their own.
                 "--node-monitor-grace-period=10m",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={pki['sa'].key}",
@@ -476,6 +477,11 @@ class DevCluster:
                 f"--kubeconfig={self.kubeconfig}",
                 *(f"--config={stage}" for stage in self._kwok_files(stages=True)),
                 f"--manage-nodes-with-annotation-selector={key}={value}",
+                # Node Leases renewed every 10 s: KWOK's heartbeat stage writes node status
+                # only every 10 to 20 minutes and counts on the Lease in between. Without
+                # one, the node controller declared the nodes lost after its grace period
+                # and marked every pod NotReady for good, late in every long test run.
+                f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",
                 f"--server-address=127.0.0.1:{port}",
