@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tierkeeper.models import Condition
 from tierkeeper.models.status import ConditionStatus
@@ -56,3 +57,8 @@ def merge_conditions(
 
 def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
+
+
+def raw_condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    """A condition of a status as the API server sent it (an index's or a handler's body)."""
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), None)

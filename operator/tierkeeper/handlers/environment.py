@@ -14,6 +14,7 @@ import kopf
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
+from tierkeeper.conditions import raw_condition
 from tierkeeper.handlers.state import WATCHED, EnvKey, OperatorState, state_of
 from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
@@ -183,10 +184,8 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
 
 
 def _waits_for_a_secret(status: kopf.Status, **_: Any) -> bool:
-    conditions = status.get("conditions") or []
-    return any(
-        c.get("type") == "Ready" and c.get("reason") == EXTERNAL_SECRET_MISSING for c in conditions
-    )
+    ready = raw_condition(status, "Ready")
+    return ready is not None and ready.get("reason") == EXTERNAL_SECRET_MISSING
 
 
 @kopf.timer(

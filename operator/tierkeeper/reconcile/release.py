@@ -20,7 +20,7 @@ from tierkeeper.apply.children import Owner, converge
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import EventType, Involved, post_event
 from tierkeeper.apply.kube import Kube
-from tierkeeper.conditions import Observation, observe
+from tierkeeper.conditions import Observation, observe, raw_condition
 from tierkeeper.config import OperatorConfig
 from tierkeeper.health import GATE_SUCCESSES, Verdict, health_url, watch_health
 from tierkeeper.models import (
@@ -104,9 +104,7 @@ def refusal_for(
             f"Environment {spec.environment} deploys branch {branch}, "
             f"this Release comes from {source}",
         )
-    ready = next(
-        (c for c in env_record.status.get("conditions") or [] if c.get("type") == "Ready"), None
-    )
+    ready = raw_condition(env_record.status, "Ready")
     if ready is not None and ready.get("reason") in WRITES_NOTHING:
         return observe(
             "Ready",
