@@ -15,7 +15,7 @@ from typing import Any
 from tierkeeper import FIELD_MANAGER
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSummary:
     kind: str
     name: str

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,7 @@ class CuttingProxy:
         self.upstream = upstream
         self.connections: list[socket.socket] = []
         self.lock = threading.Lock()
+        self.down = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self.accept, daemon=True).start()
@@ -258,6 +259,9 @@ class CuttingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.down.is_set():
+                client.close()
+                continue
             server = socket.create_connection(self.upstream)
             with self.lock:
                 self.connections += [client, server]
@@ -289,6 +293,16 @@ class CuttingProxy:
                 pass
         return len(cut) // 2
 
+    @contextmanager
+    def outage(self) -> Iterator[int]:
+        """Cut every connection and refuse new ones until the block ends; yields how many
+        were cut."""
+        self.down.set()
+        try:
+            yield self.cut()
+        finally:
+            self.down.clear()
+
     def close(self) -> None:
         self.listener.close()
         self.cut()
@@ -317,13 +331,23 @@ def test_changes_made_while_watch_connections_are_cut_are_still_reconciled(
             api.apply(environment(name, tier), namespace)
         eventually(lambda: all_ready(api, namespace), timeout=CONVERGE, what="all Ready")
         timings = []
+        deleted = ChildNames(ENVIRONMENTS[0][0]).app_service
         for round_ in range(1):
-            cut = proxy.cut()
-            assert cut > 0, "the operator's connections go through the proxy"
-            started = time.monotonic()
-            memory = f"{300 + round_}Mi"
-            for name, tier in ENVIRONMENTS:
-                api.apply(environment(name, tier, redis={"maxMemory": memory}), namespace)
+            # Made while the operator cannot reach the API server: its watches have to
+            # list again to learn of them, the deleted Service included.
+            with proxy.outage() as cut:
+                assert cut > 0, "the operator's connections go through the proxy"
+                started = time.monotonic()
+                memory = f"{300 + round_}Mi"
+                for name, tier in ENVIRONMENTS:
+                    api.apply(environment(name, tier, redis={"maxMemory": memory}), namespace)
+                api.delete("Service", namespace, deleted)
+                time.sleep(3)
+            eventually(
+                lambda: api.get("Service", namespace, deleted) is not None,
+                timeout=CONVERGE,
+                what="the Service deleted in the outage put back",
+            )
             expected = f"maxmemory {(300 + round_) * 1024 * 1024}"
             eventually(
                 lambda e=expected: all(

@@ -165,7 +165,7 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     }
     # What is scanned is real: metrics, a debug log that saw the Secrets, Events.
     assert "tierkeeper_" in metrics_text
-    assert "Indexer 'secrets' succeeded" in haystacks["operator log"]
+    assert f"Secret {namespace}/{credentials}: upsert" in haystacks["operator log"]
     assert any(key.startswith("Event ") for key in haystacks)
     # The scan would see a value were it there: it finds them all in the Secrets themselves.
     in_secrets = {

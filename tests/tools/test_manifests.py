@@ -18,8 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.tools.conftest import ROOT
+from tierkeeper.apply.kube import PLURALS
 from tierkeeper.cli import run as run_command
-from tierkeeper.handlers.state import WATCHED
+from tierkeeper.handlers.children import WATCHED
+
+# (API group, plural) of each kind of child the operator watches.
+CHILDREN = [(api_version.rpartition("/")[0], PLURALS[kind]) for api_version, kind in WATCHED]
 
 MANIFESTS = ROOT / "manifests"
 NAMESPACE = "tierkeeper-system"
@@ -177,10 +181,10 @@ def test_rbac_has_no_wildcards_and_no_dangerous_verbs(base: Objects) -> None:
 
 
 def test_rbac_covers_every_child_the_operator_watches_and_applies(base: Objects) -> None:
-    for group, _, plural, _ in WATCHED:
-        # kopf indexes and watches them; server-side apply creates and patches; unwanted
+    for group, plural in CHILDREN:
+        # The operator lists and watches them; server-side apply creates and patches; unwanted
         # children are deleted.
-        # get: a name not in the index is looked up before the first write (names taken).
+        # get: a name not in the cache is looked up before the first write (names taken).
         assert verbs(base, group, plural) >= {
             "get",
             "list",
@@ -212,7 +216,7 @@ def test_rbac_covers_every_child_the_operator_watches_and_applies(base: Objects)
 
 
 def test_rbac_grants_nothing_the_operator_does_not_touch(base: Objects) -> None:
-    touched = {(group, plural) for group, _, plural, _ in WATCHED} | {
+    touched = set(CHILDREN) | {
         ("", "pods"),
         ("", "events"),
         ("tierkeeper.dev", "environments"),

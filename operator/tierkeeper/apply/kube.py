@@ -8,7 +8,7 @@ one reconcile costs.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -135,6 +135,32 @@ class Kube:
         if response.status >= 400:
             raise error_for(response.status, data, f"{method} {path}")
         return data
+
+    async def stream(
+        self, path: str, query: Mapping[str, str], *, request_timeout: float
+    ) -> AsyncIterator[Object]:
+        """The JSON lines of a streaming GET (a watch), as they arrive."""
+        metrics.API_REQUESTS.labels("GET").inc()
+        url = f"{self.api.configuration.host}{path}?{urlencode(query)}"
+        headers = {"Accept": "application/json"}
+        await self.api.update_params_for_auth(headers, None, ["BearerToken"], path, "GET", None)
+        response = await self.api.call_api(
+            "GET", url, header_params=headers, _request_timeout=request_timeout
+        )
+        try:
+            if response.status >= 400:
+                raise error_for(response.status, _decode(await response.read()), f"GET {path}")
+            # Split by hand: aiohttp's line iterator refuses lines over 128 KiB, and one
+            # event carries a whole object (a ConfigMap may hold up to 1 MiB).
+            pending = b""
+            async for chunk in response.response.content.iter_any():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            response.response.release()
 
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Object:
         return await self.request("GET", object_path(api_version, kind, namespace, name))

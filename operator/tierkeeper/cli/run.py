@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--namespace",
         action="append",
         default=[],
-        help="watch only this namespace (repeatable); default: all namespaces",
+        help="watch only this namespace, by its exact name (repeatable); default: all",
     )
     parser.add_argument(
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
@@ -78,6 +78,7 @@ def priority(value: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import tierkeeper.handlers  # noqa: F401  (registers the handlers)
     from tierkeeper.handlers.discovery import new_insights
+    from tierkeeper.handlers.pause import Pause
 
     asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
     kopf.on.login()(login)
@@ -86,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     insights = new_insights()
+    memo = kopf.Memo(insights=insights, pause=Pause.capture(), namespaces=tuple(args.namespace))
     kopf.run(
         insights=insights,
-        memo=kopf.Memo(insights=insights),
+        memo=memo,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,

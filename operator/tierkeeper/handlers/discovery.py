@@ -6,8 +6,8 @@ API server), so the lookup at the CRD's last change can miss it, and kopf then n
 watches its objects: an HA Environment would never see its CloudNativePG Cluster become
 Ready. This asks kopf to look again until what it serves matches what exists.
 
-kopf has no public way to ask for that; this module is the one place that reaches into its
-internals (the kopf version is pinned in pyproject.toml for this reason).
+kopf has no public way to ask for that; this module and `pause.py` are the only ones that
+reach into its internals (the kopf version is pinned in pyproject.toml for this reason).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""kopf wiring for Environments: indexes of what exists, events that trigger reconciles.
+"""kopf wiring for Environments: an index of them, events that trigger reconciles.
 
 Reconciles are level-based and keyed by Environment: an event on the Environment or
 on any child only asks for one, and requests that arrive while one runs merge.
@@ -15,11 +15,12 @@ from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
 from tierkeeper.conditions import raw_condition
-from tierkeeper.handlers.state import WATCHED, EnvKey, OperatorState, state_of
+from tierkeeper.handlers.children import ChildEvent, owners_of
+from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
 from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
-from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.observe import summarize
 from tierkeeper.reconcile.environment import (
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,
@@ -28,11 +29,10 @@ from tierkeeper.reconcile.environment import (
 )
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
-MANAGED = {MANAGED_BY: "tierkeeper"}
 SECRET_RECHECK_SECONDS = 20.0
 
-# Watched for changes when CloudNativePG is installed (kopf picks CRDs up as they come),
-# but not indexed: the Cluster is read on demand, the ScheduledBackup only restored.
+# Watched by kopf, not by `Children`: kopf picks CRDs up as they come and go. Not kept:
+# the Cluster is read on demand, the ScheduledBackup only restored.
 CNPG_GROUP = "postgresql.cnpg.io"
 CNPG_WATCHED = (
     (CNPG_GROUP, "v1", "clusters", "Cluster"),
@@ -65,14 +65,25 @@ async def environments(
     }
 
 
-async def index_child(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, param: str = "", **_: Any
-) -> dict[EnvKey, ChildSummary] | None:
-    instance = labels.get(INSTANCE)
-    return {(namespace or "", instance): summarize(param, body)} if instance else None
+def child_changed(state: OperatorState, event: ChildEvent) -> None:
+    """A reconcile of the Environments that own the child: a full one if it drifted from
+    our write (or they were refused), else one of status only; their Releases look too."""
+    if state.paused:
+        return
+    for owner in event.owners:
+        key = (event.namespace, owner)
+        drifted = state.memory.drifted(key, event.summary, deleted=event.deleted)
+        state.environments.request(key, full=drifted or key in state.memory.blocked)
+        state.poke_releases(key)
+    if event.deleted:
+        # A name another Environment's child held is free now: those refused for it
+        # (ChildNameTaken, e.g. while a previous incarnation's children were still being
+        # collected) try again.
+        for key in state.memory.blocked_in(event.namespace):
+            state.environments.request(key, full=True)
 
 
-async def child_changed(
+async def cloudnative_pg_child_changed(
     namespace: str | None,
     body: kopf.Body,
     type: str | None,
@@ -80,31 +91,20 @@ async def child_changed(
     param: str = "",
     **kwargs: Any,
 ) -> None:
-    state = state_of(memo, kwargs)
-    owners = [
-        o["name"]
-        for o in body.get("metadata", {}).get("ownerReferences") or []
-        if o.get("kind") == "Environment"
-    ]
-    for owner in owners:
-        key = (namespace or "", owner)
-        drifted = state.memory.drifted(key, summarize(param, body), deleted=type == "DELETED")
-        state.environments.request(key, full=drifted or key in state.memory.blocked)
-        state.poke_releases(key)
-    if type == "DELETED":
-        # A name another Environment's child held is free now: those refused for it
-        # (ChildNameTaken, e.g. while a previous incarnation's children were still being
-        # collected) try again.
-        for key in state.memory.blocked_in(namespace or ""):
-            state.environments.request(key, full=True)
+    summary = summarize(param, body)
+    event = ChildEvent(namespace or "", owners_of(body), summary, deleted=type == "DELETED")
+    child_changed(state_of(memo, kwargs), event)
 
 
-for group, version, plural, kind in WATCHED:
-    kopf.index(group, version, plural, labels=MANAGED, id=plural, param=kind)(index_child)
-for group, version, plural, kind in (*WATCHED, *CNPG_WATCHED):
-    kopf.on.event(group, version, plural, labels=MANAGED, id=f"{plural}-changed", param=kind)(
-        child_changed
-    )
+for group, version, plural, kind in CNPG_WATCHED:
+    kopf.on.event(
+        group,
+        version,
+        plural,
+        labels={MANAGED_BY: "tierkeeper"},
+        id=f"{plural}-changed",
+        param=kind,
+    )(cloudnative_pg_child_changed)
 
 
 @kopf.on.event(
@@ -161,6 +161,7 @@ async def environment_changed(
 
 
 async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
+    await state.children.synced.wait()
     record = state.environment(key)
     if record is None or record.deleting:
         return

@@ -30,15 +30,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # its claim until its lifetime ends: a standby takes over within 20 s, not kopf's 60.
     settings.peering.lifetime = 20
     kube = await Kube.connect()
-    state = OperatorState.create(kube, OperatorConfig.from_environment())
+    namespaces = tuple(memo.get("namespaces", ()))
+    state = OperatorState.create(kube, OperatorConfig.from_environment(), namespaces)
     state.cnpg_installed = await cloudnative_pg_installed(kube)
     if (insights := memo.get("insights")) is not None:
         state.discovery = Discovery(settings, insights)
+    state.pause = memo.get("pause")
+    state.children.start()
     memo["state"] = state
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo["state"]
+    await state.children.stop()
     await state.environments.stop()
     await state.kube.close()

@@ -68,6 +68,7 @@ async def release_daemon(
     state = state_of(memo, kwargs)
     key = (namespace or "", name)
     poke = state.poke(key)
+    await state.children.synced.wait()
     while not stopped:
         poke.clear()
         env_key = (key[0], str(spec.get("environment", "")))

@@ -11,25 +11,16 @@ import kopf
 from tierkeeper.apply.kube import Kube
 from tierkeeper.coalesce import Coalescer
 from tierkeeper.config import OperatorConfig
+from tierkeeper.handlers.children import ChildCache, ChildKey, Children, EnvKey
 from tierkeeper.handlers.discovery import Discovery
+from tierkeeper.handlers.pause import Pause
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.names import ChildNames
 from tierkeeper.observe import ChildSummary
 from tierkeeper.reconcile.environment import EnvRecord, Memory
 from tierkeeper.reconcile.release import ReleaseRecord
 
-EnvKey = tuple[str, str]
-
-# Children whose changes matter, indexed by (namespace, instance label).
-WATCHED = (
-    ("apps", "v1", "deployments", "Deployment"),
-    ("apps", "v1", "statefulsets", "StatefulSet"),
-    ("", "v1", "services", "Service"),
-    ("", "v1", "configmaps", "ConfigMap"),
-    ("", "v1", "secrets", "Secret"),
-    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
-    ("batch", "v1", "cronjobs", "CronJob"),
-)
+__all__ = ["EnvKey", "OperatorState", "state_of"]
 
 
 @dataclass
@@ -37,6 +28,7 @@ class OperatorState:
     kube: Kube
     config: OperatorConfig
     environments: Coalescer[EnvKey]
+    children: Children
     memory: Memory = field(default_factory=Memory)
     indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
     rollouts: dict[EnvKey, AppRollout] = field(default_factory=dict)
@@ -44,15 +36,28 @@ class OperatorState:
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None
+    pause: Pause | None = None
 
     @classmethod
-    def create(cls, kube: Kube, config: OperatorConfig) -> OperatorState:
+    def create(
+        cls, kube: Kube, config: OperatorConfig, namespaces: tuple[str, ...] = ()
+    ) -> OperatorState:
         # Imported here: the reconcile entry point needs the state it is stored in.
-        from tierkeeper.handlers.environment import reconcile
+        from tierkeeper.handlers.environment import child_changed, reconcile
 
         state: OperatorState
-        state = cls(kube, config, Coalescer(lambda key, full: reconcile(state, key, full)))
+        state = cls(
+            kube,
+            config,
+            Coalescer(lambda key, full: reconcile(state, key, full)),
+            Children(kube, ChildCache(lambda event: child_changed(state, event)), namespaces),
+        )
         return state
+
+    @property
+    def paused(self) -> bool:
+        """Another replica acts (kopf's peering): this one must not write."""
+        return self.pause is not None and self.pause.is_on()
 
     def bind(self, kwargs: dict[str, Any]) -> OperatorState:
         """Keep kopf's indexes (the same objects on every call) for reconciles it did not start."""
@@ -78,13 +83,8 @@ class OperatorState:
         """The oldest Release naming the Environment binds it; later ones are refused."""
         return next(iter(self.releases_of(key)), None)
 
-    def live(self, key: EnvKey) -> dict[tuple[str, str], ChildSummary]:
-        index_key = (key[0], ChildNames(key[1]).instance_label)
-        return {
-            (child.kind, child.name): child
-            for _, _, plural, _ in WATCHED
-            for child in self.indexes[plural].get(index_key, [])
-        }
+    def live(self, key: EnvKey) -> dict[ChildKey, ChildSummary]:
+        return self.children.live(key[0], ChildNames(key[1]).instance_label)
 
     def poke(self, release_key: EnvKey) -> asyncio.Event:
         return self.pokes.setdefault(release_key, asyncio.Event())

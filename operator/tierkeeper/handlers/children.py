@@ -1,0 +1,184 @@
+"""What the operator knows of the children it manages: a summary of each, kept by watches.
+
+One list-and-watch per kind (and per namespace, when the operator watches only some),
+not kopf's: kopf would keep a worker, a copy of the memo and the whole body for every
+child (about twelve objects per Environment), and at start-up each of them waits on
+every other being indexed, which over a thousand Environments took minutes and hundreds
+of megabytes. Children are only needed as summaries, by the instance label their
+Environment gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.apply.watch import Change, changes
+from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.render.common import INSTANCE, MANAGED_BY
+
+logger = logging.getLogger(__name__)
+
+EnvKey = tuple[str, str]
+ChildKey = tuple[str, str]  # (kind, name)
+
+# Children whose changes matter: (api version, kind).
+WATCHED = (
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "PersistentVolumeClaim"),
+    ("batch/v1", "CronJob"),
+)
+SELECTOR = f"{MANAGED_BY}=tierkeeper"
+
+
+@dataclass(frozen=True)
+class ChildEvent:
+    """A child that changed in a way the operator reads, or was deleted."""
+
+    namespace: str
+    owners: tuple[str, ...]  # the Environments named in its owner references
+    summary: ChildSummary
+    deleted: bool
+
+
+def owners_of(body: Mapping[str, Any]) -> tuple[str, ...]:
+    refs = body.get("metadata", {}).get("ownerReferences") or []
+    return tuple(str(ref["name"]) for ref in refs if ref.get("kind") == "Environment")
+
+
+@dataclass
+class Stream:
+    """One watch's bookkeeping: which children a listing in progress has shown, and
+    whether a listing has completed (the first only fills the cache)."""
+
+    kind: str
+    namespace: str | None  # None: all namespaces
+    relisted: set[tuple[str, str]] | None = None
+    synced: bool = False
+
+
+@dataclass
+class ChildCache:
+    """Summaries of every managed child, by (namespace, instance label), fed by the watches'
+    changes; each change the operator would read is passed to `on_change`."""
+
+    on_change: Callable[[ChildEvent], None]
+    _by_instance: dict[EnvKey, dict[ChildKey, ChildSummary]] = field(default_factory=dict)
+    # Where each child is filed, by (kind, namespace, name), and its owning Environments:
+    # its instance label can change, and a deletion found by a listing has no body.
+    _filed: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def live(self, namespace: str, instance: str) -> dict[ChildKey, ChildSummary]:
+        return dict(self._by_instance.get((namespace, instance), {}))
+
+    def take(self, stream: Stream, change: Change) -> None:
+        # Changes of the first listing only fill the cache: kopf's listing of the
+        # Environments asks for their reconciles, which read it.
+        notify = stream.synced
+        if change.type == "listing":
+            stream.relisted = set()
+        elif change.type == "synced":
+            for namespace, name in self._filed_names(stream) - (stream.relisted or set()):
+                self._drop(stream.kind, namespace, name, notify=notify)
+            stream.relisted, stream.synced = None, True
+        elif change.type == "deleted":
+            meta = change.body.get("metadata", {})
+            self._drop(stream.kind, meta.get("namespace", ""), meta.get("name", ""), notify=True)
+        else:
+            meta = change.body.get("metadata", {})
+            if stream.relisted is not None:
+                stream.relisted.add((meta.get("namespace", ""), meta.get("name", "")))
+            self._put(stream.kind, change.body, notify=notify)
+
+    def _filed_names(self, stream: Stream) -> set[tuple[str, str]]:
+        return {
+            (namespace, name)
+            for kind, namespace, name in self._filed
+            if kind == stream.kind and stream.namespace in (None, namespace)
+        }
+
+    def _put(self, kind: str, body: Object, *, notify: bool) -> None:
+        meta = body.get("metadata", {})
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        instance = (meta.get("labels") or {}).get(INSTANCE)
+        previous = self._filed.get((kind, namespace, name))
+        if previous is not None and previous[0] != instance:
+            self._drop(kind, namespace, name, notify=notify)
+        if not instance:
+            return
+        owners = owners_of(body)
+        summary = summarize(kind, body)
+        filed = self._by_instance.setdefault((namespace, instance), {})
+        self._filed[(kind, namespace, name)] = (instance, owners)
+        if filed.get((kind, name)) == summary:
+            return  # nothing the operator reads changed (a status heartbeat, a label)
+        filed[(kind, name)] = summary
+        if notify:
+            self.on_change(ChildEvent(namespace, owners, summary, deleted=False))
+
+    def _drop(self, kind: str, namespace: str, name: str, *, notify: bool) -> None:
+        entry = self._filed.pop((kind, namespace, name), None)
+        if entry is None:
+            return
+        instance, owners = entry
+        filed = self._by_instance.get((namespace, instance), {})
+        summary = filed.pop((kind, name), None)
+        if not filed:
+            self._by_instance.pop((namespace, instance), None)
+        if summary is not None and notify:
+            self.on_change(ChildEvent(namespace, owners, summary, deleted=True))
+
+
+@dataclass
+class Children:
+    """The cache and the watches that keep it; `synced` once every watch has listed its
+    objects (a reconcile must not run on less)."""
+
+    kube: Kube
+    cache: ChildCache
+    namespaces: tuple[str, ...] = ()  # none: all of them
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def live(self, namespace: str, instance: str) -> dict[ChildKey, ChildSummary]:
+        return self.cache.live(namespace, instance)
+
+    def start(self) -> None:
+        scopes: tuple[str | None, ...] = self.namespaces or (None,)
+        streams = [(api, Stream(kind, ns)) for api, kind in WATCHED for ns in scopes]
+        self._tasks = [
+            asyncio.create_task(self._follow(api, stream, [s for _, s in streams]))
+            for api, stream in streams
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _follow(self, api_version: str, stream: Stream, every: list[Stream]) -> None:
+        async for change in changes(
+            self.kube, api_version, stream.kind, stream.namespace, SELECTOR
+        ):
+            if change.body:
+                meta = change.body.get("metadata", {})
+                logger.debug(
+                    "%s %s/%s: %s",
+                    stream.kind,
+                    meta.get("namespace"),
+                    meta.get("name"),
+                    change.type,
+                )
+            self.cache.take(stream, change)
+            if change.type == "synced" and all(s.synced for s in every):
+                self.synced.set()
