@@ -91,11 +91,6 @@ def bench_toolchain(real: Toolchain, workdir: Path, audit_log: Path) -> Toolchai
     workers = [
         f"--concurrent-{kind}-syncs=50" for kind in ("statefulset", "deployment", "replicaset")
     ]
-    # Ten minutes into a full run (the local control plane's grace period) the node-lifecycle
-    # controller marked the fake nodes NotReady and some pods Ready=False for good (KWOK does
-    # not make them Ready again): four StatefulSets never became ready and the operator's
-    # N = 500 waited on them. The controller stays (it lifts new nodes' not-ready taint).
-    node_grace = ["--node-monitor-grace-period=2h"]
     extra = {
         "kube-apiserver": [
             f"--audit-policy-file={policy}",
@@ -103,7 +98,7 @@ def bench_toolchain(real: Toolchain, workdir: Path, audit_log: Path) -> Toolchai
             "--audit-log-maxsize=0",
             "--audit-log-format=json",
         ],
-        "kube-controller-manager": unthrottled + workers + node_grace,
+        "kube-controller-manager": unthrottled + workers,
         "kube-scheduler": unthrottled,
     }
     for binary in BINARIES:

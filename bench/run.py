@@ -18,6 +18,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -173,12 +174,12 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
         retried = sum(RETRIES.values())
         await floor(bench.kube, writer, floor_ns, names, DEVELOPMENT)
         retried = sum(RETRIES.values()) - retried
-        written = time.monotonic()
+        floor_write_seconds = time.monotonic() - started
         done = await sets.until(statefulsets_ready(2 * n), timeout, f"floor N={n}")
     await writer.close()
     floor_seconds = done - started
     floor_requests = bench.audit.between(wall, time.time(), lambda e: e.agent == FLOOR_AGENT)
-    log(f"floor N={n}: {floor_seconds:.1f}s (children written in {written - started:.1f}s)")
+    log(f"floor N={n}: {floor_seconds:.1f}s (children written in {floor_write_seconds:.1f}s)")
 
     log(f"convergence N={n}: operator")
     namespace = f"conv-{n}"
@@ -206,7 +207,7 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
         result: dict[str, Any] = {
             "environments": n,
             "floorSeconds": round(floor_seconds, 2),
-            "floorWriteSeconds": round(written - started, 2),
+            "floorWriteSeconds": round(floor_write_seconds, 2),
             # Requests the overloaded API server timed out and the floor sent again (each
             # after a 1 s+ pause: a floor with retries is slower, the ratio kinder).
             "floorRetries": retried,
@@ -469,13 +470,17 @@ async def measure_startup(operator: Operator, size: int) -> dict[str, Any]:
 
 
 def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
-    at = next(c for c in results["convergence"] if c["environments"] == plan.ratio_at)
+    """Each target met or missed; a figure a failed run did not reach is None, not met."""
+    at: dict[str, Any] = next(
+        (c for c in results["convergence"] if c["environments"] == plan.ratio_at), {}
+    )
+    switch = results.get("switch", {})
     figures = {
-        "convergenceRatioAt200": at["ratio"],
+        "convergenceRatioAt200": at.get("ratio"),
         "idleWrites": at.get("idle", {}).get("writes"),
-        "switchP50Ms": results["switch"]["switchMs"]["p50"],
-        "rollbackP50Ms": results["switch"]["rollbackMs"]["p50"],
-        "rssMBAt1000": results["memory"]["rssMB"].get(str(max(plan.memory))),
+        "switchP50Ms": switch.get("switchMs", {}).get("p50"),
+        "rollbackP50Ms": switch.get("rollbackMs", {}).get("p50"),
+        "rssMBAt1000": results.get("memory", {}).get("rssMB", {}).get(str(max(plan.memory))),
     }
     return {
         name: {
@@ -494,14 +499,18 @@ async def run(plan: Plan, workdir: Path, profile: str | None) -> dict[str, Any]:
     with bench_cluster(workdir) as (cluster, audit_log):
         kube = await bench_kube(cluster.kubeconfig)
         bench = Bench(cluster.kubeconfig, workdir, Audit(audit_log), kube, profile)
+        results: dict[str, Any] = {"convergence": []}
         try:
-            results: dict[str, Any] = {"convergence": []}
             for n in plan.convergence:
                 idle = plan.idle_seconds if n == plan.ratio_at else 0
                 results["convergence"].append(await convergence(bench, n, idle))
             results["switch"] = await switch_latency(bench, plan.switches)
             results.update(await memory_and_startup(bench, plan))
             cluster.check()
+        except Exception as error:
+            # What was measured before the failure is still worth writing down.
+            log(traceback.format_exc())
+            results["error"] = f"{type(error).__name__}: {error}"
         finally:
             await kube.close()
     results["runSeconds"] = round(time.monotonic() - started, 1)
@@ -542,8 +551,8 @@ def main() -> int:
         **results,
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
-    log(f"wrote {output}")
-    return 0
+    log(f"wrote {output}" + (f" (incomplete: {results['error']})" if "error" in results else ""))
+    return 1 if "error" in results else 0
 
 
 if __name__ == "__main__":
