@@ -353,3 +353,23 @@ def test_env_values_beyond_the_basic_multilingual_plane_reach_the_deployment(
     )
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "GREETING", "value": "grüße 名前 💥"} in env
+
+
+def test_an_operator_watching_many_namespaces_still_reconciles(
+    cluster: Any, api: Api, namespace: str, tmp_path: Path
+) -> None:
+    """Each namespace costs a watch per kind of child, each holding a connection: they
+    must not take the connections the reconciles write with."""
+    others = [f"{namespace[:50]}-x{i}" for i in range(6)]
+    process = OperatorProcess(
+        kubeconfig=Path(cluster.kubeconfig),
+        namespace=namespace,
+        log=tmp_path / "operator.log",
+        extra_args=tuple(arg for other in others for arg in ("--namespace", other)),
+    )
+    process.start()
+    try:
+        api.apply(environment_doc("environment-development.yaml"), namespace)
+        eventually(lambda: ready(api, namespace, "shop-dev"), timeout=90, what="Ready")
+    finally:
+        process.stop()

@@ -3,7 +3,7 @@ when it dies without a goodbye, the other takes over and finishes the rollout.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator import HealthServer, OperatorProcess, scrape, total
 from tests.integration.releases import (
+    ENV,
     active_color,
     first_release,
     phase_is,
@@ -21,6 +22,7 @@ from tests.integration.releases import (
     traffic_guard,
 )
 from tierkeeper.devcluster import Kube
+from tierkeeper.names import ChildNames
 
 pytestmark = pytest.mark.integration
 
@@ -49,10 +51,12 @@ def peers(api: Api, namespace: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def replicas(
+def start_replica(
     cluster: Kube, api: Api, namespace: str, health: HealthServer, tmp_path: Path
-) -> Iterator[list[OperatorProcess]]:
-    """Two operators in one peering: priority 100 first, then 50."""
+) -> Iterator[Callable[[int], OperatorProcess]]:
+    """Starts operators in one peering, each once the ones before it are in the peering
+    object (as in a real rollout: started together, a standby could act until it first
+    sees the leader)."""
     cluster.kubectl("apply", "--server-side", "-f", str(PEERING_CRDS))
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(PEERING_CRDS))
     peering: dict[str, Any] = {
@@ -62,7 +66,8 @@ def replicas(
     }
     api.apply(peering, namespace)
     started: list[OperatorProcess] = []
-    for priority in (100, 50):
+
+    def start(priority: int) -> OperatorProcess:
         process = OperatorProcess(
             kubeconfig=Path(cluster.kubeconfig),
             namespace=namespace,
@@ -73,12 +78,18 @@ def replicas(
         process.start()
         started.append(process)
         eventually(partial(serving, process.metrics_port), what="metrics served")
-        # Started together, the standby could act until it first sees the leader: the
-        # leader is in the peering object before the standby starts, as in a real rollout.
         eventually(lambda: len(peers(api, namespace)) == len(started), what="in the peering")
-    yield started
+        return process
+
+    yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def replicas(start_replica: Callable[[int], OperatorProcess]) -> list[OperatorProcess]:
+    """Two operators in one peering: priority 100 first, then 50."""
+    return [start_replica(100), start_replica(50)]
 
 
 def test_standby_replica_stays_idle_then_takes_over_and_finishes_the_rollout(
@@ -110,3 +121,27 @@ def test_standby_replica_stays_idle_then_takes_over_and_finishes_the_rollout(
     assert not violations
     assert standby.alive()
     assert writes(standby_port) > 0
+
+
+def test_a_replica_that_steps_down_for_a_higher_priority_one_writes_nothing_more(
+    api: Api,
+    namespace: str,
+    replicas: list[OperatorProcess],
+    start_replica: Callable[[int], OperatorProcess],
+) -> None:
+    """The old leader keeps watching children (its cache stays warm for a takeover), but a
+    child it sees deleted is put back by the new leader alone."""
+    old_leader = replicas[0]
+    first_release(api, namespace)
+    new_leader = start_replica(200)
+    eventually(lambda: writes(new_leader.metrics_port) > 0, what="the new leader acts")
+    before = writes(old_leader.metrics_port)
+    service = ChildNames(ENV).app_service
+    api.delete("Service", namespace, service)
+    eventually(
+        lambda: api.get("Service", namespace, service) is not None,
+        timeout=60,
+        what="the deleted Service put back",
+    )
+    assert writes(old_leader.metrics_port) == before, "the replica that stepped down wrote"
+    assert old_leader.alive()

@@ -96,9 +96,14 @@ class Kube:
     api: client.ApiClient
 
     @classmethod
-    async def connect(cls, kubeconfig: str | None = None, user_agent: str | None = None) -> Kube:
+    async def connect(
+        cls,
+        kubeconfig: str | None = None,
+        user_agent: str | None = None,
+        pool_size: int = POOL_SIZE,
+    ) -> Kube:
         configuration = await load_configuration(kubeconfig)
-        configuration.connection_pool_maxsize = POOL_SIZE
+        configuration.connection_pool_maxsize = pool_size
         # kubernetes.aio trusts the environment, so aiohttp looks up proxy variables and
         # parses ~/.netrc on every request (7-8 % of the operator's busy time while
         # Environments converge). Only a proxy is worth that, so only when one is named.

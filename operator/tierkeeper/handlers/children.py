@@ -143,20 +143,23 @@ class Children:
     """The cache and the watches that keep it; `synced` once every watch has listed its
     objects (a reconcile must not run on less)."""
 
-    kube: Kube
     cache: ChildCache
     namespaces: tuple[str, ...] = ()  # none: all of them
     synced: asyncio.Event = field(default_factory=asyncio.Event)
+    _kube: Kube | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def live(self, namespace: str, instance: str) -> dict[ChildKey, ChildSummary]:
         return self.cache.live(namespace, instance)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         scopes: tuple[str | None, ...] = self.namespaces or (None,)
         streams = [(api, Stream(kind, ns)) for api, kind in WATCHED for ns in scopes]
+        # Connections of their own, one per watch, each held for as long as it runs: in the
+        # reconciles' pool, watches of a few namespaces would leave the reconciles none.
+        self._kube = kube = await Kube.connect(pool_size=len(streams))
         self._tasks = [
-            asyncio.create_task(self._follow(api, stream, [s for _, s in streams]))
+            asyncio.create_task(self._follow(kube, api, stream, [s for _, s in streams]))
             for api, stream in streams
         ]
 
@@ -165,11 +168,13 @@ class Children:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._kube is not None:
+            await self._kube.close()
 
-    async def _follow(self, api_version: str, stream: Stream, every: list[Stream]) -> None:
-        async for change in changes(
-            self.kube, api_version, stream.kind, stream.namespace, SELECTOR
-        ):
+    async def _follow(
+        self, kube: Kube, api_version: str, stream: Stream, every: list[Stream]
+    ) -> None:
+        async for change in changes(kube, api_version, stream.kind, stream.namespace, SELECTOR):
             if change.body:
                 meta = change.body.get("metadata", {})
                 logger.debug(

@@ -36,7 +36,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if (insights := memo.get("insights")) is not None:
         state.discovery = Discovery(settings, insights)
     state.pause = memo.get("pause")
-    state.children.start()
+    await state.children.start()
     memo["state"] = state
 
 

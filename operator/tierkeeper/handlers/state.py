@@ -50,7 +50,7 @@ class OperatorState:
             kube,
             config,
             Coalescer(lambda key, full: reconcile(state, key, full)),
-            Children(kube, ChildCache(lambda event: child_changed(state, event)), namespaces),
+            Children(ChildCache(lambda event: child_changed(state, event)), namespaces),
         )
         return state
 
