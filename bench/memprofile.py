@@ -15,6 +15,7 @@ import contextlib
 import gc
 import signal
 import sys
+import types
 from collections import Counter
 from pathlib import Path
 from types import FrameType
@@ -78,6 +79,22 @@ def census(out: Path) -> None:
             if isinstance(referent, bytearray | bytes) and len(referent) >= 65536:
                 holder = f"{type(obj).__module__}.{type(obj).__qualname__}"
                 holders[f"{holder}, {len(referent) // 1024} KiB each"] += len(referent)
+    # Per-object costs show up as coroutines (tasks, daemons, workers) and as dicts: who
+    # runs, and which objects hold the dicts.
+    coroutines: Counter[str] = Counter(
+        obj.cr_code.co_qualname for obj in tracked if isinstance(obj, types.CoroutineType)
+    )
+    lines.append("coroutines by function:")
+    lines += [f"{n:9d}  {name}" for name, n in coroutines.most_common(15)]
+    dict_holders: Counter[str] = Counter()
+    for obj in tracked:
+        if isinstance(obj, dict | list | tuple | types.FrameType | types.CoroutineType):
+            continue
+        for referent in gc.get_referents(obj):
+            if isinstance(referent, dict):
+                dict_holders[f"{type(obj).__module__}.{type(obj).__qualname__}"] += 1
+    lines.append("dicts held directly by (containers and frames left out):")
+    lines += [f"{n:9d}  {name}" for name, n in dict_holders.most_common(25)]
     lines.append("large (>= 64 KiB) bytes/bytearrays by holder:")
     lines += [f"{size / 1e6:8.2f} MB  {name}" for name, size in holders.most_common(10)]
     out.write_text("\n".join(lines) + "\n")
