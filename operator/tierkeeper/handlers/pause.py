@@ -1,9 +1,10 @@
 """Whether kopf has paused the operator: with peering, another replica of higher priority
 is the one that acts.
 
-kopf then stops its own watches and daemons, but not the operator's watches of children
-(`handlers/children.py`), whose events ask for reconciles: those must stop too, or a
-replica that stepped down would still write. kopf keeps that switch to itself and hands it
+kopf then stops its own watches and daemons, but not the operator's: its watches of
+children (`handlers/children.py`), whose events ask for reconciles, and the timers of
+Release steps. Those must stop asking too, or a replica that stepped down would still
+write. kopf keeps that switch to itself and hands it
 to its orchestrator as it starts; this hands it to us as well (the kopf version is pinned
 in pyproject.toml for this reason).
 """

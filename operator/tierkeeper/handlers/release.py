@@ -1,9 +1,13 @@
-"""kopf wiring for Releases: an index of them and one daemon per Release that steps its rollout."""
+"""kopf wiring for Releases: an index of them, and the steps of their rollouts.
+
+A step (`step_release`) runs whenever something a Release waits for changes (the Release,
+its Environment, a child) or the time it asked for has come. Steps are requests merged
+per Release, not a kopf daemon per Release: a daemon kept nine coroutine frames and its
+own copy of the Release's body for each of them, for the Release's whole life.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -12,14 +16,17 @@ import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.errors import NotFound
-from tierkeeper.handlers.state import EnvKey, state_of
+from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
 from tierkeeper.reconcile.release import ReleaseRecord, step_release
 
 logger = logging.getLogger(__name__)
 
-# Longest sleep between steps: a lost wake-up costs at most this much.
+# Longest wait between steps: a lost wake-up costs at most this much.
 IDLE_SECONDS = 300.0
-ERROR_BACKOFF_SECONDS = 5.0
+RETRY_SECONDS = 5.0
+# Not a bound in practice: a health gate holds its step for minutes, and one Release's
+# gate must not hold back another's rollback.
+STEPS_AT_ONCE = 10_000
 
 
 @kopf.index(GROUP, VERSION, "releases")
@@ -48,59 +55,53 @@ async def releases(
 
 @kopf.on.event(GROUP, VERSION, "releases")
 async def release_changed(
-    namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    state = state_of(memo, kwargs)
-    state.poke((namespace or "", name)).set()
-    state.environments.request((namespace or "", str(spec.get("environment", ""))), full=False)
-
-
-@kopf.daemon(GROUP, VERSION, "releases", cancellation_timeout=5.0)
-async def release_daemon(
     namespace: str | None,
     name: str,
     spec: kopf.Spec,
-    stopped: kopf.DaemonStopped,
+    type: str | None,
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """Step the rollout whenever something it waits for changes, or its timer is due."""
     state = state_of(memo, kwargs)
     key = (namespace or "", name)
-    poke = state.poke(key)
+    env_key = (key[0], str(spec.get("environment", "")))
+    if type == "DELETED":
+        state.forget_release(key)
+        metrics.forget_release(*key)
+    else:
+        state.release_envs[key] = env_key[1]
+        state.step(key)
+    state.environments.request(env_key, full=False)
+
+
+async def step(state: OperatorState, key: EnvKey) -> None:
+    """One step of a Release's rollout, and a timer for the next."""
     await state.children.synced.wait()
-    while not stopped:
-        poke.clear()
-        env_key = (key[0], str(spec.get("environment", "")))
-        record = state.release(env_key, name)
-        # Not in the index yet (the daemon can start before it is): look again soon.
-        wait: float | None = ERROR_BACKOFF_SECONDS
-        if record is not None:
-            env_key = (key[0], str(record.spec.get("environment", "")))
-            bound = state.bound_release(env_key)
-            try:
-                with metrics.reconciling("Release"):
-                    wait = await step_release(
-                        state.kube,
-                        state.config,
-                        record,
-                        state.environment(env_key),
-                        bound.name if bound else None,
-                        state.live(env_key),
-                        state.memory,
-                        state.rollouts,
-                        datetime.now(UTC).replace(microsecond=0),
-                    )
-            except NotFound as gone:
-                # Deleted while the step ran: kopf is about to stop this daemon.
-                logger.info("step of Release %s/%s: %s", *key, gone)
-                wait = ERROR_BACKOFF_SECONDS
-            except Exception:
-                logger.exception("step of Release %s/%s failed; retrying", *key)
-                wait = ERROR_BACKOFF_SECONDS
-        if wait == 0:
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(poke.wait(), timeout=min(wait or IDLE_SECONDS, IDLE_SECONDS))
-    state.pokes.pop(key, None)
-    metrics.forget_release(*key)
+    env_name = state.release_envs.get(key)
+    # Deleted, or another replica acts (its resumed listing asks for steps again).
+    if env_name is None or state.paused:
+        return
+    env_key = (key[0], env_name)
+    record = state.release(env_key, key[1])
+    if record is None:
+        state.step(key, after=RETRY_SECONDS)
+        return
+    bound = state.bound_release(env_key)
+    try:
+        with metrics.reconciling("Release"):
+            wait = await step_release(
+                state.kube,
+                state.config,
+                record,
+                state.environment(env_key),
+                bound.name if bound else None,
+                state.live(env_key),
+                state.memory,
+                state.rollouts,
+                datetime.now(UTC).replace(microsecond=0),
+            )
+    except NotFound as gone:
+        # Deleted while the step ran: its deletion event forgets it.
+        logger.info("step of Release %s/%s: %s", *key, gone)
+        return
+    state.step(key, after=IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS))

@@ -29,10 +29,14 @@ class OperatorState:
     config: OperatorConfig
     environments: Coalescer[EnvKey]
     children: Children
+    # Release steps, keyed by Release.
+    steps: Coalescer[EnvKey]
     memory: Memory = field(default_factory=Memory)
     indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
     rollouts: dict[EnvKey, AppRollout] = field(default_factory=dict)
-    pokes: dict[EnvKey, asyncio.Event] = field(default_factory=dict)
+    # The Environment each Release names, and the timer of its next step.
+    release_envs: dict[EnvKey, str] = field(default_factory=dict)
+    timers: dict[EnvKey, asyncio.TimerHandle] = field(default_factory=dict)
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None
@@ -44,6 +48,7 @@ class OperatorState:
     ) -> OperatorState:
         # Imported here: the reconcile entry point needs the state it is stored in.
         from tierkeeper.handlers.environment import child_changed, reconcile
+        from tierkeeper.handlers.release import STEPS_AT_ONCE, step
 
         state: OperatorState
         state = cls(
@@ -51,6 +56,7 @@ class OperatorState:
             config,
             Coalescer(lambda key, full: reconcile(state, key, full)),
             Children(ChildCache(lambda event: child_changed(state, event)), namespaces),
+            Coalescer(lambda key, _: step(state, key), concurrency=STEPS_AT_ONCE),
         )
         return state
 
@@ -86,13 +92,25 @@ class OperatorState:
     def live(self, key: EnvKey) -> dict[ChildKey, ChildSummary]:
         return self.children.live(key[0], ChildNames(key[1]).instance_label)
 
-    def poke(self, release_key: EnvKey) -> asyncio.Event:
-        return self.pokes.setdefault(release_key, asyncio.Event())
+    def step(self, release_key: EnvKey, after: float = 0.0) -> None:
+        """A step of the Release now, or after `after` seconds (in place of any timer)."""
+        if (timer := self.timers.pop(release_key, None)) is not None:
+            timer.cancel()
+        if after > 0:
+            loop = asyncio.get_running_loop()
+            self.timers[release_key] = loop.call_later(after, self.step, release_key)
+        else:
+            self.steps.request(release_key, full=False)
+
+    def forget_release(self, release_key: EnvKey) -> None:
+        if (timer := self.timers.pop(release_key, None)) is not None:
+            timer.cancel()
+        self.release_envs.pop(release_key, None)
 
     def poke_releases(self, env_key: EnvKey) -> None:
-        """Wake the Release daemons of an Environment: something they wait for changed."""
+        """A step of each Release of an Environment: something they wait for changed."""
         for release in self.releases_of(env_key):
-            self.poke((release.namespace, release.name)).set()
+            self.step((release.namespace, release.name))
 
 
 def state_of(memo: kopf.Memo, kwargs: dict[str, Any]) -> OperatorState:
