@@ -70,8 +70,7 @@ def test_peering_overlay_passes_a_dry_run_once_the_base_crds_exist(
 ) -> None:
     # The base's peering CRDs, for real (nothing else in the test cluster uses them).
     peering_crds = MANIFESTS / "base" / "peering.yaml"
-    cluster.kubectl("apply", "--server-side", "-f", str(peering_crds))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(peering_crds))
+    cluster.install_crds(peering_crds)
     result = cluster.kubectl(
         "apply", "-k", str(MANIFESTS / "peering"), "--dry-run=server", "-o", "name"
     )

@@ -57,8 +57,7 @@ def start_replica(
     """Starts operators in one peering, each once the ones before it are in the peering
     object (as in a real rollout: started together, a standby could act until it first
     sees the leader)."""
-    cluster.kubectl("apply", "--server-side", "-f", str(PEERING_CRDS))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(PEERING_CRDS))
+    cluster.install_crds(PEERING_CRDS)
     peering: dict[str, Any] = {
         "apiVersion": "kopf.dev/v1",
         "kind": "KopfPeering",

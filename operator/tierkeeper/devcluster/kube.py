@@ -45,16 +45,17 @@ class Kube:
             raise KubectlError(args, result)
         return result
 
-    def install_crds(self, directory: Path, timeout: float = 60) -> None:
-        """Apply the CRDs in `directory` and wait until the API server serves them.
+    def install_crds(self, crds: Path, timeout: float = 60) -> None:
+        """Apply the CRDs in `crds` (a file, or a directory of them) and wait until the API
+        server serves them.
 
-        Established is not enough: discovery and the OpenAPI document (which
-        `kubectl explain` reads) follow a moment later.
+        Established is not enough: discovery and the OpenAPI document (which `kubectl
+        explain` reads) follow a moment later; and `kubectl wait --for=condition=Established`
+        on a CRD whose status has no conditions yet fails outright instead of waiting.
         """
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory))
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
         deadline = time.monotonic() + timeout
-        for resource in _crd_resources(directory):
+        for resource in _crd_resources(crds):
             while self.kubectl("explain", resource, check=False).returncode != 0:
                 if time.monotonic() > deadline:
                     raise KubectlError(
@@ -63,11 +64,11 @@ class Kube:
                 time.sleep(0.2)
 
 
-def _crd_resources(directory: Path) -> list[str]:
-    """`plural.group` of every CRD in `directory`."""
+def _crd_resources(crds: Path) -> list[str]:
+    """`plural.group` of every CRD in `crds`."""
     return [
         f"{doc['spec']['names']['plural']}.{doc['spec']['group']}"
-        for path in sorted(directory.glob("*.yaml"))
+        for path in (sorted(crds.glob("*.yaml")) if crds.is_dir() else [crds])
         for doc in yaml.safe_load_all(path.read_text())
         if doc and doc.get("kind") == "CustomResourceDefinition"
     ]
