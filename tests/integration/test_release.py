@@ -74,7 +74,8 @@ def test_post_promotion_failure_switches_back_to_blue(
     health.codes[ENV] = 500  # only post-promotion checks probe the active Service
     api.apply(release("shop:2"), namespace)
     eventually(lambda: phase_is(api, namespace, "RolledBack"), timeout=120, what="RolledBack")
-    assert active_color(api, namespace) == "blue"
+    # The decision is recorded in the status before the Service is switched back.
+    eventually(lambda: active_color(api, namespace) == "blue", timeout=10, what="switched back")
     status = release_status(api, namespace)
     assert status["refusedImage"] == "shop:2"
     assert status["history"][-1]["outcome"] == "RolledBack"

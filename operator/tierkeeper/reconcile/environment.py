@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import parse_status
 from tierkeeper.observe import ChildSummary, summarize
-from tierkeeper.render import render_children
+from tierkeeper.render import Child, render_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.environment import (
     Observed,
@@ -80,9 +81,23 @@ class Memory:
     # Release's steps both write the app's, each from the rollout it read; interleaved,
     # the older rollout could land last and be taken for ours.
     writers: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    # The children a write in progress wants, per Environment: one deleted before the write
+    # is recorded (its version comes back with the write) has drifted all the same.
+    in_flight: dict[tuple[str, str], frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     def writing(self, key: tuple[str, str]) -> asyncio.Lock:
         return self.writers.setdefault(key, asyncio.Lock())
+
+    @contextlib.contextmanager
+    def expecting(self, key: tuple[str, str], children: list[Child]) -> Iterator[None]:
+        """While `children` are being written for `key`."""
+        self.in_flight[key] = frozenset(
+            (c.kind, c.name) for c in children if c.manifest is not None
+        )
+        try:
+            yield
+        finally:
+            self.in_flight.pop(key, None)
 
     def forget(self, key: tuple[str, str]) -> None:
         self.applied_generation.pop(key, None)
@@ -102,7 +117,9 @@ class Memory:
 
     def drifted(self, key: tuple[str, str], child: ChildSummary, deleted: bool) -> bool:
         ours = self.written.get(key, {}).get((child.kind, child.name))
-        return ours is not None and (deleted or ours != child.version)
+        if deleted:
+            return ours is not None or (child.kind, child.name) in self.in_flight.get(key, ())
+        return ours is not None and ours != child.version
 
 
 async def cloudnative_pg_installed(kube: Kube) -> bool:
@@ -168,7 +185,8 @@ async def _converge(
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
     await ensure_credentials(kube, env, owner, live)
-    memory.written[key] = await converge(kube, env, children, live, owner, check_names=False)
+    with memory.expecting(key, children):
+        memory.written[key] = await converge(kube, env, children, live, owner, check_names=False)
     memory.applied_generation[key] = record.generation
     memory.applied_rollout[key] = rollout
     return None

@@ -186,9 +186,9 @@ class ReleaseStep:
         owner = Owner(self.env_record.name, self.env_record.uid)
         async with self.memory.writing(env_key):
             self.rollouts[env_key] = rollout
-            written = await converge(
-                self.kube, self.env, app_children(self.env, rollout), self.live, owner
-            )
+            children = app_children(self.env, rollout)
+            with self.memory.expecting(env_key, children):
+                written = await converge(self.kube, self.env, children, self.live, owner)
             self.memory.written.setdefault(env_key, {}).update(written)
             self.memory.applied_rollout[env_key] = rollout
 
