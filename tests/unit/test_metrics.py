@@ -1,6 +1,9 @@
-"""The Release phase metric: one series per Release, at its current phase."""
+"""The per-object gauges: one series per Release at its current phase, the Environments' figures
+from their last reconcile, both gone with the object."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from prometheus_client import REGISTRY
 
@@ -26,3 +29,42 @@ def test_release_phase_shows_only_the_current_phase_and_is_forgotten() -> None:
     assert phases_shown("unit-shop") == {}
     # A Release deleted before its first step has nothing to forget.
     metrics.forget_release("team", "never-stepped")
+
+
+def environment_series(name: str) -> dict[str, float]:
+    return {
+        family.name: sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.labels.get("environment") == name
+    }
+
+
+def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> None:
+    metrics.environment(
+        "team",
+        "unit-env",
+        ready=False,
+        degraded=True,
+        cost=8,
+        backup_interval=None,
+        last_backup=None,
+    )
+    metrics.environment(
+        "team",
+        "unit-env",
+        ready=True,
+        degraded=False,
+        cost=12.5,
+        backup_interval=86400,
+        last_backup=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
+    )
+    assert environment_series("unit-env") == {
+        "tierkeeper_environment_ready": 1,
+        "tierkeeper_environment_degraded": 0,
+        "tierkeeper_environment_estimated_monthly_cost_usd": 12.5,
+        "tierkeeper_backup_interval_seconds": 86400,
+        "tierkeeper_backup_last_success_timestamp_seconds": 1795489200,
+    }
+    metrics.forget_environment("team", "unit-env")
+    assert environment_series("unit-env") == {}
