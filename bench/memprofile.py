@@ -12,7 +12,9 @@ modules' code, C extensions, TLS buffers, allocator slack).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
+import os
 import signal
 import sys
 import types
@@ -97,7 +99,37 @@ def census(out: Path) -> None:
     lines += [f"{n:9d}  {name}" for name, n in dict_holders.most_common(25)]
     lines.append("large (>= 64 KiB) bytes/bytearrays by holder:")
     lines += [f"{size / 1e6:8.2f} MB  {name}" for name, size in holders.most_common(10)]
+    del tracked
+    lines += allocators(out.with_suffix(".mallocstats"))
     out.write_text("\n".join(lines) + "\n")
+
+
+def allocators(stats: Path) -> list[str]:
+    """What is not Python objects: pymalloc's arenas (used or free blocks in them), and what
+    glibc's malloc holds free (`malloc_trim` gives that back: the RSS it frees is it)."""
+    stderr = os.dup(2)
+    with stats.open("w") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(stderr, 2)
+            os.close(stderr)
+    wanted = (
+        "# arenas allocated current",
+        "# arenas highwater mark",
+        "# bytes in allocated blocks",
+        "# bytes in available blocks",
+        "Total",
+    )
+    lines = ["pymalloc:"] + [
+        "    " + " ".join(line.split())
+        for line in stats.read_text().splitlines()
+        if line.startswith(wanted)
+    ]
+    before = rss()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return [*lines, f"malloc_trim(0): {before} -> {rss()}"]
 
 
 def main() -> int:
