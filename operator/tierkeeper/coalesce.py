@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
@@ -42,7 +43,12 @@ class Coalescer(Generic[Key]):
     def request(self, key: Key, *, full: bool) -> None:
         self._pending[key] = self._pending.get(key, False) or full
         if key not in self._running:
-            self._running[key] = asyncio.create_task(self._drain(key))
+            # In a context of its own: a task inherits its creator's, and a request made
+            # from a kopf handler would keep kopf's cause (the object's whole body, its
+            # patch, its logger) alive as long as the run, and anything the run starts.
+            self._running[key] = asyncio.create_task(
+                self._drain(key), context=contextvars.Context()
+            )
 
     async def _drain(self, key: Key) -> None:
         failures = 0

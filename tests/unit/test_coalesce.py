@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 from tierkeeper.coalesce import Coalescer
 
@@ -52,3 +53,22 @@ def test_a_failed_run_is_retried_in_full_without_holding_a_slot() -> None:
     asyncio.run(scenario())
     # "b" ran while "a" waited to retry; "a" came back in full.
     assert runs == [("a", False), ("b", False), ("a", True)]
+
+
+def test_a_run_does_not_keep_the_context_of_whoever_asked_for_it() -> None:
+    """kopf's handlers run with its cause (the object's whole body) in context variables:
+    a run must not keep them alive."""
+    cause: contextvars.ContextVar[str] = contextvars.ContextVar("cause")
+    seen: list[str | None] = []
+
+    async def work(key: str, full: bool) -> None:
+        seen.append(cause.get(None))
+
+    async def scenario() -> None:
+        coalescer: Coalescer[str] = Coalescer(work)
+        cause.set("a kopf cause")
+        coalescer.request("a", full=True)
+        await coalescer.idle()
+
+    asyncio.run(scenario())
+    assert seen == [None]

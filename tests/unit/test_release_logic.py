@@ -12,7 +12,7 @@ from tierkeeper.reconcile.release import ReleaseRecord, available, refusal_for
 from tierkeeper.status.release import HISTORY_LIMIT, release_conditions, with_history
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
-RECORD = ReleaseRecord("team", "shop", "uid", 1, "2026-11-24T00:00:00Z", {}, {}, {})
+RECORD = ReleaseRecord("team", "shop", "uid", 1, "2026-11-24T00:00:00Z", {}, {}, False)
 ENV = EnvRecord("team", "shop", "uid", 1, {"tier": "production", "branch": "main"}, {}, False)
 
 

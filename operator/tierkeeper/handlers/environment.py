@@ -14,7 +14,7 @@ import kopf
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
-from tierkeeper.conditions import raw_condition
+from tierkeeper.compact import compact
 from tierkeeper.handlers.children import ChildEvent, owners_of
 from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
 from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
@@ -58,8 +58,8 @@ async def environments(
             name=name,
             uid=uid,
             generation=int(meta.get("generation", 0)),
-            spec=dict(spec),
-            status=dict(status),
+            spec=compact(spec),
+            status=compact(status),
             deleting=meta.get("deletionTimestamp") is not None,
         )
     }
@@ -152,6 +152,7 @@ async def environment_changed(
     key = (namespace or "", name)
     if type == "DELETED":
         state.memory.forget(key)
+        state.recheck(key, None)
         state.rollouts.pop(key, None)
         metrics.forget_environment(*key)
         return
@@ -163,7 +164,9 @@ async def environment_changed(
 async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
     await state.children.synced.wait()
     record = state.environment(key)
-    if record is None or record.deleting:
+    # Paused: another replica acts. Requests from timers are dropped; kopf lists the
+    # Environments again when this one resumes, which asks for their reconciles.
+    if record is None or record.deleting or state.paused:
         return
     release = state.bound_release(key)
     writing = state.memory.writing(key) if full else contextlib.nullcontext()
@@ -172,7 +175,7 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
             # The Release controller's latest decision, even before its status write comes
             # back through the watch: rendering an older one would flip traffic back and forth.
             rollout = state.rollouts.get(key) or (release and release.rollout) or AppRollout()
-            await reconcile_environment(
+            refused_for = await reconcile_environment(
                 state.kube,
                 record,
                 state.live(key),
@@ -182,23 +185,12 @@ async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
                 cnpg_installed=state.cnpg_installed,
                 full=full,
             )
-
-
-def _waits_for_a_secret(status: kopf.Status, **_: Any) -> bool:
-    ready = raw_condition(status, "Ready")
-    return ready is not None and ready.get("reason") == EXTERNAL_SECRET_MISSING
-
-
-@kopf.timer(
-    GROUP, VERSION, "environments", interval=SECRET_RECHECK_SECONDS, when=_waits_for_a_secret
-)
-async def look_for_external_secrets(
-    namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    """The Secrets that spec.external names are the team's, not ours: watching them would
-    mean watching every Secret of the cluster. An Environment refused for want of one looks
-    again now and then, and converges once it has been created (a read, no write, if not)."""
-    state_of(memo, kwargs).environments.request((namespace or "", name), full=True)
+    # The Secrets that spec.external names are the team's, not ours: watching them would
+    # mean watching every Secret of the cluster. An Environment refused for want of one
+    # looks again now and then, and converges once it has been created (a read, no write,
+    # if not). Our timer, not kopf's: kopf keeps the whole body of every object that has
+    # one, for as long as the object lives.
+    state.recheck(key, SECRET_RECHECK_SECONDS if refused_for == EXTERNAL_SECRET_MISSING else None)
 
 
 @kopf.on.delete(GROUP, VERSION, "environments")

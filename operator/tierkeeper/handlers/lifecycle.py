@@ -43,7 +43,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo["state"]
-    for timer in state.timers.values():
+    for timer in [*state.timers.values(), *state.rechecks.values()]:
         timer.cancel()
     await state.children.stop()
     await state.steps.stop()

@@ -16,7 +16,9 @@ import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.errors import NotFound
+from tierkeeper.compact import compact
 from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
+from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.reconcile.release import ReleaseRecord, step_release
 
 logger = logging.getLogger(__name__)
@@ -46,9 +48,9 @@ async def releases(
         uid=uid,
         generation=int(meta.get("generation", 0)),
         created=str(meta.get("creationTimestamp", "")),
-        spec=dict(spec),
-        status=dict(status),
-        annotations=dict(annotations),
+        spec=compact(spec),
+        status=compact(status),
+        rollback_requested=annotations.get(ROLLBACK_ANNOTATION) == "true",
     )
     return {(record.namespace, str(spec.get("environment", ""))): record}
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,8 @@ class OperatorState:
     # The Environment each Release names, and the timer of its next step.
     release_envs: dict[EnvKey, str] = field(default_factory=dict)
     timers: dict[EnvKey, asyncio.TimerHandle] = field(default_factory=dict)
+    # Environments that wait for a Secret of the team's: the timer of their next look.
+    rechecks: dict[EnvKey, asyncio.TimerHandle] = field(default_factory=dict)
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None
@@ -94,23 +99,40 @@ class OperatorState:
 
     def step(self, release_key: EnvKey, after: float = 0.0) -> None:
         """A step of the Release now, or after `after` seconds (in place of any timer)."""
-        if (timer := self.timers.pop(release_key, None)) is not None:
-            timer.cancel()
         if after > 0:
-            loop = asyncio.get_running_loop()
-            self.timers[release_key] = loop.call_later(after, self.step, release_key)
+            _arm(self.timers, release_key, after, functools.partial(self.step, release_key))
         else:
+            _arm(self.timers, release_key, None)
             self.steps.request(release_key, full=False)
 
     def forget_release(self, release_key: EnvKey) -> None:
-        if (timer := self.timers.pop(release_key, None)) is not None:
-            timer.cancel()
+        _arm(self.timers, release_key, None)
         self.release_envs.pop(release_key, None)
+
+    def recheck(self, env_key: EnvKey, after: float | None) -> None:
+        """A full reconcile of the Environment after `after` seconds (None: no more)."""
+        again = functools.partial(self.environments.request, env_key, full=True)
+        _arm(self.rechecks, env_key, after, again)
 
     def poke_releases(self, env_key: EnvKey) -> None:
         """A step of each Release of an Environment: something they wait for changed."""
         for release in self.releases_of(env_key):
             self.step((release.namespace, release.name))
+
+
+def _arm(
+    timers: dict[EnvKey, asyncio.TimerHandle],
+    key: EnvKey,
+    after: float | None,
+    callback: Callable[[], None] | None = None,
+) -> None:
+    """Replace `key`'s timer by one that calls `callback` after `after` seconds (None: by
+    none). Not in the caller's context, which may be a kopf handler's (see Coalescer)."""
+    if (timer := timers.pop(key, None)) is not None:
+        timer.cancel()
+    if after is not None and callback is not None:
+        loop = asyncio.get_running_loop()
+        timers[key] = loop.call_later(after, callback, context=contextvars.Context())
 
 
 def state_of(memo: kopf.Memo, kwargs: dict[str, Any]) -> OperatorState:

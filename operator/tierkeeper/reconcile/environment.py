@@ -202,8 +202,9 @@ async def reconcile_environment(
     *,
     cnpg_installed: bool,
     full: bool,
-) -> None:
-    """Converge (when `full`) and report status; refusals become conditions and Events."""
+) -> str | None:
+    """Converge (when `full`) and report status; refusals become conditions and Events.
+    Returns the reason of the refusal, if refused."""
     previous = parse_status(EnvironmentStatus, record.status)
     now = datetime.now(UTC).replace(microsecond=0)
     try:
@@ -212,7 +213,7 @@ async def reconcile_environment(
         invalid = observe("Ready", False, error.reason, error.message)
         status = refused_status(previous, invalid, now=now, generation=record.generation)
         await _report(kube, record, previous, status)
-        return
+        return error.reason
     cnpg = cnpg_installed and env.cloudnative_pg
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
     rejected: Forbidden | Invalid | None = None
@@ -223,7 +224,7 @@ async def reconcile_environment(
             if isinstance(error, Forbidden) and error.namespace_terminating:
                 # Everything in it, this Environment included, is on its way out.
                 logger.debug("%s/%s: namespace terminating", record.namespace, record.name)
-                return
+                return None
             rejected = error
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if full:
@@ -242,6 +243,7 @@ async def reconcile_environment(
         # A quota or a role can change without an event of ours: retried with backoff.
         # A rejected object (Invalid) waits for a change of the spec or of a child.
         raise rejected
+    return refusal.reason if refusal else None
 
 
 def _rejected_message(error: Forbidden | Invalid) -> str:

@@ -59,7 +59,9 @@ class ReleaseRecord:
     created: str
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
-    annotations: Mapping[str, str]
+    # Its rollback annotation: the one annotation read (the others can be large, e.g.
+    # kubectl's last-applied-configuration, a copy of the whole object).
+    rollback_requested: bool
 
     @property
     def involved(self) -> Involved:
@@ -235,14 +237,11 @@ class ReleaseStep:
             {"metadata": {"annotations": {ROLLBACK_ANNOTATION: None}}},
         )
 
-    def rollback_requested(self) -> bool:
-        return self.record.annotations.get(ROLLBACK_ANNOTATION) == "true"
-
     # -- blue-green ----------------------------------------------------------
 
     async def blue_green(self) -> float | None:
         status, image = self.status, self.spec.image
-        if self.rollback_requested():
+        if self.record.rollback_requested:
             return await self.emergency_rollback()
         if status.rollout is None:
             await self.save(
@@ -579,7 +578,7 @@ class ReleaseStep:
 
     async def rolling(self) -> float | None:
         status, image = self.status, self.spec.image
-        if self.rollback_requested():
+        if self.record.rollback_requested:
             return await self.emergency_rollback()
         rollout = status.rollout
         if rollout is None or image not in (status.target_image, status.refused_image):
