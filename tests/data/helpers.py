@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg.abc import Query
 
 from tests.data.dataservers import PostgresServer
-from tierkeeper.backup import BACKUP_SCRIPT_NAME
+from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME
 
 # Text a backup must carry over byte for byte: several scripts, emoji (outside
 # the BMP), quotes, backslashes, tabs and newlines.

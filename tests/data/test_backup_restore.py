@@ -8,7 +8,7 @@ import pytest
 
 from tests.data.dataservers import PostgresServer
 from tests.data.helpers import fingerprint, run_backup, seed_shop, tierkeeper
-from tierkeeper.backup import list_dumps
+from tierkeeper.backup.dumps import list_dumps
 
 pytestmark = pytest.mark.data
 

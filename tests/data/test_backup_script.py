@@ -15,7 +15,7 @@ import pytest
 
 from tests.data.dataservers import PostgresServer
 from tests.data.helpers import backup_env, backup_script_path, run_backup, seed_shop
-from tierkeeper.backup import DUMP_NAME, list_dumps
+from tierkeeper.backup.dumps import DUMP_NAME, list_dumps
 
 pytestmark = pytest.mark.data
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.data.dataservers import PostgresServer
 from tests.data.helpers import run_backup, seed_shop, tierkeeper
-from tierkeeper.restore import SCRATCH_PREFIX
+from tierkeeper.backup.restore import SCRATCH_PREFIX
 
 pytestmark = pytest.mark.data
 

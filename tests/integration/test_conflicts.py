@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
-from tierkeeper.names import ChildNames
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from tests.integration.operator import HealthServer, OperatorProcess
 from tests.integration.releases import phase, release, traffic_guard
 from tierkeeper.devcluster import DevCluster, Kube, Toolchain
 from tierkeeper.devcluster.cluster import free_ports
-from tierkeeper.names import ChildNames
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 

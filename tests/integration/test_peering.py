@@ -22,7 +22,7 @@ from tests.integration.releases import (
     traffic_guard,
 )
 from tierkeeper.devcluster import Kube
-from tierkeeper.names import ChildNames
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from tests.integration.fixtures import HealthServer
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
 from tests.integration.releases import phase, release
-from tierkeeper.names import ChildNames
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 

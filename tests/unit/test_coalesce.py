@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 
-from tierkeeper.coalesce import Coalescer
+from tierkeeper.handlers.coalesce import Coalescer
 
 
 def test_runs_are_bounded_and_requests_made_while_waiting_merge() -> None:

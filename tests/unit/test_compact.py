@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tierkeeper.compact import compact
+from tierkeeper.handlers.compact import compact
 
 STATUS = json.dumps(
     {

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tierkeeper.cli.crds import crd_files
-from tierkeeper.crdgen import KINDS, crd
+from tierkeeper.models.crdgen import KINDS, crd
 
 CRDS = Path(__file__).parents[2] / "crds"
 

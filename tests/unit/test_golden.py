@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tierkeeper.backup import BACKUP_SCRIPT_NAME
+from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME
 from tierkeeper.cli.render import render_documents
 
 ROOT = Path(__file__).parents[2]

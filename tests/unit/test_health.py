@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.operator import HealthServer
-from tierkeeper.health import GATE_SUCCESSES, watch_health
 from tierkeeper.models.environment import HealthCheck
+from tierkeeper.reconcile.health_gate import GATE_SUCCESSES, watch_health
 
 FAST = {"interval_seconds": 1, "timeout_seconds": 1}
 

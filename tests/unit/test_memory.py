@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tierkeeper.observe import ChildSummary
+from tierkeeper.models.child import ChildSummary
 from tierkeeper.reconcile.environment import Memory
 from tierkeeper.render import Child
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tierkeeper.names import SUFFIXED_CONTROLLER_MAX, ChildNames, fit_name
+from tierkeeper.models.names import SUFFIXED_CONTROLLER_MAX, ChildNames, fit_name
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LONG = "a" * 253

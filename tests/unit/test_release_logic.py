@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tierkeeper.conditions import find
 from tierkeeper.models import Phase, ReleaseSpec, ReleaseStatus
-from tierkeeper.observe import ChildSummary
+from tierkeeper.models.child import ChildSummary
 from tierkeeper.reconcile.environment import EnvRecord
 from tierkeeper.reconcile.release import ReleaseRecord, available, refusal_for
+from tierkeeper.status.conditions import find
 from tierkeeper.status.release import HISTORY_LIMIT, release_conditions, with_history
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_conditions_follow_the_phase() -> None:
 
 
 def test_healthy_is_kept_until_a_new_check() -> None:
-    from tierkeeper.conditions import observe
+    from tierkeeper.status.conditions import observe
 
     status = ReleaseStatus(phase=Phase.VERIFYING, target_image="shop:2")
     first = release_conditions(

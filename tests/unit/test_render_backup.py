@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.helpers import container, env_of, env_vars
-from tierkeeper.backup import backup_script
+from tierkeeper.backup.dumps import backup_script
 from tierkeeper.render.backup import (
     render_backup_cronjob,
     render_backup_script,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.unit.helpers import env_of
-from tierkeeper.conditions import find, merge_conditions, observe
-from tierkeeper.cost import estimated_monthly_cost
 from tierkeeper.models import EnvironmentStatus
+from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
-from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.status.conditions import find, merge_conditions, observe
+from tierkeeper.status.cost import estimated_monthly_cost
 from tierkeeper.status.environment import Observed, environment_status, ready_event
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

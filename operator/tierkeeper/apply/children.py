@@ -20,8 +20,8 @@ from tierkeeper.apply.errors import Conflict, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.names import label_value
-from tierkeeper.observe import ChildSummary, child_version
+from tierkeeper.models.child import ChildSummary, child_version
+from tierkeeper.models.names import label_value
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 from tierkeeper.render.postgres import CNPG_API_VERSION, render_credentials_secret

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tierkeeper.crdgen import KINDS, crd
+from tierkeeper.models.crdgen import KINDS, crd
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from tierkeeper.restore import (
+from tierkeeper.backup.restore import (
     LARGE_OBJECTS,
     DrillReport,
     RestoreError,

@@ -19,7 +19,7 @@ from typing import Any
 
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.apply.watch import Change, changes
-from tierkeeper.observe import ChildSummary, summarize
+from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 logger = logging.getLogger(__name__)

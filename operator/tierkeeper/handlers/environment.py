@@ -14,13 +14,13 @@ import kopf
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.children import release_data
 from tierkeeper.apply.events import post_event
-from tierkeeper.compact import compact
 from tierkeeper.handlers.children import ChildEvent, owners_of
+from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
 from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
+from tierkeeper.models.child import summarize
+from tierkeeper.models.names import ChildNames
 from tierkeeper.models.rollout import AppRollout
-from tierkeeper.names import ChildNames
-from tierkeeper.observe import summarize
 from tierkeeper.reconcile.environment import (
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,

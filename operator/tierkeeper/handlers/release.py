@@ -16,7 +16,7 @@ import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.errors import NotFound
-from tierkeeper.compact import compact
+from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
 from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.reconcile.release import ReleaseRecord, step_release

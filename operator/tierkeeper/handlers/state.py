@@ -12,14 +12,14 @@ from typing import Any
 import kopf
 
 from tierkeeper.apply.kube import Kube
-from tierkeeper.coalesce import Coalescer
 from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.children import ChildCache, ChildKey, Children, EnvKey
+from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.pause import Pause
+from tierkeeper.models.child import ChildSummary
+from tierkeeper.models.names import ChildNames
 from tierkeeper.models.rollout import AppRollout
-from tierkeeper.names import ChildNames
-from tierkeeper.observe import ChildSummary
 from tierkeeper.reconcile.environment import EnvRecord, Memory
 from tierkeeper.reconcile.release import ReleaseRecord
 

@@ -15,8 +15,8 @@ from tierkeeper.models.environment import (
     PostgresProvider,
     StrategyType,
 )
+from tierkeeper.models.names import ChildNames
 from tierkeeper.models.tiers import TIER_DEFAULTS
-from tierkeeper.names import ChildNames
 
 
 class InvalidSpec(ValueError):

@@ -24,14 +24,14 @@ from tierkeeper.apply.children import (
 from tierkeeper.apply.errors import Forbidden, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube
-from tierkeeper.conditions import Observation, find, observe
 from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
+from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import parse_status
-from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.render import Child, render_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
+from tierkeeper.status.conditions import Observation, find, observe
 from tierkeeper.status.environment import (
     Observed,
     environment_status,

@@ -20,9 +20,7 @@ from tierkeeper.apply.children import Owner, converge
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import EventType, Involved, post_event
 from tierkeeper.apply.kube import Kube
-from tierkeeper.conditions import Observation, observe, raw_condition
 from tierkeeper.config import OperatorConfig
-from tierkeeper.health import GATE_SUCCESSES, Verdict, health_url, watch_health
 from tierkeeper.models import (
     InvalidSpec,
     Phase,
@@ -32,14 +30,16 @@ from tierkeeper.models import (
     ResolvedEnvironment,
     resolve_document,
 )
+from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.status import parse_status
 from tierkeeper.models.units import duration_seconds
-from tierkeeper.observe import ChildSummary, summarize
 from tierkeeper.reconcile.environment import WRITES_NOTHING, EnvRecord, Memory
+from tierkeeper.reconcile.health_gate import GATE_SUCCESSES, Verdict, health_url, watch_health
 from tierkeeper.render import app_children
 from tierkeeper.render.common import COMPONENT, INSTANCE, Component
+from tierkeeper.status.conditions import Observation, observe, raw_condition
 from tierkeeper.status.release import release_conditions, with_history
 
 POLL_SECONDS = 5.0

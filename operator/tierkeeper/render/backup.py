@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tierkeeper.backup import BACKUP_SCRIPT_NAME, backup_script
+from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME, backup_script
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.render.common import Component, Manifest, labels, metadata, secret_env, value_env
 from tierkeeper.render.postgres import PASSWORD_KEY, POSTGRES_PORT

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from tierkeeper.conditions import Observation, find, merge_conditions, observe
-from tierkeeper.cost import estimated_monthly_cost
 from tierkeeper.models import EnvironmentStatus, ResolvedEnvironment
+from tierkeeper.models.child import ChildSummary
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import Endpoints
-from tierkeeper.observe import ChildSummary
 from tierkeeper.render.postgres import POSTGRES_PORT, postgres_host
 from tierkeeper.render.redis import REDIS_PORT
+from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
+from tierkeeper.status.cost import estimated_monthly_cost
 
 Children = Mapping[tuple[str, str], ChildSummary]
 

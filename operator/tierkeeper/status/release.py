@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from tierkeeper.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.models import Condition, Phase, ReleaseStatus
 from tierkeeper.models.status import HistoryEntry
+from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 
 HISTORY_LIMIT = 10
 

@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
-from tierkeeper.backup import Dump, list_dumps, parse_dump_name
+from tierkeeper.backup.dumps import Dump, list_dumps, parse_dump_name
 
 LARGE_OBJECTS = "(large objects)"
 MAINTENANCE_DATABASES = ("postgres", "template1")
