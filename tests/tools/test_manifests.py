@@ -20,7 +20,7 @@ import pytest
 from tests.tools.conftest import ROOT
 from tierkeeper.apply.kube import PLURALS
 from tierkeeper.cli import run as run_command
-from tierkeeper.handlers.children import WATCHED
+from tierkeeper.handlers.child_watches import WATCHED
 
 # (API group, plural) of each kind of child the operator watches.
 CHILDREN = [(api_version.rpartition("/")[0], PLURALS[kind]) for api_version, kind in WATCHED]

@@ -24,10 +24,10 @@ def test_runs_are_bounded_and_requests_made_while_waiting_merge() -> None:
     async def scenario() -> None:
         coalescer: Coalescer[str] = Coalescer(work, concurrency=2)
         for key in "abcde":
-            coalescer.request(key, full=False)
+            coalescer.request(key, converge=False)
         # "e" waits for a slot: these join its one run, which is then full.
-        coalescer.request("e", full=True)
-        coalescer.request("e", full=False)
+        coalescer.request("e", converge=True)
+        coalescer.request("e", converge=False)
         await coalescer.idle()
 
     asyncio.run(scenario())
@@ -45,9 +45,9 @@ def test_a_failed_run_is_retried_in_full_without_holding_a_slot() -> None:
 
     async def scenario() -> None:
         coalescer: Coalescer[str] = Coalescer(work, retry_delays=(0.05,), concurrency=1)
-        coalescer.request("a", full=False)
+        coalescer.request("a", converge=False)
         await asyncio.sleep(0)
-        coalescer.request("b", full=False)
+        coalescer.request("b", converge=False)
         await coalescer.idle()
 
     asyncio.run(scenario())
@@ -67,7 +67,7 @@ def test_a_run_does_not_keep_the_context_of_whoever_asked_for_it() -> None:
     async def scenario() -> None:
         coalescer: Coalescer[str] = Coalescer(work)
         cause.set("a kopf cause")
-        coalescer.request("a", full=True)
+        coalescer.request("a", converge=True)
         await coalescer.idle()
 
     asyncio.run(scenario())

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import copy
 import logging
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,17 +20,9 @@ from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import ChildSummary, child_version
-from tierkeeper.models.names import label_value
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
-from tierkeeper.render.postgres import CNPG_API_VERSION, render_credentials_secret
 
-RETAINED_FROM = "tierkeeper.dev/retained-from"
-RETAINED_KINDS = (
-    ("v1", "PersistentVolumeClaim"),
-    ("v1", "Secret"),
-    (CNPG_API_VERSION, "Cluster"),
-)
 CHILD_NAME_TAKEN = "ChildNameTaken"
 
 logger = logging.getLogger(__name__)
@@ -203,55 +194,3 @@ async def converge(
 
     await asyncio.gather(*(one(child) for child in children))
     return written
-
-
-async def ensure_credentials(
-    kube: Kube, env: ResolvedEnvironment, owner: Owner, live: Live
-) -> None:
-    """Create the credentials Secret once, with a fresh password; never rewrite it.
-
-    A Secret retained from an earlier Environment of the same name is adopted with its
-    password, so the retained database volume still opens.
-    """
-    name = env.names.postgres_credentials
-    if not env.spec.postgres.enabled or ("Secret", name) in live:
-        return
-    try:
-        existing = await kube.get("v1", "Secret", env.namespace, name)
-    except NotFound:
-        secret = render_credentials_secret(env, secrets.token_urlsafe(24))
-        if secret is not None:
-            await kube.create(owned(secret, owner))
-        return
-    labels = existing["metadata"].get("labels") or {}
-    if RETAINED_FROM in labels:
-        await kube.merge_patch(
-            "v1",
-            "Secret",
-            env.namespace,
-            name,
-            {"metadata": {"ownerReferences": [owner.reference()], "labels": {RETAINED_FROM: None}}},
-        )
-
-
-async def release_data(kube: Kube, env_name: str, namespace: str, selector: str) -> list[str]:
-    """Detach data volumes, the credentials Secret (our only Secret) and a CloudNativePG
-    Cluster (which owns its own volumes) from a departing Environment.
-
-    They lose their owner reference (so garbage collection spares them) and gain a
-    label naming the Environment they came from. Returns what was kept.
-    """
-    kept: list[str] = []
-    # A label value (63 characters at most): a long Environment name is shortened as names are.
-    retained_from = label_value(env_name)
-    patch = {"metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: retained_from}}}
-    for api_version, kind in RETAINED_KINDS:
-        try:
-            items = await kube.list(api_version, kind, namespace, selector)
-        except NotFound:  # CloudNativePG is not installed
-            continue
-        for item in items:
-            name = item["metadata"]["name"]
-            await kube.merge_patch(api_version, kind, namespace, name, patch)
-            kept.append(f"{kind}/{name}")
-    return kept

@@ -20,7 +20,8 @@ CONCURRENCY = 20
 
 
 class Coalescer(Generic[Key]):
-    """Per-key serial execution of `work(key, full)`; `full` requests win over partial ones.
+    """Per-key serial execution of `work(key, converge)`; a request to converge wins over
+    one that is not (for Environments: children and status, or status only).
 
     At most `concurrency` runs at once; a key waiting for a slot keeps merging requests.
     A failed run is retried with backoff, so an API-server outage delays convergence
@@ -40,8 +41,8 @@ class Coalescer(Generic[Key]):
         self._retry_delays = retry_delays
         self._slots = asyncio.Semaphore(concurrency)
 
-    def request(self, key: Key, *, full: bool) -> None:
-        self._pending[key] = self._pending.get(key, False) or full
+    def request(self, key: Key, *, converge: bool) -> None:
+        self._pending[key] = self._pending.get(key, False) or converge
         if key not in self._running:
             # In a context of its own: a task inherits its creator's, and a request made
             # from a kopf handler would keep kopf's cause (the object's whole body, its
@@ -64,12 +65,12 @@ class Coalescer(Generic[Key]):
             del self._running[key]
 
     async def _run_once(self, key: Key, retry_delay: float) -> bool:
-        """One run in a free slot; False if it failed (the key is then pending in full)."""
+        """One run in a free slot; False if it failed (the key is then pending, to converge)."""
         async with self._slots:
             # Taken only now: requests made while waiting for the slot join this run.
-            full = self._pending.pop(key)
+            converge = self._pending.pop(key)
             try:
-                await self._work(key, full)
+                await self._work(key, converge)
             except Exception:
                 logger.exception("reconcile of %s failed; retrying in %ss", key, retry_delay)
                 self._pending[key] = True

@@ -6,32 +6,30 @@ on any child only asks for one, and requests that arrive while one runs merge.
 
 from __future__ import annotations
 
-import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
-from tierkeeper.apply.children import release_data
-from tierkeeper.apply.events import post_event
-from tierkeeper.handlers.children import ChildEvent, owners_of
+from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.compact import compact
-from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
-from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
+from tierkeeper.handlers.state import OperatorState, state_of
+from tierkeeper.models import InvalidSpec, resolve_document
 from tierkeeper.models.child import summarize
-from tierkeeper.models.names import ChildNames
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.environment import (
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,
-    EnvRecord,
     reconcile_environment,
 )
-from tierkeeper.render.common import INSTANCE, MANAGED_BY
+from tierkeeper.reconcile.records import EnvRecord, ObjectKey
+from tierkeeper.reconcile.retention import retain_on_deletion
+from tierkeeper.render.common import MANAGED_BY
 
 SECRET_RECHECK_SECONDS = 20.0
 
-# Watched by kopf, not by `Children`: kopf picks CRDs up as they come and go. Not kept:
+# Watched by kopf, not by `ChildWatches`: kopf picks CRDs up as they come and go. Not kept:
 # the Cluster is read on demand, the ScheduledBackup only restored.
 CNPG_GROUP = "postgresql.cnpg.io"
 CNPG_WATCHED = (
@@ -51,7 +49,7 @@ async def environments(
     spec: kopf.Spec,
     status: kopf.Status,
     **_: Any,
-) -> dict[EnvKey, EnvRecord]:
+) -> dict[ObjectKey, EnvRecord]:
     return {
         (namespace or "", name): EnvRecord(
             namespace=namespace or "",
@@ -66,21 +64,21 @@ async def environments(
 
 
 def child_changed(state: OperatorState, event: ChildEvent) -> None:
-    """A reconcile of the Environments that own the child: a full one if it drifted from
-    our write (or they were refused), else one of status only; their Releases look too."""
+    """A reconcile of the Environments that own the child: one that converges if it drifted
+    from our write (or they were refused), else one of status only; their Releases look too."""
     if state.paused:
         return
     for owner in event.owners:
         key = (event.namespace, owner)
-        drifted = state.memory.drifted(key, event.summary, deleted=event.deleted)
-        state.environments.request(key, full=drifted or key in state.memory.blocked)
-        state.poke_releases(key)
+        drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
+        state.environments.request(key, converge=drifted or key in state.ledger.blocked)
+        state.wake_releases_of(key)
     if event.deleted:
         # A name another Environment's child held is free now: those refused for it
         # (ChildNameTaken, e.g. while a previous incarnation's children were still being
         # collected) try again.
-        for key in state.memory.blocked_in(event.namespace):
-            state.environments.request(key, full=True)
+        for key in state.ledger.blocked_in(event.namespace):
+            state.environments.request(key, converge=True)
 
 
 async def cloudnative_pg_child_changed(
@@ -126,7 +124,7 @@ async def cloudnative_pg_changed(
     for key in list(state.indexes["environments"]):
         record = state.environment(key)
         if record is not None and _uses_cloudnative_pg(record):
-            state.environments.request(key, full=True)
+            state.environments.request(key, converge=True)
     if state.discovery is not None:
         await state.discovery.settle(CNPG_GROUP, [spec["names"]["plural"]], present=present)
 
@@ -151,40 +149,35 @@ async def environment_changed(
     state = state_of(memo, kwargs)
     key = (namespace or "", name)
     if type == "DELETED":
-        state.memory.forget(key)
+        state.ledger.forget(key)
         state.recheck(key, None)
-        state.rollouts.pop(key, None)
         metrics.forget_environment(*key)
         return
-    full = state.memory.applied_generation.get(key) != meta.get("generation")
-    state.environments.request(key, full=full)
-    state.poke_releases(key)
+    changed = state.ledger.applied_generation.get(key) != meta.get("generation")
+    state.environments.request(key, converge=changed)
+    state.wake_releases_of(key)
 
 
-async def reconcile(state: OperatorState, key: EnvKey, full: bool) -> None:
-    await state.children.synced.wait()
+async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> None:
+    await state.child_watches.synced.wait()
     record = state.environment(key)
     # Paused: another replica acts. Requests from timers are dropped; kopf lists the
     # Environments again when this one resumes, which asks for their reconciles.
     if record is None or record.deleting or state.paused:
         return
     release = state.bound_release(key)
-    writing = state.memory.writing(key) if full else contextlib.nullcontext()
     with metrics.reconciling("Environment"):
-        async with writing:
-            # The Release controller's latest decision, even before its status write comes
-            # back through the watch: rendering an older one would flip traffic back and forth.
-            rollout = state.rollouts.get(key) or (release and release.rollout) or AppRollout()
-            refused_for = await reconcile_environment(
-                state.kube,
-                record,
-                state.live(key),
-                release.name if release else None,
-                rollout,
-                state.memory,
-                cnpg_installed=state.cnpg_installed,
-                full=full,
-            )
+        refused_for = await reconcile_environment(
+            state.kube,
+            record,
+            state.live(key),
+            release.name if release else None,
+            (release and release.rollout) or AppRollout(),
+            state.ledger,
+            cnpg_installed=state.cnpg_installed,
+            converge_children=converge,
+            now=datetime.now(UTC).replace(microsecond=0),
+        )
     # The Secrets that spec.external names are the team's, not ours: watching them would
     # mean watching every Secret of the cluster. An Environment refused for want of one
     # looks again now and then, and converges once it has been created (a read, no write,
@@ -199,18 +192,5 @@ async def environment_deleted(
 ) -> None:
     """Retain: detach volumes and credentials before garbage collection takes the rest."""
     state = state_of(memo, kwargs)
-    ns = namespace or ""
-    try:
-        policy = resolve_document(spec, name=name, namespace=ns).spec.deletion_policy
-    except InvalidSpec:
-        # An Environment that never resolved created nothing; keeping is the safe choice.
-        policy = DeletionPolicy.RETAIN
-    if policy is not DeletionPolicy.RETAIN:
-        return
-    selector = f"{MANAGED_BY}=tierkeeper,{INSTANCE}={ChildNames(name).instance_label}"
-    kept = await release_data(state.kube, name, ns, selector)
-    if kept:
-        record = EnvRecord(ns, name, uid, 0, {}, {}, True)
-        await post_event(
-            state.kube, record.involved, "Normal", "DataRetained", "kept " + ", ".join(kept)
-        )
+    record = EnvRecord(namespace or "", name, uid, 0, spec, {}, True)
+    await retain_on_deletion(state.kube, record)

@@ -9,7 +9,11 @@ import kopf
 from tierkeeper import GROUP
 from tierkeeper.apply.kube import Kube
 from tierkeeper.config import OperatorConfig
+from tierkeeper.handlers.child_watches import ChildCache, ChildWatches
+from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
+from tierkeeper.handlers.environment import child_changed, reconcile
+from tierkeeper.handlers.release import STEPS_AT_ONCE, run_step
 from tierkeeper.handlers.state import OperatorState
 from tierkeeper.reconcile.environment import cloudnative_pg_installed
 
@@ -31,12 +35,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.lifetime = 20
     kube = await Kube.connect()
     namespaces = tuple(memo.get("namespaces", ()))
-    state = OperatorState.create(kube, OperatorConfig.from_environment(), namespaces)
+    state: OperatorState
+    state = OperatorState(
+        kube,
+        OperatorConfig.from_environment(),
+        Coalescer(lambda key, converge: reconcile(state, key, converge)),
+        ChildWatches(ChildCache(lambda event: child_changed(state, event)), namespaces),
+        Coalescer(lambda key, _: run_step(state, key), concurrency=STEPS_AT_ONCE),
+    )
     state.cnpg_installed = await cloudnative_pg_installed(kube)
     if (insights := memo.get("insights")) is not None:
         state.discovery = Discovery(settings, insights)
     state.pause = memo.get("pause")
-    await state.children.start()
+    await state.child_watches.start()
     memo["state"] = state
 
 
@@ -45,7 +56,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo["state"]
     for timer in [*state.timers.values(), *state.rechecks.values()]:
         timer.cancel()
-    await state.children.stop()
-    await state.steps.stop()
+    await state.child_watches.stop()
+    await state.release_steps.stop()
     await state.environments.stop()
     await state.kube.close()

@@ -2,8 +2,8 @@
 
 A step (`step_release`) runs whenever something a Release waits for changes (the Release,
 its Environment, a child) or the time it asked for has come. Steps are requests merged
-per Release, not a kopf daemon per Release: a daemon kept nine coroutine frames and its
-own copy of the Release's body for each of them, for the Release's whole life.
+per Release with a timer for the next, not a kopf daemon per Release, which would hold
+its frames and its own copy of the Release's body for the Release's whole life.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import kopf
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.handlers.compact import compact
-from tierkeeper.handlers.state import EnvKey, OperatorState, state_of
+from tierkeeper.handlers.state import OperatorState, state_of
 from tierkeeper.models.release import ROLLBACK_ANNOTATION
-from tierkeeper.reconcile.release import ReleaseRecord, step_release
+from tierkeeper.reconcile.records import ObjectKey, ReleaseRecord
+from tierkeeper.reconcile.release import step_release
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ async def releases(
     status: kopf.Status,
     annotations: kopf.Annotations,
     **_: Any,
-) -> dict[EnvKey, ReleaseRecord]:
+) -> dict[ObjectKey, ReleaseRecord]:
     record = ReleaseRecord(
         namespace=namespace or "",
         name=name,
@@ -72,13 +73,13 @@ async def release_changed(
         metrics.forget_release(*key)
     else:
         state.release_envs[key] = env_key[1]
-        state.step(key)
-    state.environments.request(env_key, full=False)
+        state.wake_release(key)
+    state.environments.request(env_key, converge=False)
 
 
-async def step(state: OperatorState, key: EnvKey) -> None:
+async def run_step(state: OperatorState, key: ObjectKey) -> None:
     """One step of a Release's rollout, and a timer for the next."""
-    await state.children.synced.wait()
+    await state.child_watches.synced.wait()
     env_name = state.release_envs.get(key)
     # Deleted, or another replica acts (its resumed listing asks for steps again).
     if env_name is None or state.paused:
@@ -86,7 +87,7 @@ async def step(state: OperatorState, key: EnvKey) -> None:
     env_key = (key[0], env_name)
     record = state.release(env_key, key[1])
     if record is None:
-        state.step(key, after=RETRY_SECONDS)
+        state.wake_release(key, after=RETRY_SECONDS)
         return
     bound = state.bound_release(env_key)
     try:
@@ -98,12 +99,16 @@ async def step(state: OperatorState, key: EnvKey) -> None:
                 state.environment(env_key),
                 bound.name if bound else None,
                 state.live(env_key),
-                state.memory,
-                state.rollouts,
-                datetime.now(UTC).replace(microsecond=0),
+                state.ledger,
+                utc_now,
             )
     except NotFound as gone:
         # Deleted while the step ran: its deletion event forgets it.
         logger.info("step of Release %s/%s: %s", *key, gone)
         return
-    state.step(key, after=IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS))
+    state.wake_release(key, after=IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS))
+
+
+def utc_now() -> datetime:
+    """The clock of Release steps, to the second (status times have no finer resolution)."""
+    return datetime.now(UTC).replace(microsecond=0)

@@ -1,4 +1,8 @@
-"""What the handlers share for the operator's lifetime (kept in kopf's memo)."""
+"""What the handlers share for the operator's lifetime (kept in kopf's memo).
+
+Built by `lifecycle.start`, which wires the reconcile and the Release step into it: this
+module imports none of its users.
+"""
 
 from __future__ import annotations
 
@@ -13,57 +17,36 @@ import kopf
 
 from tierkeeper.apply.kube import Kube
 from tierkeeper.config import OperatorConfig
-from tierkeeper.handlers.children import ChildCache, ChildKey, Children, EnvKey
+from tierkeeper.handlers.child_watches import ChildWatches
 from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.pause import Pause
-from tierkeeper.models.child import ChildSummary
+from tierkeeper.models.child import ChildKey, ChildSummary
 from tierkeeper.models.names import ChildNames
-from tierkeeper.models.rollout import AppRollout
-from tierkeeper.reconcile.environment import EnvRecord, Memory
-from tierkeeper.reconcile.release import ReleaseRecord
-
-__all__ = ["EnvKey", "OperatorState", "state_of"]
+from tierkeeper.reconcile.ledger import WriteLedger
+from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
 
 
 @dataclass
 class OperatorState:
     kube: Kube
     config: OperatorConfig
-    environments: Coalescer[EnvKey]
-    children: Children
+    # Reconciles, keyed by Environment; a request to converge wins over one for status.
+    environments: Coalescer[ObjectKey]
+    child_watches: ChildWatches
     # Release steps, keyed by Release.
-    steps: Coalescer[EnvKey]
-    memory: Memory = field(default_factory=Memory)
+    release_steps: Coalescer[ObjectKey]
+    ledger: WriteLedger = field(default_factory=WriteLedger)
     indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
-    rollouts: dict[EnvKey, AppRollout] = field(default_factory=dict)
     # The Environment each Release names, and the timer of its next step.
-    release_envs: dict[EnvKey, str] = field(default_factory=dict)
-    timers: dict[EnvKey, asyncio.TimerHandle] = field(default_factory=dict)
+    release_envs: dict[ObjectKey, str] = field(default_factory=dict)
+    timers: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     # Environments that wait for a Secret of the team's: the timer of their next look.
-    rechecks: dict[EnvKey, asyncio.TimerHandle] = field(default_factory=dict)
+    rechecks: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None
     pause: Pause | None = None
-
-    @classmethod
-    def create(
-        cls, kube: Kube, config: OperatorConfig, namespaces: tuple[str, ...] = ()
-    ) -> OperatorState:
-        # Imported here: the reconcile entry point needs the state it is stored in.
-        from tierkeeper.handlers.environment import child_changed, reconcile
-        from tierkeeper.handlers.release import STEPS_AT_ONCE, step
-
-        state: OperatorState
-        state = cls(
-            kube,
-            config,
-            Coalescer(lambda key, full: reconcile(state, key, full)),
-            Children(ChildCache(lambda event: child_changed(state, event)), namespaces),
-            Coalescer(lambda key, _: step(state, key), concurrency=STEPS_AT_ONCE),
-        )
-        return state
 
     @property
     def paused(self) -> bool:
@@ -76,10 +59,10 @@ class OperatorState:
             self.indexes = {k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)}
         return self
 
-    def environment(self, key: EnvKey) -> EnvRecord | None:
+    def environment(self, key: ObjectKey) -> EnvRecord | None:
         return next(iter(self.indexes["environments"].get(key, [])), None)
 
-    def releases_of(self, key: EnvKey) -> list[ReleaseRecord]:
+    def releases_of(self, key: ObjectKey) -> list[ReleaseRecord]:
         """Oldest first; creation times have one-second resolution, so among Releases of the
         same second the one already deploying (it has a rollout) comes first."""
         return sorted(
@@ -87,42 +70,43 @@ class OperatorState:
             key=lambda r: (r.created, r.rollout is None, r.name),
         )
 
-    def release(self, env_key: EnvKey, name: str) -> ReleaseRecord | None:
+    def release(self, env_key: ObjectKey, name: str) -> ReleaseRecord | None:
         return next((r for r in self.releases_of(env_key) if r.name == name), None)
 
-    def bound_release(self, key: EnvKey) -> ReleaseRecord | None:
+    def bound_release(self, key: ObjectKey) -> ReleaseRecord | None:
         """The oldest Release naming the Environment binds it; later ones are refused."""
         return next(iter(self.releases_of(key)), None)
 
-    def live(self, key: EnvKey) -> dict[ChildKey, ChildSummary]:
-        return self.children.live(key[0], ChildNames(key[1]).instance_label)
+    def live(self, key: ObjectKey) -> dict[ChildKey, ChildSummary]:
+        return self.child_watches.live(key[0], ChildNames(key[1]).instance_label)
 
-    def step(self, release_key: EnvKey, after: float = 0.0) -> None:
+    def wake_release(self, release_key: ObjectKey, after: float = 0.0) -> None:
         """A step of the Release now, or after `after` seconds (in place of any timer)."""
         if after > 0:
-            _arm(self.timers, release_key, after, functools.partial(self.step, release_key))
+            wake = functools.partial(self.wake_release, release_key)
+            _arm(self.timers, release_key, after, wake)
         else:
             _arm(self.timers, release_key, None)
-            self.steps.request(release_key, full=False)
+            self.release_steps.request(release_key, converge=False)
 
-    def forget_release(self, release_key: EnvKey) -> None:
+    def forget_release(self, release_key: ObjectKey) -> None:
         _arm(self.timers, release_key, None)
         self.release_envs.pop(release_key, None)
 
-    def recheck(self, env_key: EnvKey, after: float | None) -> None:
-        """A full reconcile of the Environment after `after` seconds (None: no more)."""
-        again = functools.partial(self.environments.request, env_key, full=True)
+    def recheck(self, env_key: ObjectKey, after: float | None) -> None:
+        """A converging reconcile of the Environment after `after` seconds (None: no more)."""
+        again = functools.partial(self.environments.request, env_key, converge=True)
         _arm(self.rechecks, env_key, after, again)
 
-    def poke_releases(self, env_key: EnvKey) -> None:
+    def wake_releases_of(self, env_key: ObjectKey) -> None:
         """A step of each Release of an Environment: something they wait for changed."""
         for release in self.releases_of(env_key):
-            self.step((release.namespace, release.name))
+            self.wake_release((release.namespace, release.name))
 
 
 def _arm(
-    timers: dict[EnvKey, asyncio.TimerHandle],
-    key: EnvKey,
+    timers: dict[ObjectKey, asyncio.TimerHandle],
+    key: ObjectKey,
     after: float | None,
     callback: Callable[[], None] | None = None,
 ) -> None:

@@ -14,6 +14,9 @@ from typing import Any
 
 from tierkeeper import FIELD_MANAGER
 
+# (kind, name) of a child within its Environment's namespace.
+ChildKey = tuple[str, str]
+
 
 @dataclass(frozen=True, slots=True)
 class ChildSummary:
@@ -30,6 +33,10 @@ class ChildSummary:
     last_success: str | None = None
     phase: str | None = None
     controller_uid: str | None = None  # the uid of the owner reference marked controller
+
+
+# An Environment's children as the watches last saw them.
+LiveChildren = Mapping[ChildKey, ChildSummary]
 
 
 def child_version(meta: Mapping[str, Any]) -> str:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from tierkeeper import metrics
 from tierkeeper.apply.children import (
@@ -17,19 +13,22 @@ from tierkeeper.apply.children import (
     NamesTaken,
     Owner,
     converge,
-    ensure_credentials,
     names_taken,
     wanted_names,
 )
 from tierkeeper.apply.errors import Forbidden, Invalid, NotFound
-from tierkeeper.apply.events import Involved, post_event
+from tierkeeper.apply.events import post_event
 from tierkeeper.apply.kube import Kube
 from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
-from tierkeeper.models.child import ChildSummary, summarize
+from tierkeeper.models.child import summarize
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import parse_status
-from tierkeeper.render import Child, render_children
+from tierkeeper.reconcile.app_writer import write_app
+from tierkeeper.reconcile.credentials import ensure_credentials
+from tierkeeper.reconcile.ledger import WriteLedger
+from tierkeeper.reconcile.records import EnvRecord
+from tierkeeper.render import app_children, data_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, find, observe
 from tierkeeper.status.environment import (
@@ -46,80 +45,6 @@ CHILD_REJECTED = "ChildRejected"
 EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
 # Refusals under which an Environment writes no child: its Release must not write either.
 WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING})
-
-
-@dataclass(frozen=True)
-class EnvRecord:
-    """What the operator keeps of an Environment between events."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-    deleting: bool
-
-    @property
-    def involved(self) -> Involved:
-        return Involved("Environment", self.namespace, self.name, self.uid)
-
-
-@dataclass
-class Memory:
-    """Versions of what we last wrote, per Environment: told apart from drift on watch events."""
-
-    applied_generation: dict[tuple[str, str], int] = field(default_factory=dict)
-    written: dict[tuple[str, str], dict[tuple[str, str], str]] = field(default_factory=dict)
-    # The rollout whose app children were last applied in full, per Environment (by a
-    # Release step, or by the Environment's own full reconcile, which renders them too).
-    applied_rollout: dict[tuple[str, str], AppRollout] = field(default_factory=dict)
-    # Environments whose last full reconcile was refused or rejected: a change of any child
-    # (a name freed, a child put right by hand) may unblock them.
-    blocked: set[tuple[str, str]] = field(default_factory=set)
-    # One writer of an Environment's children at a time: its full reconcile and its
-    # Release's steps both write the app's, each from the rollout it read; interleaved,
-    # the older rollout could land last and be taken for ours.
-    writers: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
-    # The children a write in progress wants, per Environment: one deleted before the write
-    # is recorded (its version comes back with the write) has drifted all the same.
-    in_flight: dict[tuple[str, str], frozenset[tuple[str, str]]] = field(default_factory=dict)
-
-    def writing(self, key: tuple[str, str]) -> asyncio.Lock:
-        return self.writers.setdefault(key, asyncio.Lock())
-
-    @contextlib.contextmanager
-    def expecting(self, key: tuple[str, str], children: list[Child]) -> Iterator[None]:
-        """While `children` are being written for `key`."""
-        self.in_flight[key] = frozenset(
-            (c.kind, c.name) for c in children if c.manifest is not None
-        )
-        try:
-            yield
-        finally:
-            self.in_flight.pop(key, None)
-
-    def forget(self, key: tuple[str, str]) -> None:
-        self.applied_generation.pop(key, None)
-        self.written.pop(key, None)
-        self.applied_rollout.pop(key, None)
-        self.blocked.discard(key)
-        self.writers.pop(key, None)
-
-    def block(self, key: tuple[str, str], blocked: bool) -> None:
-        if blocked:
-            self.blocked.add(key)
-        else:
-            self.blocked.discard(key)
-
-    def blocked_in(self, namespace: str) -> list[tuple[str, str]]:
-        return [key for key in self.blocked if key[0] == namespace]
-
-    def drifted(self, key: tuple[str, str], child: ChildSummary, deleted: bool) -> bool:
-        ours = self.written.get(key, {}).get((child.kind, child.name))
-        if deleted:
-            return ours is not None or (child.kind, child.name) in self.in_flight.get(key, ())
-        return ours is not None and ours != child.version
 
 
 async def cloudnative_pg_installed(kube: Kube) -> bool:
@@ -168,27 +93,35 @@ async def _converge(
     env: ResolvedEnvironment,
     record: EnvRecord,
     live: Live,
-    rollout: AppRollout,
-    memory: Memory,
+    recorded: AppRollout,
+    ledger: WriteLedger,
     *,
     cnpg: bool,
 ) -> Observation | None:
     """Write every child, or nothing at all if one of their names is another owner's."""
-    key = (record.namespace, record.name)
+    key = record.key
     owner = Owner(record.name, record.uid)
-    children = render_children(env, rollout)
+    data = data_children(env)
     if not cnpg:
-        children = [c for c in children if c.api_version != CNPG_API_VERSION]
-    wanted = wanted_names(children)
+        data = [c for c in data if c.api_version != CNPG_API_VERSION]
+    app = app_children(env, ledger.decided.get(key, recorded))
+    wanted = wanted_names([*app, *data])
     if env.spec.postgres.enabled:
         wanted.append(("v1", "Secret", env.names.postgres_credentials))
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
     await ensure_credentials(kube, env, owner, live)
-    with memory.expecting(key, children):
-        memory.written[key] = await converge(kube, env, children, live, owner, check_names=False)
-    memory.applied_generation[key] = record.generation
-    memory.applied_rollout[key] = rollout
+
+    async def write_data() -> None:
+        with ledger.expecting(key, data):
+            written = await converge(kube, env, data, live, owner, check_names=False)
+        ledger.record(key, data, written)
+
+    await asyncio.gather(
+        write_data(),
+        write_app(kube, ledger, env, owner, live, recorded, names_checked=True),
+    )
+    ledger.applied_generation[key] = record.generation
     return None
 
 
@@ -197,16 +130,17 @@ async def reconcile_environment(
     record: EnvRecord,
     live: Live,
     release: str | None,
-    rollout: AppRollout,
-    memory: Memory,
+    recorded: AppRollout,
+    ledger: WriteLedger,
     *,
     cnpg_installed: bool,
-    full: bool,
+    converge_children: bool,
+    now: datetime,
 ) -> str | None:
-    """Converge (when `full`) and report status; refusals become conditions and Events.
+    """Converge the children (when `converge_children`) and report status; refusals become
+    conditions and Events. `recorded` is the rollout in the bound Release's status.
     Returns the reason of the refusal, if refused."""
     previous = parse_status(EnvironmentStatus, record.status)
-    now = datetime.now(UTC).replace(microsecond=0)
     try:
         env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
     except InvalidSpec as error:
@@ -217,9 +151,9 @@ async def reconcile_environment(
     cnpg = cnpg_installed and env.cloudnative_pg
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
     rejected: Forbidden | Invalid | None = None
-    if full and refusal is None:
+    if converge_children and refusal is None:
         try:
-            refusal = await _converge(kube, env, record, live, rollout, memory, cnpg=cnpg)
+            refusal = await _converge(kube, env, record, live, recorded, ledger, cnpg=cnpg)
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
                 # Everything in it, this Environment included, is on its way out.
@@ -227,12 +161,12 @@ async def reconcile_environment(
                 return None
             rejected = error
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
-    if full:
-        memory.block((record.namespace, record.name), refusal is not None)
+    if converge_children:
+        ledger.block(record.key, refusal is not None)
     observed = Observed(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,
-        rollout=rollout,
+        rollout=ledger.decided.get(record.key, recorded),
         cnpg_installed=cnpg,
         refusal=refusal,
     )

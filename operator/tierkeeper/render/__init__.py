@@ -45,12 +45,9 @@ class Child:
     manifest: Manifest | None
 
 
-def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
-    """Every child of the Environment except the credentials Secret, wanted or not.
-
-    The Secret is left out because its password is generated once, at creation, by
-    the apply layer (see `render.postgres.render_credentials_secret`).
-    """
+def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
+    """The app's Deployments and Services, as the rollout has them: what a Release step
+    changes."""
     names = env.names
     return [
         Child("v1", "Service", names.app_service, render_active_service(env, rollout)),
@@ -70,6 +67,17 @@ def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child
             )
             for color in Color
         ),
+    ]
+
+
+def data_children(env: ResolvedEnvironment) -> list[Child]:
+    """Every other child but the credentials Secret: the data services and backups.
+
+    The Secret is left out because its password is generated once, at creation, by
+    the reconcile (see `render.postgres.render_credentials_secret`).
+    """
+    names = env.names
+    return [
         Child("v1", "Service", names.postgres, render_postgres_service(env)),
         Child("apps/v1", "StatefulSet", names.postgres, render_postgres_statefulset(env)),
         Child(CNPG_API_VERSION, "Cluster", names.postgres, render_cnpg_cluster(env)),
@@ -88,15 +96,9 @@ def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child
     ]
 
 
-def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
-    """The children a rollout step changes: the app Deployments and Services."""
-    app = {env.names.app_service, env.names.preview_service, env.names.rolling_deployment}
-    app |= {env.names.color_deployment(color.value) for color in Color}
-    return [
-        child
-        for child in render_children(env, rollout)
-        if child.name in app and child.kind in ("Deployment", "Service")
-    ]
+def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
+    """Every child of the Environment except the credentials Secret, wanted or not."""
+    return [*app_children(env, rollout), *data_children(env)]
 
 
 def wanted(children: list[Child]) -> list[Manifest]:

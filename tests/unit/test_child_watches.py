@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierkeeper.apply.watch import LISTING, SYNCED, Change
-from tierkeeper.handlers.children import ChildCache, ChildEvent, Stream
+from tierkeeper.handlers.child_watches import ChildCache, ChildEvent, Stream
 from tierkeeper.render.common import INSTANCE
 
 NAMESPACE = "team"

@@ -19,13 +19,13 @@ from typing import Any
 
 from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.apply.watch import Change, changes
-from tierkeeper.models.child import ChildSummary, summarize
+from tierkeeper.models.child import ChildKey, ChildSummary, summarize
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
 logger = logging.getLogger(__name__)
 
-EnvKey = tuple[str, str]
-ChildKey = tuple[str, str]  # (kind, name)
+# (namespace, instance label): where the cache files an Environment's children.
+InstanceKey = tuple[str, str]
 
 # Children whose changes matter: (api version, kind).
 WATCHED = (
@@ -72,7 +72,7 @@ class ChildCache:
     changes; each change the operator would read is passed to `on_change`."""
 
     on_change: Callable[[ChildEvent], None]
-    _by_instance: dict[EnvKey, dict[ChildKey, ChildSummary]] = field(default_factory=dict)
+    _by_instance: dict[InstanceKey, dict[ChildKey, ChildSummary]] = field(default_factory=dict)
     # Where each child is filed, by (kind, namespace, name), and its owning Environments:
     # its instance label can change, and a deletion found by a listing has no body.
     _filed: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -139,7 +139,7 @@ class ChildCache:
 
 
 @dataclass
-class Children:
+class ChildWatches:
     """The cache and the watches that keep it; `synced` once every watch has listed its
     objects (a reconcile must not run on less)."""
 

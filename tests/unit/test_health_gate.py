@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.operator import HealthServer
 from tierkeeper.models.environment import HealthCheck
-from tierkeeper.reconcile.health_gate import GATE_SUCCESSES, watch_health
+from tierkeeper.reconcile.release.health_gate import GATE_SUCCESSES, watch_health
 
 FAST = {"interval_seconds": 1, "timeout_seconds": 1}
 

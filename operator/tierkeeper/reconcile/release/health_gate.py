@@ -1,4 +1,9 @@
-"""HTTP health checks: the blue-green gate before a switch and the watch after it."""
+"""HTTP health checks: the blue-green gate before a switch and the watch after it.
+
+The gate probes the preview Service until GATE_SUCCESSES answers in a row are good; the
+watch after a switch probes the active Service for postPromotionSeconds, and any failure
+it counts (all of them, when the check is strict) sends traffic back.
+"""
 
 from __future__ import annotations
 
@@ -69,3 +74,19 @@ async def watch_health(
                     return Verdict(False, f"{url} not healthy within {duration:.0f}s")
                 return Verdict(True, f"healthy for {duration:.0f}s at {url}")
             await asyncio.sleep(check.interval_seconds)
+
+
+async def check_health(
+    config: OperatorConfig,
+    env: ResolvedEnvironment,
+    service: str,
+    *,
+    duration: float,
+    until_healthy: bool,
+) -> Verdict:
+    """The Environment's health check against one of its Services (healthy when it has none)."""
+    check = env.spec.app.health_check
+    if check is None:
+        return Verdict(True, "no health check configured")
+    url = health_url(config, env, service)
+    return await watch_health(url, check, duration=duration, until_healthy=until_healthy)

@@ -1,0 +1,45 @@
+"""The database credentials Secret: created once with a fresh password, never rewritten.
+
+Not a plain child: server-side apply would write the rendered password over the live one
+on every converge, and the database volume opens only with the first.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from tierkeeper.apply.children import Live, Owner, owned
+from tierkeeper.apply.errors import NotFound
+from tierkeeper.apply.kube import Kube
+from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.reconcile.retention import RETAINED_FROM
+from tierkeeper.render.postgres import render_credentials_secret
+
+
+async def ensure_credentials(
+    kube: Kube, env: ResolvedEnvironment, owner: Owner, live: Live
+) -> None:
+    """Create the credentials Secret once, with a fresh password; never rewrite it.
+
+    A Secret retained from an earlier Environment of the same name is adopted with its
+    password, so the retained database volume still opens.
+    """
+    name = env.names.postgres_credentials
+    if not env.spec.postgres.enabled or ("Secret", name) in live:
+        return
+    try:
+        existing = await kube.get("v1", "Secret", env.namespace, name)
+    except NotFound:
+        secret = render_credentials_secret(env, secrets.token_urlsafe(24))
+        if secret is not None:
+            await kube.create(owned(secret, owner))
+        return
+    labels = existing["metadata"].get("labels") or {}
+    if RETAINED_FROM in labels:
+        await kube.merge_patch(
+            "v1",
+            "Secret",
+            env.namespace,
+            name,
+            {"metadata": {"ownerReferences": [owner.reference()], "labels": {RETAINED_FROM: None}}},
+        )

@@ -1,0 +1,89 @@
+"""The write ledger: what this process last wrote for each Environment.
+
+Watch events of our own writes must not be taken for drift, and a child someone else
+changed or deleted must be: the ledger holds the version of every child as written, and
+the children a write in progress wants (a deletion before the write returns is drift
+all the same). It also holds the rollout a Release step last decided, so that the
+Environment's own reconcile renders that one even before the Release's status write
+comes back through the watch, and the lock under which the app's children are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from tierkeeper.models.child import ChildKey, ChildSummary
+from tierkeeper.models.rollout import AppRollout
+from tierkeeper.reconcile.records import ObjectKey
+from tierkeeper.render import Child
+
+
+@dataclass
+class WriteLedger:
+    applied_generation: dict[ObjectKey, int] = field(default_factory=dict)
+    versions: dict[ObjectKey, dict[ChildKey, str]] = field(default_factory=dict)
+    # The rollout a Release step decided last, per Environment.
+    decided: dict[ObjectKey, AppRollout] = field(default_factory=dict)
+    # The rollout whose app children were last written in full, per Environment.
+    applied_rollout: dict[ObjectKey, AppRollout] = field(default_factory=dict)
+    # Environments whose last converge was refused or rejected: a change of any child (a
+    # name freed, a child put right by hand) may unblock them.
+    blocked: set[ObjectKey] = field(default_factory=set)
+    _in_flight: dict[ObjectKey, Counter[ChildKey]] = field(default_factory=dict)
+    _app_locks: dict[ObjectKey, asyncio.Lock] = field(default_factory=dict)
+
+    def app_lock(self, key: ObjectKey) -> asyncio.Lock:
+        """Held while the app's children are written: each write renders the rollout it
+        read, and two interleaved could land the older last and record it as ours."""
+        return self._app_locks.setdefault(key, asyncio.Lock())
+
+    @contextlib.contextmanager
+    def expecting(self, key: ObjectKey, children: list[Child]) -> Iterator[None]:
+        """While `children` are being written for `key`."""
+        wanted = Counter((c.kind, c.name) for c in children if c.manifest is not None)
+        counts = self._in_flight.setdefault(key, Counter())
+        counts.update(wanted)
+        try:
+            yield
+        finally:
+            counts.subtract(wanted)
+            if not +counts:
+                self._in_flight.pop(key, None)
+
+    def record(self, key: ObjectKey, children: list[Child], written: dict[ChildKey, str]) -> None:
+        """The versions a write returned; children it deleted are ours no more."""
+        versions = self.versions.setdefault(key, {})
+        for child in children:
+            if child.manifest is None:
+                versions.pop((child.kind, child.name), None)
+        versions.update(written)
+
+    def drifted(self, key: ObjectKey, child: ChildSummary, deleted: bool) -> bool:
+        ours = self.versions.get(key, {}).get((child.kind, child.name))
+        if deleted:
+            return (
+                ours is not None
+                or self._in_flight.get(key, Counter())[(child.kind, child.name)] > 0
+            )
+        return ours is not None and ours != child.version
+
+    def block(self, key: ObjectKey, blocked: bool) -> None:
+        if blocked:
+            self.blocked.add(key)
+        else:
+            self.blocked.discard(key)
+
+    def blocked_in(self, namespace: str) -> list[ObjectKey]:
+        return [key for key in self.blocked if key[0] == namespace]
+
+    def forget(self, key: ObjectKey) -> None:
+        self.applied_generation.pop(key, None)
+        self.versions.pop(key, None)
+        self.decided.pop(key, None)
+        self.applied_rollout.pop(key, None)
+        self.blocked.discard(key)
+        self._app_locks.pop(key, None)

@@ -1,0 +1,63 @@
+"""The Release controller: one step of a rollout at a time, every step's state in status.
+
+- `refusals.py`: why a Release may not touch its Environment;
+- `step.py`: a step's inputs and its writes (status first, then the app's children);
+- `blue_green.py`, `rolling.py`: the machines, each headed by its table of transitions;
+- `rollback.py`: the instant switch back to the standby colour;
+- `health_gate.py`: the HTTP checks before and after a switch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from tierkeeper.apply.children import Live
+from tierkeeper.apply.kube import Kube
+from tierkeeper.config import OperatorConfig
+from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
+from tierkeeper.reconcile.ledger import WriteLedger
+from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
+from tierkeeper.reconcile.release import blue_green, rolling
+from tierkeeper.reconcile.release.refusals import refusal_for, refuse
+from tierkeeper.reconcile.release.step import ReleaseStep
+from tierkeeper.status.conditions import observe
+
+__all__ = ["step_release"]
+
+
+async def step_release(
+    kube: Kube,
+    config: OperatorConfig,
+    record: ReleaseRecord,
+    env_record: EnvRecord | None,
+    bound: str | None,
+    live: Live,
+    ledger: WriteLedger,
+    clock: Callable[[], datetime],
+) -> float | None:
+    """One step; returns seconds until the next one is due (None: when something changes)."""
+    spec = ReleaseSpec.model_validate(record.spec)
+    refusal = refusal_for(record, spec, env_record, bound)
+    if refusal is not None or env_record is None:
+        # refusal_for always refuses a missing Environment; the second test is for mypy.
+        if refusal is not None:
+            await refuse(kube, record, spec, refusal, clock())
+        return None
+    try:
+        env = resolve_document(
+            env_record.spec, name=env_record.name, namespace=env_record.namespace
+        )
+    except InvalidSpec as error:
+        message = f"Environment {env_record.name} is invalid: {error.message}"
+        invalid = observe("Ready", False, "EnvironmentInvalid", message)
+        await refuse(kube, record, spec, invalid, clock())
+        return None
+    step = ReleaseStep(kube, config, record, spec, env, env_record, live, ledger, clock)
+    await step.catch_up()
+    wait = await (blue_green.advance(step) if env.blue_green else rolling.advance(step))
+    if step.status.observed_generation != record.generation:
+        # A spec change that starts nothing (new provenance, the refused image again) is
+        # still observed: GitOps tools wait for observedGeneration.
+        await step.save()
+    return wait

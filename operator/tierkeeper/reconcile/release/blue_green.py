@@ -1,0 +1,282 @@
+"""The blue-green machine: one colour serves, the other takes the new image, a health gate
+decides, the active Service switches, and the old colour stays as a standby.
+
+| status                           | waits for                          | then                                          |
+|----------------------------------|------------------------------------|-----------------------------------------------|
+| no rollout yet                   | -                                  | Deploying: the image on blue, green idle      |
+| any, a new image in the spec     | -                                  | Deploying on the idle colour; Promoted at once |
+|                                  |                                    | if the standby runs it (a revert in the window) |
+| any, rollback annotation         | the standby Ready                  | RolledBack: traffic to the standby (rollback.py) |
+| Deploying                        | the colour available               | Verifying (gate); Promoted on a first deploy; |
+|                                  |                                    | Failed past the progress deadline             |
+| Verifying, not switched          | the gate on the preview Service    | AwaitingPromotion (Manual); the switch;       |
+|                                  |                                    | Failed when the gate fails                    |
+| AwaitingPromotion                | spec.promote: true                 | the switch                                    |
+| switch                           | the colour Ready per the API server | Verifying (switched); Promoted when there is  |
+|                                  |                                    | no post-promotion watch                       |
+| Verifying, switched              | the watch on the active Service    | Promoted; RolledBack: traffic switched back   |
+| Promoted, RolledBack             | the rollback window's end          | the standby scaled to zero                    |
+
+Every transition is one `step.save`: the status first, then the children it calls for.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tierkeeper import metrics
+from tierkeeper.models import Phase, Promotion
+from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
+from tierkeeper.reconcile.release.health_gate import GATE_SUCCESSES, Verdict, check_health
+from tierkeeper.reconcile.release.rollback import (
+    emergency_rollback,
+    rollback_window,
+    standby_ready,
+    switch_to_standby,
+)
+from tierkeeper.reconcile.release.step import POLL_SECONDS, ReleaseStep, available
+from tierkeeper.status.conditions import Observation, observe
+
+
+async def advance(step: ReleaseStep) -> float | None:
+    """The step the status calls for; seconds until the next (None: when something changes)."""
+    status, image = step.status, step.spec.image
+    if step.record.rollback_requested:
+        return await emergency_rollback(step)
+    if status.rollout is None:
+        await step.save(
+            rollout=AppRollout.first(step.env, image),
+            phase=Phase.DEPLOYING,
+            target_image=image,
+            preview_color=Color.BLUE.value,
+            step_started_at=step.now,
+            switched_at=None,
+            event=("Normal", "Deploying", f"deploying {image} to blue"),
+        )
+        return POLL_SECONDS
+    if image not in (status.target_image, status.refused_image):
+        return await start(step, status.rollout, image)
+    phase = status.phase
+    if phase is Phase.DEPLOYING:
+        return await await_available(step, status.rollout)
+    if phase is Phase.VERIFYING and status.switched_at is None:
+        return await gate(step, status.rollout)
+    if phase is Phase.AWAITING_PROMOTION:
+        return await switch(step, status.rollout) if step.spec.promote else None
+    if phase is Phase.VERIFYING:
+        return await post_promotion(step, status.rollout)
+    if phase in (Phase.PROMOTED, Phase.ROLLED_BACK):
+        return await settle_standby(step, status.rollout)
+    return None
+
+
+async def start(step: ReleaseStep, rollout: AppRollout, image: str) -> float | None:
+    """A new image: already live, on the standby (switch back at once), or to deploy."""
+    if image == rollout.active_image(step.env):
+        await step.save(phase=Phase.PROMOTED, target_image=image, refused_image=None)
+        return await settle_standby(step, rollout)
+    if standby_ready(step, rollout, image):
+        return await switch_to_standby(step, rollout, Phase.PROMOTED, "Promoted")
+    preview = rollout.active.other
+    colors = {
+        **rollout.colors,
+        preview: ColorRollout(image=image, replicas=step.env.spec.app.replicas),
+    }
+    await step.save(
+        rollout=rollout.model_copy(update={"colors": colors}),
+        phase=Phase.DEPLOYING,
+        target_image=image,
+        preview_color=preview.value,
+        step_started_at=step.now,
+        switched_at=None,
+        refused_image=None,
+        event=("Normal", "Deploying", f"deploying {image} to {preview.value}"),
+    )
+    return POLL_SECONDS
+
+
+async def await_available(step: ReleaseStep, rollout: AppRollout) -> float | None:
+    color = Color(step.status.preview_color or rollout.active.value)
+    wanted = rollout.colors[color]
+    if available(step.deployment(color), wanted.image, wanted.replicas):
+        if color is rollout.active:
+            await step.save(
+                phase=Phase.PROMOTED,
+                active_color=color.value,
+                active_image=wanted.image,
+                preview_color=color.other.value,
+                **step.history("Promoted", color),
+                event=("Normal", "Promoted", f"{wanted.image} is live on {color.value}"),
+            )
+            return None
+        await step.save(
+            phase=Phase.VERIFYING,
+            step_started_at=step.now,
+            event=("Normal", "Available", f"{color.value} is available; health gate starts"),
+        )
+        return 0.0
+    if step.deadline_passed():
+        return await fail(
+            step,
+            rollout,
+            color,
+            "ProgressDeadlineExceeded",
+            f"{color.value} not available within the progress deadline",
+        )
+    return POLL_SECONDS
+
+
+async def fail(
+    step: ReleaseStep, rollout: AppRollout, color: Color, reason: str, message: str
+) -> float | None:
+    """Traffic stays where it is; the new colour goes back to zero pods (a first deploy
+    keeps its pods: there is nothing else to serve)."""
+    colors = dict(rollout.colors)
+    if color is not rollout.active:
+        colors[color] = colors[color].model_copy(update={"replicas": 0})
+    await step.save(
+        rollout=rollout.model_copy(update={"colors": colors}),
+        phase=Phase.FAILED,
+        **step.history("Failed", color),
+        healthy=observe("Healthy", False, reason, message) if "Health" in reason else None,
+        event=("Warning", reason, message),
+    )
+    return None
+
+
+async def gate(step: ReleaseStep, rollout: AppRollout) -> float | None:
+    """The health gate on the preview Service, within what is left of the deadline."""
+    color = Color(step.status.preview_color or rollout.active.other.value)
+    started = step.status.step_started_at or step.now
+    limit = step.env.spec.strategy.blue_green.progress_deadline_seconds
+    remaining = max(limit - (step.now - started).total_seconds(), float(GATE_SUCCESSES))
+    started_gate = time.monotonic()
+    verdict = await check_health(
+        step.config,
+        step.env,
+        step.env.names.preview_service,
+        duration=remaining,
+        until_healthy=True,
+    )
+    metrics.GATE_SECONDS.labels("passed" if verdict.healthy else "failed").observe(
+        time.monotonic() - started_gate
+    )
+    # The gate took seconds (minutes, at production's 30 s interval): what follows is
+    # timed from its end, or the post-promotion watch would be cut short by as much.
+    step.now = step.clock()
+    if not verdict.healthy:
+        return await fail(step, rollout, color, "HealthGateFailed", verdict.message)
+    passed = observe("Healthy", True, "HealthGatePassed", verdict.message)
+    if step.spec.promotion is Promotion.MANUAL and not step.spec.promote:
+        await step.save(
+            phase=Phase.AWAITING_PROMOTION,
+            healthy=passed,
+            event=(
+                "Normal",
+                "AwaitingPromotion",
+                f"{color.value} passed its gate; set spec.promote: true to switch",
+            ),
+        )
+        return None
+    return await switch(step, rollout, healthy=passed)
+
+
+async def switch(
+    step: ReleaseStep, rollout: AppRollout, healthy: Observation | None = None
+) -> float | None:
+    """Traffic to the preview colour; `healthy` is the gate's verdict when it has just
+    passed, saved in the same status write (one write less before the Service's)."""
+    old = rollout.active
+    new = Color(step.status.preview_color or rollout.active.other.value)
+    if not await step.ready_now(new, rollout.colors[new]):
+        return POLL_SECONDS
+    decided = time.monotonic()
+    settle = step.env.spec.strategy.blue_green.post_promotion_seconds == 0
+    settled = step.history("Promoted", new) if settle else {}
+    await step.save(
+        rollout=rollout.model_copy(update={"active": new}),
+        phase=Phase.PROMOTED if settle else Phase.VERIFYING,
+        switched_at=step.now,
+        active_color=new.value,
+        preview_color=old.value,
+        previous_image=rollout.colors[old].image,
+        active_image=rollout.colors[new].image,
+        standby_until=step.now + rollback_window(step),
+        **settled,
+        healthy=healthy,
+        event=("Normal", "Switched", f"traffic switched from {old.value} to {new.value}"),
+    )
+    metrics.switched("Promotion", decided)
+    return 0.0
+
+
+async def post_promotion(step: ReleaseStep, rollout: AppRollout) -> float | None:
+    """Live traffic watched for postPromotionSeconds; a failure switches back."""
+    seconds = step.env.spec.strategy.blue_green.post_promotion_seconds
+    switched = step.status.switched_at or step.now
+    remaining = seconds - (step.now - switched).total_seconds()
+    verdict = (
+        await check_health(
+            step.config,
+            step.env,
+            step.env.names.app_service,
+            duration=remaining,
+            until_healthy=False,
+        )
+        if remaining > 0
+        else Verdict(True, f"healthy for {seconds}s after the switch")
+    )
+    if verdict.healthy:
+        await step.save(
+            phase=Phase.PROMOTED,
+            healthy=observe("Healthy", True, "PostPromotionPassed", verdict.message),
+            **step.history("Promoted", rollout.active),
+            event=("Normal", "Promoted", verdict.message),
+        )
+        return await settle_standby(step, rollout)
+    failed, back = rollout.active, rollout.active.other
+    decided = time.monotonic()
+    colors = {
+        **rollout.colors,
+        failed: rollout.colors[failed].model_copy(update={"replicas": 0}),
+    }
+    await step.save(
+        rollout=rollout.model_copy(update={"active": back, "colors": colors}),
+        phase=Phase.ROLLED_BACK,
+        refused_image=step.status.target_image,
+        active_color=back.value,
+        preview_color=failed.value,
+        active_image=rollout.colors[back].image,
+        standby_until=None,
+        healthy=observe("Healthy", False, "PostPromotionFailed", verdict.message),
+        **step.history("RolledBack", failed),
+        event=(
+            "Warning",
+            "PostPromotionFailed",
+            f"{verdict.message}; traffic switched back to {back.value}",
+        ),
+    )
+    metrics.switched("PostPromotionFailed", decided)
+    metrics.ROLLBACKS.labels("PostPromotionFailed").inc()
+    return None
+
+
+async def settle_standby(step: ReleaseStep, rollout: AppRollout) -> float | None:
+    """Past the rollback window, the standby colour goes to zero pods."""
+    standby = rollout.active.other
+    kept = rollout.colors.get(standby)
+    until = step.status.standby_until
+    if kept is None or kept.replicas == 0 or until is None:
+        return None
+    if step.now < until:
+        return (until - step.now).total_seconds()
+    colors = {**rollout.colors, standby: kept.model_copy(update={"replicas": 0})}
+    await step.save(
+        rollout=rollout.model_copy(update={"colors": colors}),
+        event=(
+            "Normal",
+            "StandbyScaledDown",
+            f"rollback window over: {standby.value} scaled to 0",
+        ),
+    )
+    return None

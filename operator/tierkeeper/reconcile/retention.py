@@ -1,0 +1,60 @@
+"""What an Environment leaves behind when it is deleted with `deletionPolicy: Retain`.
+
+Data volumes, the credentials Secret (our only Secret) and a CloudNativePG Cluster (which
+owns its own volumes) lose their owner reference before garbage collection takes the
+rest, and gain a label naming the Environment they came from; a new Environment of the
+same name adopts them.
+"""
+
+from __future__ import annotations
+
+from tierkeeper.apply.errors import NotFound
+from tierkeeper.apply.events import post_event
+from tierkeeper.apply.kube import Kube
+from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
+from tierkeeper.models.names import ChildNames, label_value
+from tierkeeper.reconcile.records import EnvRecord
+from tierkeeper.render.common import INSTANCE, MANAGED_BY
+from tierkeeper.render.postgres import CNPG_API_VERSION
+
+RETAINED_FROM = "tierkeeper.dev/retained-from"
+RETAINED_KINDS = (
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "Secret"),
+    (CNPG_API_VERSION, "Cluster"),
+)
+
+
+async def retain_data(kube: Kube, env_name: str, namespace: str, selector: str) -> list[str]:
+    """Detach the data of a departing Environment from it; returns what was kept."""
+    kept: list[str] = []
+    # A label value (63 characters at most): a long Environment name is shortened as names are.
+    retained_from = label_value(env_name)
+    patch = {"metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: retained_from}}}
+    for api_version, kind in RETAINED_KINDS:
+        try:
+            items = await kube.list(api_version, kind, namespace, selector)
+        except NotFound:  # CloudNativePG is not installed
+            continue
+        for item in items:
+            name = item["metadata"]["name"]
+            await kube.merge_patch(api_version, kind, namespace, name, patch)
+            kept.append(f"{kind}/{name}")
+    return kept
+
+
+async def retain_on_deletion(kube: Kube, record: EnvRecord) -> None:
+    """With `deletionPolicy: Retain`, detach the data before garbage collection takes the
+    rest, and say so in an Event. An Environment that never resolved created nothing;
+    keeping is the safe choice for it."""
+    try:
+        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+        policy = env.spec.deletion_policy
+    except InvalidSpec:
+        policy = DeletionPolicy.RETAIN
+    if policy is not DeletionPolicy.RETAIN:
+        return
+    labels = f"{MANAGED_BY}=tierkeeper,{INSTANCE}={ChildNames(record.name).instance_label}"
+    kept = await retain_data(kube, record.name, record.namespace, labels)
+    if kept:
+        await post_event(kube, record.involved, "Normal", "DataRetained", "kept " + ", ".join(kept))

@@ -1,0 +1,43 @@
+"""Why a Release may not touch its Environment: each refusal names its reason and the fix."""
+
+from __future__ import annotations
+
+from tierkeeper.models import ReleaseSpec
+from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
+from tierkeeper.reconcile.release.refusals import refusal_for
+
+RECORD = ReleaseRecord("team", "shop", "uid", 1, "2026-11-24T00:00:00Z", {}, {}, False)
+ENV = EnvRecord("team", "shop", "uid", 1, {"tier": "production", "branch": "main"}, {}, False)
+
+
+def spec(**extra: object) -> ReleaseSpec:
+    return ReleaseSpec.model_validate({"environment": "shop", "image": "shop:2", **extra})
+
+
+def test_refusals_name_the_reason_and_the_fix() -> None:
+    missing = refusal_for(RECORD, spec(), None, None)
+    assert missing is not None and missing.reason == "EnvironmentNotFound"
+    bound = refusal_for(RECORD, spec(), ENV, "older")
+    assert (
+        bound is not None and bound.reason == "EnvironmentAlreadyBound" and "older" in bound.message
+    )
+    branch = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "shop")
+    assert branch is not None and branch.reason == "BranchMismatch"
+    assert refusal_for(RECORD, spec(source={"branch": "main"}), ENV, "shop") is None
+    assert refusal_for(RECORD, spec(), ENV, "shop") is None
+
+
+def env_ready(reason: str) -> EnvRecord:
+    condition = {"type": "Ready", "status": "False", "reason": reason, "message": "why"}
+    return EnvRecord("team", "shop", "uid", 1, ENV.spec, {"conditions": [condition]}, False)
+
+
+def test_a_release_waits_while_its_environment_writes_nothing() -> None:
+    taken = refusal_for(RECORD, spec(), env_ready("ChildNameTaken"), "shop")
+    assert taken is not None and taken.reason == "EnvironmentRefused"
+    assert "ChildNameTaken: why" in taken.message
+    secret = refusal_for(RECORD, spec(), env_ready("ExternalSecretMissing"), "shop")
+    assert secret is not None and secret.reason == "EnvironmentRefused"
+    # Not yet ready, or partly refused: the rollout goes on (it is what makes the app ready).
+    assert refusal_for(RECORD, spec(), env_ready("Creating"), "shop") is None
+    assert refusal_for(RECORD, spec(), env_ready("ChildRejected"), "shop") is None
