@@ -3,7 +3,7 @@
 No operator, no watch, no check, no status: each Environment is created, then its
 children are rendered by the operator's own renderers, given the owner reference the
 operator gives them, and written with one server-side apply each (the credentials Secret:
-one create) through the operator's own client class, `Kube` (the same connection pool):
+one create) through the operator's own client class, `ApiClient` (the same connection pool):
 every Environment at once, and each one's children at once, as the operator's reconciles
 run. Whatever the operator takes beyond this is its own cost: watches, reconcile logic,
 reads, repeated writes, status.
@@ -19,7 +19,7 @@ from typing import Any
 from bench.harness import create_or_get, patiently
 from tierkeeper import API_VERSION
 from tierkeeper.apply.children import Owner, owned
-from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.models import resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.render import render_children, wanted
@@ -44,7 +44,7 @@ def release(name: str, namespace: str, image: str) -> Object:
     }
 
 
-async def write_children(kube: Kube, body: Object) -> None:
+async def write_children(kube: ApiClient, body: Object) -> None:
     """Everything one Environment's first full reconcile writes, without a Release."""
     meta = body["metadata"]
     env = resolve_document(body["spec"], name=meta["name"], namespace=meta["namespace"])
@@ -60,7 +60,7 @@ async def write_children(kube: Kube, body: Object) -> None:
 
 
 async def floor(
-    creator: Kube, writer: Kube, namespace: str, names: list[str], spec: Mapping[str, Any]
+    creator: ApiClient, writer: ApiClient, namespace: str, names: list[str], spec: Mapping[str, Any]
 ) -> None:
     """Create the Environments (with `creator`, as a user would) and write their children
     (with `writer`, in place of the operator), all at once."""

@@ -31,8 +31,8 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.errors import ApiError, Conflict
-from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.devcluster import DevCluster, Toolchain, processes
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.devcluster.toolchain import BINARIES
@@ -40,7 +40,7 @@ from tierkeeper.devcluster.toolchain import BINARIES
 ROOT = Path(__file__).resolve().parent.parent
 CRDS = ROOT / "crds"
 
-# User-Agents: kopf's own client, and tierkeeper's `Kube` (which sends aiohttp's default:
+# User-Agents: kopf's own client, and tierkeeper's `ApiClient` (which sends aiohttp's default:
 # it names no agent of its own), are the operator's; the bench's clients name theirs.
 OPERATOR_AGENTS = ("kopf/", "Python/")
 BENCH_AGENT = "tierkeeper-bench"
@@ -310,7 +310,7 @@ async def patiently(call: Callable[[], Awaitable[Object]], what: str) -> Object:
     raise AssertionError("unreachable")
 
 
-async def create_or_get(kube: Kube, manifest: Object) -> Object:
+async def create_or_get(kube: ApiClient, manifest: Object) -> Object:
     """Create, patiently; an object that a timed-out attempt did create is read back."""
     meta = manifest["metadata"]
     try:
@@ -321,9 +321,9 @@ async def create_or_get(kube: Kube, manifest: Object) -> Object:
         )
 
 
-async def bench_kube(kubeconfig: Path, agent: str = BENCH_AGENT) -> Kube:
+async def bench_kube(kubeconfig: Path, agent: str = BENCH_AGENT) -> ApiClient:
     """The operator's client, connection pool included, naming itself `agent`."""
-    return await Kube.connect(str(kubeconfig), agent)
+    return await ApiClient.connect(str(kubeconfig), agent)
 
 
 def conditions(obj: Object) -> dict[str, str]:
@@ -334,7 +334,7 @@ class Watch:
     """The objects at `path` by "namespace/name", kept current by a watch; listeners hear
     of every change with the monotonic time it arrived."""
 
-    def __init__(self, kube: Kube, path: str) -> None:
+    def __init__(self, kube: ApiClient, path: str) -> None:
         self.kube = kube
         self.path = path
         self.objects: dict[str, Object] = {}
@@ -424,7 +424,7 @@ def summary_ms(values: list[float]) -> dict[str, Any]:
     }
 
 
-async def create_namespace(kube: Kube, name: str) -> None:
+async def create_namespace(kube: ApiClient, name: str) -> None:
     body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     await kube.request("POST", "/api/v1/namespaces", body)
     # Pods are admitted only once the namespace's `default` ServiceAccount exists.

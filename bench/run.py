@@ -47,7 +47,7 @@ from bench.harness import (
     summary_ms,
 )
 from tierkeeper import API_VERSION
-from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.devcluster.health import HealthServer
 from tierkeeper.render.common import COLOR
 
@@ -100,7 +100,7 @@ class Bench:
     kubeconfig: Path
     workdir: Path
     audit: Audit
-    kube: Kube  # the bench's own client (User-Agent tierkeeper-bench)
+    kube: ApiClient  # the bench's own client (User-Agent tierkeeper-bench)
     profile: str | None = None  # py-spy | heap
     operators: int = 0
 

@@ -1,6 +1,6 @@
 """The control plane the integration tests run against.
 
-`cluster` (session): a `tierkeeper.devcluster.Kube` with `.kubeconfig` (a Path)
+`cluster` (session): a `tierkeeper.devcluster.Kubectl` with `.kubeconfig` (a Path)
 and `.kubectl(*args, input=None, check=True)`. By default it is a local control
 plane started once per session (see tierkeeper.devcluster); with
 TIERKEEPER_KUBECONFIG=PATH, or TIERKEEPER_EXISTING_CLUSTER=1 and the usual
@@ -25,7 +25,7 @@ from typing import NoReturn
 import pytest
 
 from tests.integration.fixtures import api, health, operator  # noqa: F401  (fixtures)
-from tierkeeper.devcluster import DevCluster, Kube, Toolchain, ToolchainMissing
+from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain, ToolchainMissing
 
 CRDS = Path(__file__).parents[2] / "crds"
 
@@ -60,9 +60,9 @@ def _kubectl(unavailable: Callable[[str], NoReturn]) -> Path:
 @pytest.fixture(scope="session")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, unavailable: Callable[[str], NoReturn]
-) -> Iterator[Kube]:
+) -> Iterator[Kubectl]:
     if (kubeconfig := _existing_kubeconfig()) is not None:
-        kube = Kube(kubeconfig, _kubectl(unavailable))
+        kube = Kubectl(kubeconfig, _kubectl(unavailable))
         if any(CRDS.glob("*.yaml")):
             kube.install_crds(CRDS)
         yield kube
@@ -84,7 +84,7 @@ def local_toolchain(unavailable: Callable[[str], NoReturn]) -> Toolchain:
 
 
 @pytest.fixture
-def namespace(cluster: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace(cluster: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"t-{slug}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name)

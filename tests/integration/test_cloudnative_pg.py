@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator import OperatorProcess
-from tierkeeper.devcluster import Kube
+from tierkeeper.devcluster import Kubectl
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ HA_ENVIRONMENT = {
 
 
 @pytest.fixture
-def cloudnative_pg_crds(cluster: Kube, unavailable: Callable[[str], NoReturn]) -> Iterator[Path]:
+def cloudnative_pg_crds(cluster: Kubectl, unavailable: Callable[[str], NoReturn]) -> Iterator[Path]:
     """The directory of CloudNativePG's CRDs, not installed yet; removed after the test so
     that the rest of the session sees a cluster without CloudNativePG."""
     result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, check=False)
@@ -56,7 +56,7 @@ def owned_and_applied_by_tierkeeper(body: dict[str, Any]) -> bool:
 def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     api: Api,
     namespace: str,
-    cluster: Kube,
+    cluster: Kubectl,
     cloudnative_pg_crds: Path,
     operator: OperatorProcess,
 ) -> None:

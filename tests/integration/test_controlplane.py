@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import eventually
-from tierkeeper.devcluster import Kube, StateDir, Toolchain
+from tierkeeper.devcluster import Kubectl, StateDir, Toolchain
 from tierkeeper.devcluster.processes import ProcessId
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ CRDS = Path(__file__).parents[2] / "crds"
 IMAGE = os.environ.get("TIERKEEPER_TEST_IMAGE", "tierkeeper.invalid/app:1")
 
 
-def get(cluster: Kube, namespace: str, *what: str) -> dict[str, Any] | None:
+def get(cluster: Kubectl, namespace: str, *what: str) -> dict[str, Any] | None:
     found = cluster.kubectl("get", "-n", namespace, "-o", "json", *what, check=False)
     if found.returncode != 0:
         return None
@@ -32,7 +32,7 @@ def get(cluster: Kube, namespace: str, *what: str) -> dict[str, Any] | None:
     return obj
 
 
-def apply(cluster: Kube, namespace: str, *documents: dict[str, Any], check: bool = True) -> str:
+def apply(cluster: Kubectl, namespace: str, *documents: dict[str, Any], check: bool = True) -> str:
     """Create the documents; return kubectl's stderr (the API server's refusal, if any)."""
     result = cluster.kubectl(
         "create", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(documents), check=check
@@ -56,7 +56,7 @@ def words(text: str) -> str:
 # -- our CRDs on the real API server ---------------------------------------------
 
 
-def test_explain_shows_our_field_descriptions(cluster: Kube) -> None:
+def test_explain_shows_our_field_descriptions(cluster: Kubectl) -> None:
     crd = yaml.safe_load((CRDS / "environments.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     postgres = schema["properties"]["spec"]["properties"]["postgres"]
@@ -68,7 +68,7 @@ def test_explain_shows_our_field_descriptions(cluster: Kube) -> None:
         assert words(postgres["properties"][field]["description"]) in explained, field
 
 
-def test_valid_environment_is_admitted(cluster: Kube, namespace: str) -> None:
+def test_valid_environment_is_admitted(cluster: Kubectl, namespace: str) -> None:
     apply(cluster, namespace, environment("shop", {"tier": "staging"}))
 
     stored = get(cluster, namespace, "tkenv", "shop")
@@ -76,7 +76,7 @@ def test_valid_environment_is_admitted(cluster: Kube, namespace: str) -> None:
     assert stored["spec"]["tier"] == "staging"
 
 
-def test_unknown_tier_is_rejected_by_the_schema(cluster: Kube, namespace: str) -> None:
+def test_unknown_tier_is_rejected_by_the_schema(cluster: Kubectl, namespace: str) -> None:
     refusal = apply(cluster, namespace, environment("shop", {"tier": "qa"}), check=False)
 
     assert "spec.tier" in refusal
@@ -85,7 +85,7 @@ def test_unknown_tier_is_rejected_by_the_schema(cluster: Kube, namespace: str) -
 
 
 def test_ha_on_builtin_postgres_is_rejected_with_our_cel_message(
-    cluster: Kube, namespace: str
+    cluster: Kubectl, namespace: str
 ) -> None:
     spec = {"tier": "staging", "postgres": {"instances": 3, "provider": "builtin"}}
 
@@ -115,7 +115,7 @@ def deployment(name: str, replicas: int) -> dict[str, Any]:
     }
 
 
-def test_deployment_becomes_available_on_simulated_nodes(cluster: Kube, namespace: str) -> None:
+def test_deployment_becomes_available_on_simulated_nodes(cluster: Kubectl, namespace: str) -> None:
     apply(cluster, namespace, deployment("web", replicas=2))
 
     eventually(
@@ -134,7 +134,7 @@ def test_deployment_becomes_available_on_simulated_nodes(cluster: Kube, namespac
     assert all(p["spec"].get("nodeName") for p in pods["items"])  # scheduled
 
 
-def lease_renewals(cluster: Kube) -> dict[str, str]:
+def lease_renewals(cluster: Kubectl) -> dict[str, str]:
     leases = get(cluster, "kube-node-lease", "leases") or {}
     return {
         lease["metadata"]["name"]: lease["spec"].get("renewTime", "")
@@ -142,7 +142,7 @@ def lease_renewals(cluster: Kube) -> dict[str, str]:
     }
 
 
-def test_simulated_nodes_renew_their_leases(cluster: Kube) -> None:
+def test_simulated_nodes_renew_their_leases(cluster: Kubectl) -> None:
     """The node controller's proof of life between KWOK's status heartbeats, which come
     only every 10 to 20 minutes: without it every pod turns NotReady late in a long run."""
     nodes = get(cluster, "default", "nodes") or {}
@@ -160,7 +160,7 @@ def test_simulated_nodes_renew_their_leases(cluster: Kube) -> None:
     )
 
 
-def test_statefulset_claims_are_provisioned_and_bound(cluster: Kube, namespace: str) -> None:
+def test_statefulset_claims_are_provisioned_and_bound(cluster: Kubectl, namespace: str) -> None:
     labels = {"app": "db"}
     statefulset = {
         "apiVersion": "apps/v1",
@@ -210,7 +210,7 @@ def test_statefulset_claims_are_provisioned_and_bound(cluster: Kube, namespace: 
     assert claim["status"]["phase"] == "Bound"
 
 
-def test_deleting_the_owner_collects_the_owned_configmap(cluster: Kube, namespace: str) -> None:
+def test_deleting_the_owner_collects_the_owned_configmap(cluster: Kubectl, namespace: str) -> None:
     apply(
         cluster, namespace, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}
     )
@@ -274,7 +274,7 @@ def test_cluster_up_and_down_from_separate_processes(
         processes = [ProcessId(**p) for p in [recorded["owner"], *recorded["components"].values()]]
         # The owner, etcd, apiserver, controller-manager, scheduler and kwok.
         assert len(processes) == 6
-        nodes = Kube(
+        nodes = Kubectl(
             kubeconfig, local_toolchain.path("kubectl"), tmp_path / "kubectl-cache"
         ).kubectl("get", "nodes", "-o", "name")
         assert nodes.stdout.split() == ["node/kwok-node-0", "node/kwok-node-1"]

@@ -26,7 +26,7 @@ import yaml
 from tests.integration.k8s import Api, eventually, is_true
 from tests.integration.operator import HealthServer, OperatorProcess
 from tests.integration.releases import phase, release, traffic_guard
-from tierkeeper.devcluster import DevCluster, Kube, Toolchain
+from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.models.names import ChildNames
 
@@ -64,13 +64,13 @@ def dev(
 
 
 @pytest.fixture(scope="module")
-def cluster(dev: DevCluster) -> Kube:
+def cluster(dev: DevCluster) -> Kubectl:
     """This module's own control plane, in place of the session's."""
     return dev.kube
 
 
 @pytest.fixture(scope="module")
-def api(cluster: Kube) -> Api:
+def api(cluster: Kubectl) -> Api:
     return Api(Path(cluster.kubeconfig))
 
 

@@ -21,7 +21,7 @@ from tests.integration.releases import (
     release_status,
     traffic_guard,
 )
-from tierkeeper.devcluster import Kube
+from tierkeeper.devcluster import Kubectl
 from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def peers(api: Api, namespace: str) -> dict[str, Any]:
 
 @pytest.fixture
 def start_replica(
-    cluster: Kube, api: Api, namespace: str, health: HealthServer, tmp_path: Path
+    cluster: Kubectl, api: Api, namespace: str, health: HealthServer, tmp_path: Path
 ) -> Iterator[Callable[[int], OperatorProcess]]:
     """Starts operators in one peering, each once the ones before it are in the peering
     object (as in a real rollout: started together, a standby could act until it first

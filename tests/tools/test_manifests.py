@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.tools.conftest import ROOT
-from tierkeeper.apply.kube import PLURALS
+from tierkeeper.apply.client import PLURALS
 from tierkeeper.cli import run as run_command
 from tierkeeper.handlers.child_watches import WATCHED
 

@@ -10,7 +10,7 @@ from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.status.conditions import find, merge_conditions, observe
 from tierkeeper.status.cost import estimated_monthly_cost
-from tierkeeper.status.environment import Observed, environment_status, ready_event
+from tierkeeper.status.environment import StatusInputs, environment_status, ready_event
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -31,7 +31,7 @@ def data_ready(env_name: str = "shop") -> dict[tuple[str, str], ChildSummary]:
 
 
 def status_of(
-    spec: dict[str, object], observed: Observed, previous: EnvironmentStatus | None = None
+    spec: dict[str, object], observed: StatusInputs, previous: EnvironmentStatus | None = None
 ) -> EnvironmentStatus:
     return environment_status(
         env_of(spec), observed, previous or EnvironmentStatus(), now=NOW, generation=3
@@ -45,7 +45,7 @@ def condition(status: EnvironmentStatus, type_: str) -> tuple[str, str]:
 
 
 def test_environment_without_release_is_ready_once_data_services_are() -> None:
-    status = status_of({"tier": "staging"}, Observed(data_ready(), None, AppRollout(), False))
+    status = status_of({"tier": "staging"}, StatusInputs(data_ready(), None, AppRollout(), False))
     assert condition(status, "Ready") == ("True", "Ready")
     assert condition(status, "AppReady") == ("False", "NoRelease")
     assert condition(status, "DatabaseReady") == ("True", "Available")
@@ -57,13 +57,15 @@ def test_environment_without_release_is_ready_once_data_services_are() -> None:
 def test_missing_database_blocks_ready() -> None:
     children = data_ready()
     del children[("StatefulSet", "shop-postgres")]
-    status = status_of({"tier": "staging"}, Observed(children, None, AppRollout(), False))
+    status = status_of({"tier": "staging"}, StatusInputs(children, None, AppRollout(), False))
     assert condition(status, "Ready") == ("False", "Creating")
     assert condition(status, "Degraded") == ("False", "NotYetReady")
 
 
 def test_ha_without_cloudnative_pg_says_how_to_fix_it() -> None:
-    status = status_of({"tier": "production"}, Observed(data_ready(), None, AppRollout(), False))
+    status = status_of(
+        {"tier": "production"}, StatusInputs(data_ready(), None, AppRollout(), False)
+    )
     reason = find(status.conditions, "DatabaseReady")
     assert reason is not None and reason.reason == "HAProviderMissing"
     assert "provider: builtin" in reason.message
@@ -71,14 +73,14 @@ def test_ha_without_cloudnative_pg_says_how_to_fix_it() -> None:
 
 
 def test_losing_readiness_after_being_ready_is_degraded() -> None:
-    first = status_of({"tier": "staging"}, Observed(data_ready(), None, AppRollout(), False))
+    first = status_of({"tier": "staging"}, StatusInputs(data_ready(), None, AppRollout(), False))
     children = data_ready()
     children[("StatefulSet", "shop-redis")] = ChildSummary(
         "StatefulSet", "shop-redis", "1", desired=1
     )
     later = environment_status(
         env_of({"tier": "staging"}),
-        Observed(children, None, AppRollout(), False),
+        StatusInputs(children, None, AppRollout(), False),
         first,
         now=NOW + timedelta(minutes=5),
         generation=3,
@@ -89,7 +91,7 @@ def test_losing_readiness_after_being_ready_is_degraded() -> None:
 
 
 def test_unchanged_observation_keeps_transition_times() -> None:
-    observed = Observed(data_ready(), None, AppRollout(), False)
+    observed = StatusInputs(data_ready(), None, AppRollout(), False)
     first = status_of({"tier": "staging"}, observed)
     again = environment_status(
         env_of({"tier": "staging"}), observed, first, now=NOW + timedelta(hours=1), generation=3
@@ -102,7 +104,7 @@ def test_bound_release_reports_app_readiness_of_the_active_colour() -> None:
     children = data_ready()
     children[("Deployment", "shop-blue")] = ready_set("shop-blue", "Deployment", 2)
     spec = {"tier": "production", "postgres": {"provider": "builtin", "instances": 1}}
-    status = status_of(spec, Observed(children, "shop", rollout, False))
+    status = status_of(spec, StatusInputs(children, "shop", rollout, False))
     assert condition(status, "AppReady") == ("True", "Available")
     assert (status.active_color, status.active_image, status.active_release) == (
         "blue",
@@ -114,7 +116,7 @@ def test_bound_release_reports_app_readiness_of_the_active_colour() -> None:
 def test_refusal_is_the_ready_reason() -> None:
     refusal = observe("Ready", False, "ExternalSecretMissing", "mongodb: Secret m does not exist")
     status = status_of(
-        {"tier": "staging"}, Observed(data_ready(), None, AppRollout(), False, refusal)
+        {"tier": "staging"}, StatusInputs(data_ready(), None, AppRollout(), False, refusal)
     )
     assert condition(status, "Ready") == ("False", "ExternalSecretMissing")
 
@@ -128,7 +130,7 @@ def test_tier_defaults_cost_the_reference_and_more_costs_more() -> None:
 
 def test_over_budget() -> None:
     spec = {"tier": "staging", "budget": {"monthlyUSD": 10}}
-    status = status_of(spec, Observed(data_ready(), None, AppRollout(), False))
+    status = status_of(spec, StatusInputs(data_ready(), None, AppRollout(), False))
     assert status.over_budget is True and status.estimated_monthly_cost_usd == 23.0
 
 
@@ -168,7 +170,7 @@ def test_cloudnative_pg_cluster_is_ready_by_its_ready_condition_and_instances() 
         children = {**data_ready(), ("Cluster", "shop-postgres"): summarize("Cluster", body)}
         spec = {"tier": "production"}
         return condition(
-            status_of(spec, Observed(children, None, AppRollout(), True)), "DatabaseReady"
+            status_of(spec, StatusInputs(children, None, AppRollout(), True)), "DatabaseReady"
         )
 
     ready = {"type": "Ready", "status": "True", "reason": "ClusterIsReady"}

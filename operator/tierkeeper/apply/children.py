@@ -10,16 +10,15 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tierkeeper import API_VERSION
+from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.errors import Conflict, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
-from tierkeeper.apply.kube import Kube, Object
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.child import ChildSummary, child_version
+from tierkeeper.models.child import ChildSummary, LiveChildren, child_version
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 
@@ -73,9 +72,6 @@ def version_of(body: Object) -> str:
     return child_version(body.get("metadata", {}))
 
 
-Live = Mapping[tuple[str, str], ChildSummary]
-
-
 class NamesTaken(Exception):
     """Children the Environment would write already exist and belong to another owner."""
 
@@ -93,7 +89,11 @@ def _controller(body: Object) -> dict[str, Any] | None:
 
 
 async def names_taken(
-    kube: Kube, namespace: str, wanted: list[tuple[str, str, str]], live: Live, owner: Owner
+    kube: ApiClient,
+    namespace: str,
+    wanted: list[tuple[str, str, str]],
+    live: LiveChildren,
+    owner: Owner,
 ) -> list[str]:
     """Which of the wanted children (api version, kind, name) exist under another controller.
 
@@ -122,7 +122,7 @@ def wanted_names(children: list[Child]) -> list[tuple[str, str, str]]:
     return [(c.api_version, c.kind, c.name) for c in children if c.manifest is not None]
 
 
-async def apply_child(kube: Kube, manifest: Manifest, owner: Owner | None = None) -> Object:
+async def apply_child(kube: ApiClient, manifest: Manifest, owner: Owner | None = None) -> Object:
     """Server-side apply; a StatefulSet whose immutable fields changed is replaced, orphaning
     its pods and volumes so that the new one adopts them without a restart of the data.
 
@@ -150,7 +150,7 @@ async def apply_child(kube: Kube, manifest: Manifest, owner: Owner | None = None
 
 
 async def _report_conflict(
-    kube: Kube, manifest: Manifest, owner: Owner | None, conflict: Conflict
+    kube: ApiClient, manifest: Manifest, owner: Owner | None, conflict: Conflict
 ) -> None:
     meta = manifest["metadata"]
     message = f"{manifest['kind']} {meta['name']}: taking back fields: {conflict.message}"
@@ -161,10 +161,10 @@ async def _report_conflict(
 
 
 async def converge(
-    kube: Kube,
+    kube: ApiClient,
     env: ResolvedEnvironment,
     children: list[Child],
-    live: Live,
+    live: LiveChildren,
     owner: Owner,
     *,
     check_names: bool = True,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from tierkeeper import API_VERSION
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import Forbidden, NotFound
-from tierkeeper.apply.kube import Kube
 
 EventType = Literal["Normal", "Warning"]
 
@@ -21,7 +21,9 @@ class Involved:
     uid: str
 
 
-async def post_event(kube: Kube, on: Involved, type_: EventType, reason: str, message: str) -> None:
+async def post_event(
+    kube: ApiClient, on: Involved, type_: EventType, reason: str, message: str
+) -> None:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     try:
         await kube.create(

@@ -15,8 +15,8 @@ from typing import Literal
 
 import aiohttp
 
+from tierkeeper.apply.client import ApiClient, Object, object_path
 from tierkeeper.apply.errors import ApiError
-from tierkeeper.apply.kube import Kube, Object, object_path
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _Cursor:
 
 
 async def changes(
-    kube: Kube, api_version: str, kind: str, namespace: str | None, selector: str
+    kube: ApiClient, api_version: str, kind: str, namespace: str | None, selector: str
 ) -> AsyncIterator[Change]:
     """Every change of the selected objects, forever: a listing, then a watch resumed from
     where the last one ended; a new listing when that is too old or the watch failed."""
@@ -76,7 +76,9 @@ async def changes(
             await asyncio.sleep(delay)
 
 
-async def _listing(kube: Kube, path: str, selector: str, cursor: _Cursor) -> AsyncIterator[Change]:
+async def _listing(
+    kube: ApiClient, path: str, selector: str, cursor: _Cursor
+) -> AsyncIterator[Change]:
     query = {"labelSelector": selector, "limit": str(PAGE)}
     yield LISTING
     while True:
@@ -91,7 +93,9 @@ async def _listing(kube: Kube, path: str, selector: str, cursor: _Cursor) -> Asy
     yield SYNCED
 
 
-async def _watch(kube: Kube, path: str, selector: str, cursor: _Cursor) -> AsyncIterator[Change]:
+async def _watch(
+    kube: ApiClient, path: str, selector: str, cursor: _Cursor
+) -> AsyncIterator[Change]:
     """One watch request's changes; bookmarks only move the cursor."""
     query = {
         "watch": "true",

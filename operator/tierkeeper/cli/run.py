@@ -15,7 +15,7 @@ import kopf
 from kubernetes.aio.client import Configuration
 
 from tierkeeper import metrics
-from tierkeeper.apply.kube import load_configuration, proxied
+from tierkeeper.apply.client import load_configuration, proxied
 
 # asyncio gives every TLS connection a 256 KiB receive buffer, filled with zeros and kept
 # for the connection's life; the operator's connections (kopf's watches and its bursts of
@@ -106,7 +106,7 @@ async def login(**_: Any) -> kopf.AiohttpSession:
 
 
 async def kopf_session(configuration: Configuration) -> kopf.AiohttpSession:
-    """kopf's session: `Kube`'s credentials, at most KOPF_REQUESTS requests at once."""
+    """kopf's session: `ApiClient`'s credentials, at most KOPF_REQUESTS requests at once."""
     # "Bearer <token>" (an exec plugin's or a ServiceAccount's), "" with client certificates.
     header = await configuration.get_api_key_with_prefix("BearerToken") or ""
     scheme, token = header.split(" ", 1) if " " in header else ("", header)

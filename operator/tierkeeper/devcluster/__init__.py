@@ -8,13 +8,13 @@ from tierkeeper.devcluster.cluster import (
     named_state_dir,
     stop_cluster,
 )
-from tierkeeper.devcluster.kube import Kube, KubectlError
+from tierkeeper.devcluster.kubectl import Kubectl, KubectlError
 from tierkeeper.devcluster.toolchain import Toolchain, ToolchainMissing
 
 __all__ = [
     "ClusterError",
     "DevCluster",
-    "Kube",
+    "Kubectl",
     "KubectlError",
     "StateDir",
     "Toolchain",

@@ -40,7 +40,6 @@ from typing import Any
 
 import yaml
 
-from tierkeeper.devcluster import processes
 from tierkeeper.devcluster.certs import (
     SERVER_DNS_NAMES,
     CertificateAuthority,
@@ -48,8 +47,9 @@ from tierkeeper.devcluster.certs import (
     KeyPair,
     service_account_key,
 )
-from tierkeeper.devcluster.kube import Kube
-from tierkeeper.devcluster.processes import ProcessId
+from tierkeeper.devcluster.kubectl import Kubectl
+from tierkeeper.devcluster.processes import ProcessId, spawn, stop_child
+from tierkeeper.devcluster.processes import stop as stop_process
 from tierkeeper.devcluster.toolchain import Toolchain
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -144,7 +144,7 @@ class DevCluster:
         self.toolchain = toolchain
         self.name = name
         self.nodes = nodes
-        self.kube = Kube(
+        self.kube = Kubectl(
             self.state.kubeconfig, toolchain.path("kubectl"), state_dir / "kubectl-cache"
         )
         self._components: list[Component] = []
@@ -249,7 +249,7 @@ class DevCluster:
         """Stop every process of ours, newest first; the state dir stays (logs)."""
         self._ready = False
         while self._components:
-            processes.stop_child(self._components.pop().process)
+            stop_child(self._components.pop().process)
         recorded = self.state.read_pids()
         if recorded is not None and recorded["owner"]["pid"] == os.getpid():
             self.state.pidfile.unlink()
@@ -322,7 +322,7 @@ class DevCluster:
     def _run(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         log = self.state.logs / f"{name}.log"
         log.unlink(missing_ok=True)
-        process = processes.spawn(argv, log, env)
+        process = spawn(argv, log, env)
         self._components.append(Component(name, process, log, tuple(argv), env))
         self._write_pids()
 
@@ -345,7 +345,7 @@ class DevCluster:
         index, old = self._component(name)
         if old.process.poll() is None:
             self.kill(name)
-        process = processes.spawn(old.argv, old.log, old.env)
+        process = spawn(old.argv, old.log, old.env)
         self._components[index] = Component(name, process, old.log, old.argv, old.env)
         self._killed.discard(name)
         self._write_pids()
@@ -573,11 +573,11 @@ def stop_cluster(state: StateDir, timeout: float = 60.0) -> bool:
     owner = ProcessId(**recorded["owner"])
     stopped = False
     if recorded.get("dedicated") and owner.alive():
-        processes.stop(owner, group=False, timeout=timeout)
+        stop_process(owner, group=False, timeout=timeout)
         stopped = True
     for pid in reversed([ProcessId(**p) for p in recorded["components"].values()]):
         stopped = stopped or pid.alive()
-        processes.stop(pid)
+        stop_process(pid)
     state.pidfile.unlink(missing_ok=True)
     return stopped
 

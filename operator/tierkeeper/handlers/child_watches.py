@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierkeeper.apply.kube import Kube, Object
+from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.watch import Change, changes
 from tierkeeper.models.child import ChildKey, ChildSummary, summarize
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
@@ -146,7 +146,7 @@ class ChildWatches:
     cache: ChildCache
     namespaces: tuple[str, ...] = ()  # none: all of them
     synced: asyncio.Event = field(default_factory=asyncio.Event)
-    _kube: Kube | None = None
+    _kube: ApiClient | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def live(self, namespace: str, instance: str) -> dict[ChildKey, ChildSummary]:
@@ -157,7 +157,7 @@ class ChildWatches:
         streams = [(api, Stream(kind, ns)) for api, kind in WATCHED for ns in scopes]
         # Connections of their own, one per watch, each held for as long as it runs: in the
         # reconciles' pool, watches of a few namespaces would leave the reconciles none.
-        self._kube = kube = await Kube.connect(pool_size=len(streams))
+        self._kube = kube = await ApiClient.connect(pool_size=len(streams))
         self._tasks = [
             asyncio.create_task(self._follow(kube, api, stream, [s for _, s in streams]))
             for api, stream in streams
@@ -172,7 +172,7 @@ class ChildWatches:
             await self._kube.close()
 
     async def _follow(
-        self, kube: Kube, api_version: str, stream: Stream, every: list[Stream]
+        self, kube: ApiClient, api_version: str, stream: Stream, every: list[Stream]
     ) -> None:
         async for change in changes(kube, api_version, stream.kind, stream.namespace, SELECTOR):
             if change.body:

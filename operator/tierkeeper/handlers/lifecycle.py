@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 
 from tierkeeper import GROUP
-from tierkeeper.apply.kube import Kube
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.child_watches import ChildCache, ChildWatches
 from tierkeeper.handlers.coalesce import Coalescer
@@ -33,7 +33,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # With --peering, a replica that dies without a goodbye (SIGKILL, a lost node) holds
     # its claim until its lifetime ends: a standby takes over within 20 s, not kopf's 60.
     settings.peering.lifetime = 20
-    kube = await Kube.connect()
+    kube = await ApiClient.connect()
     namespaces = tuple(memo.get("namespaces", ()))
     state: OperatorState
     state = OperatorState(

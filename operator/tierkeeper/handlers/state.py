@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from tierkeeper.apply.kube import Kube
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.child_watches import ChildWatches
 from tierkeeper.handlers.coalesce import Coalescer
@@ -29,7 +29,7 @@ from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
 
 @dataclass
 class OperatorState:
-    kube: Kube
+    kube: ApiClient
     config: OperatorConfig
     # Reconciles, keyed by Environment; a request to converge wins over one for status.
     environments: Coalescer[ObjectKey]

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tierkeeper.models.endpoints import POSTGRES_PORT, REDIS_PORT, Endpoints
 from tierkeeper.models.environment import (
     EXTERNAL_SERVICES,
     EnvironmentSpec,
@@ -47,6 +48,27 @@ class ResolvedEnvironment:
     @property
     def cloudnative_pg(self) -> bool:
         return self.spec.postgres.provider is PostgresProvider.CLOUDNATIVE_PG
+
+    @property
+    def postgres_host(self) -> str:
+        """The database's Service: ours, or the read-write one CloudNativePG makes."""
+        names = self.names
+        return names.postgres_cnpg_rw_service if self.cloudnative_pg else names.postgres
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """In-cluster addresses of the services this Environment has."""
+        names, spec = self.names, self.spec
+        domain = f"{self.namespace}.svc"
+        port = spec.app.port
+        return Endpoints(
+            app=f"{names.app_service}.{domain}:{port}",
+            preview=f"{names.preview_service}.{domain}:{port}" if self.blue_green else None,
+            postgres=f"{self.postgres_host}.{domain}:{POSTGRES_PORT}"
+            if spec.postgres.enabled
+            else None,
+            redis=f"{names.redis}.{domain}:{REDIS_PORT}" if spec.redis.enabled else None,
+        )
 
 
 def deep_merge(base: Any, override: Any) -> Any:

@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic.config import JsonDict
 
 from tierkeeper.models.base import Model
+from tierkeeper.models.endpoints import Endpoints
 from tierkeeper.models.rollout import AppRollout
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -40,15 +41,6 @@ CONDITIONS_SCHEMA: JsonDict = {
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["type"],
 }
-
-
-class Endpoints(Model):
-    """In-cluster DNS names of the Environment's services."""
-
-    app: str | None = Field(None, description="Active app Service.")
-    preview: str | None = Field(None, description="Preview Service (blue-green).")
-    postgres: str | None = Field(None, description="PostgreSQL Service.")
-    redis: str | None = Field(None, description="Redis Service.")
 
 
 class EnvironmentStatus(Model):

@@ -7,20 +7,21 @@ decided, under the ledger's lock, and records what it wrote.
 
 from __future__ import annotations
 
-from tierkeeper.apply.children import Live, Owner, converge
-from tierkeeper.apply.kube import Kube
+from tierkeeper.apply.children import Owner, converge
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.child import LiveChildren
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.render import app_children
 
 
 async def write_app(
-    kube: Kube,
+    kube: ApiClient,
     ledger: WriteLedger,
     env: ResolvedEnvironment,
     owner: Owner,
-    live: Live,
+    live: LiveChildren,
     recorded: AppRollout,
     *,
     names_checked: bool = False,

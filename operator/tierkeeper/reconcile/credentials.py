@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import secrets
 
-from tierkeeper.apply.children import Live, Owner, owned
+from tierkeeper.apply.children import Owner, owned
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
-from tierkeeper.apply.kube import Kube
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile.retention import RETAINED_FROM
 from tierkeeper.render.postgres import render_credentials_secret
 
 
 async def ensure_credentials(
-    kube: Kube, env: ResolvedEnvironment, owner: Owner, live: Live
+    kube: ApiClient, env: ResolvedEnvironment, owner: Owner, live: LiveChildren
 ) -> None:
     """Create the credentials Secret once, with a fresh password; never rewrite it.
 

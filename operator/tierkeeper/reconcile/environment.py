@@ -9,18 +9,17 @@ from datetime import datetime
 from tierkeeper import metrics
 from tierkeeper.apply.children import (
     CHILD_NAME_TAKEN,
-    Live,
     NamesTaken,
     Owner,
     converge,
     names_taken,
     wanted_names,
 )
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import Forbidden, Invalid, NotFound
 from tierkeeper.apply.events import post_event
-from tierkeeper.apply.kube import Kube
 from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
-from tierkeeper.models.child import summarize
+from tierkeeper.models.child import LiveChildren, summarize
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import parse_status
@@ -32,7 +31,7 @@ from tierkeeper.render import app_children, data_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, find, observe
 from tierkeeper.status.environment import (
-    Observed,
+    StatusInputs,
     environment_status,
     ready_event,
     refused_status,
@@ -47,7 +46,7 @@ EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
 WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING})
 
 
-async def cloudnative_pg_installed(kube: Kube) -> bool:
+async def cloudnative_pg_installed(kube: ApiClient) -> bool:
     """Read once at start-up; the CRD's watch keeps the answer current from then on."""
     try:
         await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, CNPG_CRD)
@@ -56,7 +55,7 @@ async def cloudnative_pg_installed(kube: Kube) -> bool:
     return True
 
 
-async def _missing_secrets(kube: Kube, env: ResolvedEnvironment) -> Observation | None:
+async def _missing_secrets(kube: ApiClient, env: ResolvedEnvironment) -> Observation | None:
     missing = []
     for key, service in sorted(env.spec.external.items()):
         ref = service.secret_ref
@@ -77,7 +76,9 @@ async def _missing_secrets(kube: Kube, env: ResolvedEnvironment) -> Observation 
     )
 
 
-async def _live_with_cnpg(kube: Kube, env: ResolvedEnvironment, live: Live) -> Live:
+async def _live_with_cnpg(
+    kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren
+) -> LiveChildren:
     """The CNPG Cluster is read on demand: its CRD may come and go, an index cannot follow."""
     if not (env.cloudnative_pg and env.spec.postgres.enabled):
         return live
@@ -89,10 +90,10 @@ async def _live_with_cnpg(kube: Kube, env: ResolvedEnvironment, live: Live) -> L
 
 
 async def _converge(
-    kube: Kube,
+    kube: ApiClient,
     env: ResolvedEnvironment,
     record: EnvRecord,
-    live: Live,
+    live: LiveChildren,
     recorded: AppRollout,
     ledger: WriteLedger,
     *,
@@ -126,9 +127,9 @@ async def _converge(
 
 
 async def reconcile_environment(
-    kube: Kube,
+    kube: ApiClient,
     record: EnvRecord,
-    live: Live,
+    live: LiveChildren,
     release: str | None,
     recorded: AppRollout,
     ledger: WriteLedger,
@@ -163,7 +164,7 @@ async def reconcile_environment(
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if converge_children:
         ledger.block(record.key, refusal is not None)
-    observed = Observed(
+    observed = StatusInputs(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,
         rollout=ledger.decided.get(record.key, recorded),
@@ -187,7 +188,7 @@ def _rejected_message(error: Forbidden | Invalid) -> str:
     )
 
 
-def _export(env: ResolvedEnvironment, observed: Observed, status: EnvironmentStatus) -> None:
+def _export(env: ResolvedEnvironment, observed: StatusInputs, status: EnvironmentStatus) -> None:
     ready, degraded = find(status.conditions, "Ready"), find(status.conditions, "Degraded")
     backup = env.spec.postgres.backup
     builtin_backups = env.spec.postgres.enabled and backup.enabled and not env.cloudnative_pg
@@ -207,7 +208,7 @@ def _export(env: ResolvedEnvironment, observed: Observed, status: EnvironmentSta
 
 
 async def _report(
-    kube: Kube, record: EnvRecord, previous: EnvironmentStatus, status: EnvironmentStatus
+    kube: ApiClient, record: EnvRecord, previous: EnvironmentStatus, status: EnvironmentStatus
 ) -> None:
     """Write status only when it changed; an Event for every change of Ready."""
     if status == previous:

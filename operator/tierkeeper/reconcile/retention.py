@@ -8,9 +8,9 @@ same name adopts them.
 
 from __future__ import annotations
 
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import post_event
-from tierkeeper.apply.kube import Kube
 from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
 from tierkeeper.models.names import ChildNames, label_value
 from tierkeeper.reconcile.records import EnvRecord
@@ -25,7 +25,7 @@ RETAINED_KINDS = (
 )
 
 
-async def retain_data(kube: Kube, env_name: str, namespace: str, selector: str) -> list[str]:
+async def retain_data(kube: ApiClient, env_name: str, namespace: str, selector: str) -> list[str]:
     """Detach the data of a departing Environment from it; returns what was kept."""
     kept: list[str] = []
     # A label value (63 characters at most): a long Environment name is shortened as names are.
@@ -43,7 +43,7 @@ async def retain_data(kube: Kube, env_name: str, namespace: str, selector: str) 
     return kept
 
 
-async def retain_on_deletion(kube: Kube, record: EnvRecord) -> None:
+async def retain_on_deletion(kube: ApiClient, record: EnvRecord) -> None:
     """With `deletionPolicy: Retain`, detach the data before garbage collection takes the
     rest, and say so in an Event. An Environment that never resolved created nothing;
     keeping is the safe choice for it."""

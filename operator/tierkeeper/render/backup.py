@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME, backup_script
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.endpoints import POSTGRES_PORT
 from tierkeeper.render.common import Component, Manifest, labels, metadata, secret_env, value_env
-from tierkeeper.render.postgres import PASSWORD_KEY, POSTGRES_PORT
+from tierkeeper.render.postgres import PASSWORD_KEY
 
 BACKUP_MOUNT = "/backups"
 SCRIPT_MOUNT = "/opt/tierkeeper"

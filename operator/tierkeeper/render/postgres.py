@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.endpoints import POSTGRES_PORT
 from tierkeeper.render.common import (
     Component,
     Manifest,
@@ -15,18 +16,12 @@ from tierkeeper.render.common import (
     selector,
 )
 
-POSTGRES_PORT = 5432
 DATABASE = "app"
 USERNAME = "app"
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
 URI_KEY = "uri"
 PASSWORD_KEY = "password"
 DATA_MOUNT = "/var/lib/postgresql/data"
-
-
-def postgres_host(env: ResolvedEnvironment) -> str:
-    names = env.names
-    return names.postgres_cnpg_rw_service if env.cloudnative_pg else names.postgres
 
 
 def render_credentials_secret(env: ResolvedEnvironment, password: str) -> Manifest | None:
@@ -36,7 +31,7 @@ def render_credentials_secret(env: ResolvedEnvironment, password: str) -> Manife
     """
     if not env.spec.postgres.enabled:
         return None
-    host = postgres_host(env)
+    host = env.postgres_host
     return {
         "apiVersion": "v1",
         "kind": "Secret",

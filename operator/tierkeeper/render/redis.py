@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from tierkeeper.models import Persistence, ResolvedEnvironment
+from tierkeeper.models.endpoints import REDIS_PORT
 from tierkeeper.models.units import quantity_bytes
 from tierkeeper.render.common import (
     Component,
@@ -17,7 +18,6 @@ from tierkeeper.render.common import (
     selector,
 )
 
-REDIS_PORT = 6379
 REDIS_IMAGE = "redis:7.4"
 CONFIG_FILE = "redis.conf"
 CONFIG_MOUNT = "/etc/redis"

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from tierkeeper.models import EnvironmentStatus, ResolvedEnvironment
-from tierkeeper.models.child import ChildSummary
+from tierkeeper.models.child import ChildSummary, LiveChildren
 from tierkeeper.models.rollout import AppRollout
-from tierkeeper.models.status import Endpoints
-from tierkeeper.render.postgres import POSTGRES_PORT, postgres_host
-from tierkeeper.render.redis import REDIS_PORT
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.status.cost import estimated_monthly_cost
-
-Children = Mapping[tuple[str, str], ChildSummary]
 
 HA_PROVIDER_MISSING = (
     "postgres.provider cloudnative-pg needs the CloudNativePG operator, whose CRDs "
@@ -30,10 +24,10 @@ ON_THE_WAY = frozenset({"Creating", "Progressing"})
 
 
 @dataclass(frozen=True)
-class Observed:
+class StatusInputs:
     """Everything beyond the spec that the status depends on."""
 
-    children: Children
+    children: LiveChildren
     release: str | None
     rollout: AppRollout
     cnpg_installed: bool
@@ -53,50 +47,50 @@ def _replicas(kind: str, child: ChildSummary | None, what: str) -> Observation:
     return observe(type_, enough, "Available" if enough else "Progressing", message)
 
 
-def _app(env: ResolvedEnvironment, observed: Observed) -> Observation:
-    if observed.release is None:
+def _app(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
+    if inputs.release is None:
         return observe("AppReady", False, "NoRelease", "no Release targets this Environment yet")
     names = env.names
     if env.blue_green:
-        name = names.color_deployment(observed.rollout.active.value)
+        name = names.color_deployment(inputs.rollout.active.value)
     else:
         name = names.rolling_deployment
-    return _replicas("app", observed.children.get(("Deployment", name)), f"Deployment {name}")
+    return _replicas("app", inputs.children.get(("Deployment", name)), f"Deployment {name}")
 
 
-def _database(env: ResolvedEnvironment, observed: Observed) -> Observation:
+def _database(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
     if not env.spec.postgres.enabled:
         return observe("DatabaseReady", True, "Disabled", "postgres.enabled is false")
     name = env.names.postgres
     if env.cloudnative_pg:
-        if not observed.cnpg_installed:
+        if not inputs.cnpg_installed:
             return observe("DatabaseReady", False, "HAProviderMissing", HA_PROVIDER_MISSING)
-        cluster = observed.children.get(("Cluster", name))
+        cluster = inputs.children.get(("Cluster", name))
         return _replicas("database", cluster, f"CloudNativePG Cluster {name}")
-    statefulset = observed.children.get(("StatefulSet", name))
+    statefulset = inputs.children.get(("StatefulSet", name))
     return _replicas("database", statefulset, f"StatefulSet {name}")
 
 
-def _cache(env: ResolvedEnvironment, observed: Observed) -> Observation:
+def _cache(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
     if not env.spec.redis.enabled:
         return observe("CacheReady", True, "Disabled", "redis.enabled is false")
     name = env.names.redis
-    return _replicas("cache", observed.children.get(("StatefulSet", name)), f"StatefulSet {name}")
+    return _replicas("cache", inputs.children.get(("StatefulSet", name)), f"StatefulSet {name}")
 
 
-def _backups(env: ResolvedEnvironment, observed: Observed) -> Observation:
+def _backups(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
     postgres = env.spec.postgres
     if not (postgres.enabled and postgres.backup.enabled):
         return observe("BackupsScheduled", False, "BackupsDisabled", "backups are turned off")
     if env.cloudnative_pg:
-        scheduled = ("Cluster", env.names.postgres) in observed.children
+        scheduled = ("Cluster", env.names.postgres) in inputs.children
         return observe(
             "BackupsScheduled",
             scheduled,
             "ScheduledByCloudNativePG" if scheduled else "Creating",
             f"ScheduledBackup {env.names.scheduled_backup}, schedule {postgres.backup.schedule}",
         )
-    cronjob = observed.children.get(("CronJob", env.names.backup_cronjob))
+    cronjob = inputs.children.get(("CronJob", env.names.backup_cronjob))
     if cronjob is None:
         return observe("BackupsScheduled", False, "Creating", "backup CronJob does not exist yet")
     last = f", last success {cronjob.last_success}" if cronjob.last_success else ", none yet"
@@ -130,19 +124,19 @@ def _degraded(ready: Observation, previous: EnvironmentStatus) -> Observation:
 
 def environment_status(
     env: ResolvedEnvironment,
-    observed: Observed,
+    inputs: StatusInputs,
     previous: EnvironmentStatus,
     *,
     now: datetime,
     generation: int,
 ) -> EnvironmentStatus:
     components = [
-        _app(env, observed),
-        _database(env, observed),
-        _cache(env, observed),
-        _backups(env, observed),
+        _app(env, inputs),
+        _database(env, inputs),
+        _cache(env, inputs),
+        _backups(env, inputs),
     ]
-    ready = _ready(components, observed.refusal)
+    ready = _ready(components, inputs.refusal)
     conditions = merge_conditions(
         previous.conditions,
         [ready, *components, _degraded(ready, previous)],
@@ -151,24 +145,14 @@ def environment_status(
     )
     cost = estimated_monthly_cost(env)
     budget = env.spec.budget
-    names = env.names
-    domain = f"{env.namespace}.svc"
-    port = env.spec.app.port
-    rollout = observed.rollout
+    rollout = inputs.rollout
     return EnvironmentStatus(
         observed_generation=generation,
         conditions=conditions,
-        active_color=rollout.active.value if env.blue_green and observed.release else None,
-        active_release=observed.release,
-        active_image=rollout.active_image(env) if observed.release else None,
-        endpoints=Endpoints(
-            app=f"{names.app_service}.{domain}:{port}",
-            preview=f"{names.preview_service}.{domain}:{port}" if env.blue_green else None,
-            postgres=f"{postgres_host(env)}.{domain}:{POSTGRES_PORT}"
-            if env.spec.postgres.enabled
-            else None,
-            redis=f"{names.redis}.{domain}:{REDIS_PORT}" if env.spec.redis.enabled else None,
-        ),
+        active_color=rollout.active.value if env.blue_green and inputs.release else None,
+        active_release=inputs.release,
+        active_image=rollout.active_image(env) if inputs.release else None,
+        endpoints=env.endpoints,
         estimated_monthly_cost_usd=cost,
         over_budget=budget is not None and cost > budget.monthly_usd,
     )

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from tierkeeper.apply.children import Live
-from tierkeeper.apply.kube import Kube
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.config import OperatorConfig
 from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
+from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
 from tierkeeper.reconcile.release import blue_green, rolling
@@ -27,12 +27,12 @@ __all__ = ["step_release"]
 
 
 async def step_release(
-    kube: Kube,
+    kube: ApiClient,
     config: OperatorConfig,
     record: ReleaseRecord,
     env_record: EnvRecord | None,
     bound: str | None,
-    live: Live,
+    live: LiveChildren,
     ledger: WriteLedger,
     clock: Callable[[], datetime],
 ) -> float | None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.events import post_event
-from tierkeeper.apply.kube import Kube
 from tierkeeper.models import Phase, ReleaseSpec, ReleaseStatus
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.environment import WRITES_NOTHING
@@ -63,7 +63,7 @@ def refusal_for(
 
 
 async def refuse(
-    kube: Kube, record: ReleaseRecord, spec: ReleaseSpec, refusal: Observation, now: datetime
+    kube: ApiClient, record: ReleaseRecord, spec: ReleaseSpec, refusal: Observation, now: datetime
 ) -> None:
     """Ready=False with the reason, and a Warning Event the first time; nothing else touched."""
     previous = parse_status(ReleaseStatus, record.status)

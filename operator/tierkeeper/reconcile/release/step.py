@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tierkeeper import API_VERSION, metrics
-from tierkeeper.apply.children import Live, Owner
+from tierkeeper.apply.children import Owner
+from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import EventType, post_event
-from tierkeeper.apply.kube import Kube
 from tierkeeper.config import OperatorConfig
 from tierkeeper.models import ReleaseSpec, ReleaseStatus, ResolvedEnvironment
-from tierkeeper.models.child import ChildSummary, summarize
+from tierkeeper.models.child import ChildSummary, LiveChildren, summarize
 from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.status import parse_status
@@ -50,13 +50,13 @@ def available(child: ChildSummary | None, image: str, replicas: int | None) -> b
 class ReleaseStep:
     """One step of one Release; `status` is updated as the step saves."""
 
-    kube: Kube
+    kube: ApiClient
     config: OperatorConfig
     record: ReleaseRecord
     spec: ReleaseSpec
     env: ResolvedEnvironment
     env_record: EnvRecord
-    live: Live
+    live: LiveChildren
     ledger: WriteLedger
     clock: Callable[[], datetime]
     now: datetime = field(init=False)

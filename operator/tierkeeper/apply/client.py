@@ -90,7 +90,7 @@ def _decode(raw: bytes) -> Object:
 
 
 @dataclass
-class Kube:
+class ApiClient:
     """An API-server connection with typed errors and a request counter."""
 
     api: client.ApiClient
@@ -101,7 +101,7 @@ class Kube:
         kubeconfig: str | None = None,
         user_agent: str | None = None,
         pool_size: int = POOL_SIZE,
-    ) -> Kube:
+    ) -> ApiClient:
         configuration = await load_configuration(kubeconfig)
         configuration.connection_pool_maxsize = pool_size
         # kubernetes.aio trusts the environment, so aiohttp looks up proxy variables and

@@ -1,4 +1,4 @@
-"""The operator's two sessions with the API server: `Kube`'s (a bounded pool, proxies only
+"""The operator's two sessions with the API server: `ApiClient`'s (a bounded pool, proxies only
 when named) and kopf's (the same credentials, its requests but not its watches bounded)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from yarl import URL
 
-from tierkeeper.apply.kube import POOL_SIZE, Kube, load_configuration
+from tierkeeper.apply.client import POOL_SIZE, ApiClient, load_configuration
 from tierkeeper.cli.run import bounded, kopf_session
 
 KUBECONFIG = {
@@ -45,8 +45,8 @@ def test_the_environment_is_trusted_only_when_it_names_a_proxy(
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(KUBECONFIG))
 
-    async def connect() -> Kube:
-        kube = await Kube.connect(str(kubeconfig), "test-agent")
+    async def connect() -> ApiClient:
+        kube = await ApiClient.connect(str(kubeconfig), "test-agent")
         await kube.close()
         return kube
 

@@ -20,7 +20,7 @@ class KubectlError(Exception):
 
 
 @dataclass(frozen=True)
-class Kube:
+class Kubectl:
     """A cluster reached through `kubeconfig` with the kubectl binary `kubectl_path`.
 
     `cache_dir` is kubectl's discovery cache (default ~/.kube/cache, which would

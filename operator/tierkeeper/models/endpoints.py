@@ -1,0 +1,19 @@
+"""Where an Environment's services answer inside the cluster: shown in its status."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tierkeeper.models.base import Model
+
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+
+
+class Endpoints(Model):
+    """In-cluster DNS names of the Environment's services."""
+
+    app: str | None = Field(None, description="Active app Service.")
+    preview: str | None = Field(None, description="Preview Service (blue-green).")
+    postgres: str | None = Field(None, description="PostgreSQL Service.")
+    redis: str | None = Field(None, description="Redis Service.")
