@@ -48,8 +48,8 @@ class EnvironmentFigures:
 
 class ObjectFigures(Collector):
     """The gauges of each Environment and Release, made when scraped from one small record
-    per object: a labelled Gauge keeps a child per series (its dict, a lock, a value: ~1 KB),
-    and an Environment has five."""
+    per object: a labelled Gauge keeps a child object per series for as long as the
+    process lives, and an Environment has several."""
 
     def __init__(self) -> None:
         self.environments: dict[tuple[str, str], EnvironmentFigures] = {}

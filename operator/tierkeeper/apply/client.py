@@ -105,8 +105,8 @@ class ApiClient:
         configuration = await load_configuration(kubeconfig)
         configuration.connection_pool_maxsize = pool_size
         # kubernetes.aio trusts the environment, so aiohttp looks up proxy variables and
-        # parses ~/.netrc on every request (7-8 % of the operator's busy time while
-        # Environments converge). Only a proxy is worth that, so only when one is named.
+        # parses ~/.netrc on every request. Only a proxy is worth that, so only when one
+        # is named.
         session: dict[str, Any] = {"trust_env": proxied()}
         if user_agent is not None:
             session["headers"] = {"User-Agent": user_agent}

@@ -17,11 +17,10 @@ from kubernetes.aio.client import Configuration
 from tierkeeper import metrics
 from tierkeeper.apply.client import load_configuration, proxied
 
-# asyncio gives every TLS connection a 256 KiB receive buffer, filled with zeros and kept
-# for the connection's life; the operator's connections (kopf's watches and its bursts of
-# patches, tierkeeper's pool) numbered ~150 with 50 Environments: 37 MB of buffers. TLS
-# records carry 16 KiB at most; reads of 32 KiB cost a large LIST a few more turns of the
-# loop.
+# asyncio gives every TLS connection a large receive buffer, kept for the connection's
+# life, and the operator holds many (kopf's watches and its bursts of patches, our pool).
+# TLS records carry 16 KiB at most, so reads of 32 KiB lose nothing but a few more turns
+# of the loop on a large LIST.
 TLS_READ_BUFFER = 32 * 1024
 
 # kopf's own requests (finalizers, annotations, its Events) in flight at once; its watches

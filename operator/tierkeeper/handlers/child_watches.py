@@ -1,11 +1,10 @@
 """What the operator knows of the children it manages: a summary of each, kept by watches.
 
 One list-and-watch per kind (and per namespace, when the operator watches only some),
-not kopf's: kopf would keep a worker, a copy of the memo and the whole body for every
-child (about twelve objects per Environment), and at start-up each of them waits on
-every other being indexed, which over a thousand Environments took minutes and hundreds
-of megabytes. Children are only needed as summaries, by the instance label their
-Environment gives them.
+not kopf's: kopf keeps a worker, a copy of the memo and the whole body of every object
+it watches, and at start-up each waits on every other being indexed. Children are only
+needed as summaries, by the instance label their Environment gives them, so memory stays
+flat per Environment and start-up linear in the number of children.
 """
 
 from __future__ import annotations

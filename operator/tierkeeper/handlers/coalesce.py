@@ -13,9 +13,9 @@ Key = TypeVar("Key", bound=Hashable)
 logger = logging.getLogger(__name__)
 
 # Reconciles running at once, over all keys. The API server is what they wait on, so more
-# would not converge sooner; but each one in flight holds its connections' TLS buffers
-# (~256 KiB each) and its manifests, and a start-up over a thousand Environments would
-# hold them all at once: that peak stays in the process's RSS after it has passed.
+# would not converge sooner; but each one in flight holds its connections' buffers and its
+# manifests, and an unbounded start-up would hold them for every Environment at once: a
+# peak that stays in the process's RSS after it has passed.
 CONCURRENCY = 20
 
 

@@ -38,8 +38,8 @@ CNPG_WATCHED = (
 )
 
 
-# Index handlers are coroutines: kopf runs plain functions in its thread pool, one hop
-# per event (a tenth of the operator's time while Environments converge).
+# Index handlers are coroutines: kopf runs plain functions in its thread pool, one thread
+# hop per event.
 @kopf.index(GROUP, VERSION, "environments")
 async def environments(
     namespace: str | None,
