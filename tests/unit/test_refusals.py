@@ -41,3 +41,8 @@ def test_a_release_waits_while_its_environment_writes_nothing() -> None:
     # Not yet ready, or partly refused: the rollout goes on (it is what makes the app ready).
     assert refusal_for(RECORD, spec(), env_ready("Creating"), "shop") is None
     assert refusal_for(RECORD, spec(), env_ready("ChildRejected"), "shop") is None
+
+
+def test_a_release_from_the_wrong_branch_hears_so_even_when_another_binds_the_environment() -> None:
+    refused = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "older")
+    assert refused is not None and refused.reason == "BranchMismatch"

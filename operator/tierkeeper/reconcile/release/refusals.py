@@ -1,6 +1,9 @@
 """Why a Release may not touch its Environment, and how that refusal is reported.
 
 A refused Release writes its own status and an Event, and nothing else: not one child.
+Its own faults come before its Environment's: a Release from the wrong branch hears so
+even when another Release binds the Environment, since "change that Release's image
+instead" would break the branch rule.
 """
 
 from __future__ import annotations
@@ -32,14 +35,6 @@ def refusal_for(
             f"Environment {spec.environment} does not exist in namespace {record.namespace}: "
             "create it, or fix spec.environment",
         )
-    if bound != record.name:
-        return observe(
-            "Ready",
-            False,
-            "EnvironmentAlreadyBound",
-            f"Release {bound} already deploys Environment {spec.environment}; "
-            "one Release per Environment: change that Release's image instead",
-        )
     branch = env_record.spec.get("branch")
     source = spec.source.branch if spec.source else None
     if branch and source and branch != source:
@@ -49,6 +44,14 @@ def refusal_for(
             "BranchMismatch",
             f"Environment {spec.environment} deploys branch {branch}, "
             f"this Release comes from {source}",
+        )
+    if bound != record.name:
+        return observe(
+            "Ready",
+            False,
+            "EnvironmentAlreadyBound",
+            f"Release {bound} already deploys Environment {spec.environment}; "
+            "one Release per Environment: change that Release's image instead",
         )
     ready = raw_condition(env_record.status, "Ready")
     if ready is not None and ready.get("reason") in WRITES_NOTHING:
