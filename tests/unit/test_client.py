@@ -11,7 +11,7 @@ import pytest
 import yaml
 from yarl import URL
 
-from tierkeeper.apply.client import POOL_SIZE, ApiClient, load_configuration
+from tierkeeper.apply.client import POOL_SIZE, ApiClient, load_configuration, merge_patch_from
 from tierkeeper.cli.run import bounded, kopf_session
 
 KUBECONFIG = {
@@ -106,3 +106,13 @@ def test_requests_wait_for_a_slot_until_their_answer_is_read_but_watches_do_not(
     asyncio.run(scenario())
     # "b" waits for "a"'s answer to be read; the watch goes out at once and is not read here.
     assert log == ["sent a", "sent w", "read a", "sent b", "read b"]
+
+
+def test_a_status_write_removes_the_keys_the_new_status_drops() -> None:
+    before = {"rollout": {"image": "shop:1", "colors": {"blue": {"replicas": 2}}}, "phase": "P"}
+    after = {"rollout": {"image": "shop:1", "colors": {}}, "phase": "P"}
+    assert merge_patch_from(before, after) == {
+        "rollout": {"image": "shop:1", "colors": {"blue": None}},
+        "phase": "P",
+    }
+    assert merge_patch_from({"a": 1, "b": 2}, {"a": 1}) == {"a": 1, "b": None}

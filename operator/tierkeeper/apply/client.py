@@ -89,6 +89,20 @@ def _decode(raw: bytes) -> Object:
     return decoded
 
 
+def merge_patch_from(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch that turns `before` into `after`, for a body that holds `before`:
+    a key of a map that `after` drops is sent as null (a merge keeps what it is not told
+    to remove), e.g. a colour that a rollout no longer has."""
+    patch: dict[str, Any] = {key: None for key in before if key not in after}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            patch[key] = merge_patch_from(old, value)
+        else:
+            patch[key] = value
+    return patch
+
+
 @dataclass
 class ApiClient:
     """An API-server connection with typed errors and a request counter."""
@@ -221,11 +235,20 @@ class ApiClient:
             content_type="application/merge-patch+json",
         )
 
-    async def write_status(self, kind: str, namespace: str, name: str, status: BaseModel) -> None:
-        """Replace the status of one of our resources, leaving kopf's own bookkeeping alone."""
+    async def write_status(
+        self, kind: str, namespace: str, name: str, status: BaseModel, previous: BaseModel
+    ) -> None:
+        """Replace the status of one of our resources, leaving kopf's own bookkeeping alone.
+        `previous` is the status it replaces: what it had and `status` has not is removed."""
         body = status.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
+        before = previous.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
         await self.merge_patch(
-            API_VERSION, kind, namespace, name, {"status": body}, subresource="status"
+            API_VERSION,
+            kind,
+            namespace,
+            name,
+            {"status": merge_patch_from(before, body)},
+            subresource="status",
         )
 
     async def delete(

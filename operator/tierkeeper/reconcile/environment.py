@@ -213,6 +213,6 @@ async def _report(
     """Write status only when it changed; an Event for every change of Ready."""
     if status == previous:
         return
-    await kube.write_status("Environment", record.namespace, record.name, status)
+    await kube.write_status("Environment", record.namespace, record.name, status, previous)
     if (event := ready_event(previous, status)) is not None:
         await post_event(kube, record.involved, *event)

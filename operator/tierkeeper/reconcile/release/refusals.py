@@ -88,5 +88,5 @@ async def refuse(
     )
     if status == previous:
         return
-    await kube.write_status("Release", record.namespace, record.name, status)
+    await kube.write_status("Release", record.namespace, record.name, status, previous)
     await post_event(kube, record.involved, "Warning", refusal.reason, refusal.message)
