@@ -169,7 +169,7 @@ async def converge(
     *,
     check_names: bool = True,
 ) -> dict[tuple[str, str], str]:
-    """Apply every wanted child and delete every unwanted one that exists.
+    """Apply every wanted child, then delete every unwanted one that exists.
 
     Nothing is written if a wanted name belongs to another owner (`NamesTaken`), unless the
     caller has just checked that (`check_names=False`).
@@ -182,15 +182,19 @@ async def converge(
         raise NamesTaken(taken)
     written: dict[tuple[str, str], str] = {}
 
-    async def one(child: Child) -> None:
+    async def put(child: Child, manifest: Manifest) -> None:
         key = (child.kind, child.name)
-        if child.manifest is None:
-            if key in live and live[key].controller_uid in (None, owner.uid):
-                with contextlib.suppress(NotFound):
-                    await kube.delete(child.api_version, child.kind, env.namespace, child.name)
-            return
-        manifest = yield_replicas(owned(child.manifest, owner), live.get(key))
-        written[key] = version_of(await apply_child(kube, manifest, owner))
+        applied = yield_replicas(owned(manifest, owner), live.get(key))
+        written[key] = version_of(await apply_child(kube, applied, owner))
 
-    await asyncio.gather(*(one(child) for child in children))
+    async def remove(child: Child) -> None:
+        key = (child.kind, child.name)
+        if key in live and live[key].controller_uid in (None, owner.uid):
+            with contextlib.suppress(NotFound):
+                await kube.delete(child.api_version, child.kind, env.namespace, child.name)
+
+    # Every wanted child before any unwanted one goes: a Service moves to its new pods
+    # before the old pods' Deployment is deleted.
+    await asyncio.gather(*(put(c, c.manifest) for c in children if c.manifest is not None))
+    await asyncio.gather(*(remove(c) for c in children if c.manifest is None))
     return written

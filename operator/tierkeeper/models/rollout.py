@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from tierkeeper.models.base import Model
+from tierkeeper.models.environment import StrategyType
 from tierkeeper.models.resolved import ResolvedEnvironment
 
 
@@ -31,13 +32,23 @@ class ColorRollout(Model):
 
 
 class AppRollout(Model):
-    """Rolling uses `image` (absent: no Deployment yet); BlueGreen uses `colors` (a colour
-    absent has no Deployment) and `active`, the colour the active Service selects."""
+    """The app's Deployments and what the active Service selects.
+
+    `image` is the Rolling Deployment's (absent: none), `colors` the colour Deployments (a
+    colour absent has none). Both exist only while the Environment changes strategy
+    (`shape` then says which one serves); otherwise the Environment's strategy decides.
+    """
 
     image: str | None = Field(None, max_length=512, description="Image of the Rolling Deployment.")
     active: Color = Field(Color.BLUE, description="Colour the active Service selects.")
     colors: dict[Color, ColorRollout] = Field(
         default_factory=dict, description="Deployment of each colour (BlueGreen)."
+    )
+    shape: StrategyType | None = Field(
+        None,
+        description="Strategy whose Deployments the active Service selects while the "
+        "Environment changes strategy: BlueGreen selects the active colour, Rolling every "
+        "app pod.",
     )
 
     @classmethod
@@ -54,7 +65,25 @@ class AppRollout(Model):
         )
 
     def active_image(self, env: ResolvedEnvironment) -> str | None:
-        if not env.blue_green:
+        """The image behind the active Service."""
+        if not self.serves_colors(env):
             return self.image
         active = self.colors.get(self.active)
         return active.image if active else None
+
+    def serves_colors(self, env: ResolvedEnvironment) -> bool:
+        """Whether the active Service selects a colour (else every app pod)."""
+        if self.shape is not None:
+            return self.shape is StrategyType.BLUE_GREEN
+        if self.colors or self.image is not None:
+            return bool(self.colors)
+        return env.blue_green
+
+    def reshaping(self, env: ResolvedEnvironment) -> bool:
+        """Deployments of the other strategy exist, or serve: the Environment's strategy
+        changed under a live app."""
+        if self.image is None and not self.colors:
+            return False
+        if env.blue_green:
+            return self.image is not None or not self.serves_colors(env)
+        return bool(self.colors) or self.serves_colors(env)

@@ -106,8 +106,12 @@ def _deployment(
     }
 
 
+# The Deployments follow the rollout, not the Environment's strategy: while it changes
+# strategy, the shape that serves stays until the new one is available.
+
+
 def render_rolling_deployment(env: ResolvedEnvironment, rollout: AppRollout) -> Manifest | None:
-    if env.blue_green or rollout.image is None:
+    if rollout.image is None:
         return None
     names = env.names
     return _deployment(env, names.rolling_deployment, rollout.image, env.spec.app.replicas, None)
@@ -117,7 +121,7 @@ def render_color_deployment(
     env: ResolvedEnvironment, rollout: AppRollout, color: Color
 ) -> Manifest | None:
     wanted = rollout.colors.get(color)
-    if not env.blue_green or wanted is None:
+    if wanted is None:
         return None
     name = env.names.color_deployment(color.value)
     return _deployment(env, name, wanted.image, wanted.replicas, color)
@@ -138,7 +142,8 @@ def _service(env: ResolvedEnvironment, name: str, color: Color | None) -> Manife
 
 def render_active_service(env: ResolvedEnvironment, rollout: AppRollout) -> Manifest:
     """Exists before the first Release so its DNS name is stable."""
-    return _service(env, env.names.app_service, rollout.active if env.blue_green else None)
+    color = rollout.active if rollout.serves_colors(env) else None
+    return _service(env, env.names.app_service, color)
 
 
 def render_preview_service(env: ResolvedEnvironment, rollout: AppRollout) -> Manifest | None:

@@ -50,8 +50,9 @@ def _replicas(kind: str, child: ChildSummary | None, what: str) -> Observation:
 def _app(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
     if inputs.release is None:
         return observe("AppReady", False, "NoRelease", "no Release targets this Environment yet")
+    # What serves, which is the old strategy's Deployment while the strategy changes.
     names = env.names
-    if env.blue_green:
+    if inputs.rollout.serves_colors(env):
         name = names.color_deployment(inputs.rollout.active.value)
     else:
         name = names.rolling_deployment
@@ -149,7 +150,9 @@ def environment_status(
     return EnvironmentStatus(
         observed_generation=generation,
         conditions=conditions,
-        active_color=rollout.active.value if env.blue_green and inputs.release else None,
+        active_color=rollout.active.value
+        if rollout.serves_colors(env) and inputs.release
+        else None,
         active_release=inputs.release,
         active_image=rollout.active_image(env) if inputs.release else None,
         endpoints=env.endpoints,

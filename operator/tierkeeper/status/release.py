@@ -14,11 +14,21 @@ HISTORY_LIMIT = 10
 _PROGRESSING = {Phase.PENDING, Phase.DEPLOYING, Phase.VERIFYING, Phase.AWAITING_PROMOTION}
 
 
-def _ready(status: ReleaseStatus, image: str, refusal: Observation | None) -> Observation:
+def _ready(
+    status: ReleaseStatus, image: str, refusal: Observation | None, serving: bool
+) -> Observation:
     if refusal is not None:
         return observe("Ready", False, refusal.reason, refusal.message)
     phase = status.phase or Phase.PENDING
     if phase is Phase.PROMOTED and status.target_image == image:
+        if not serving:
+            return observe(
+                "Ready",
+                False,
+                "NotServing",
+                f"{image} is promoted, but no pod behind the active Service is Ready: "
+                "see the Environment's AppReady condition",
+            )
         return observe("Ready", True, "Promoted", f"{image} is serving traffic")
     if phase is Phase.FAILED:
         return observe("Ready", False, "RolloutFailed", f"{status.target_image} failed")
@@ -36,7 +46,10 @@ def release_conditions(
     healthy: Observation | None,
     now: datetime,
     generation: int,
+    serving: bool = True,
 ) -> list[Condition]:
+    """`serving`: a pod behind the active Service is Ready (a promoted Release whose app
+    is down is not Ready)."""
     phase = status.phase or Phase.PENDING
     progressing = observe(
         "Progressing",
@@ -52,7 +65,7 @@ def release_conditions(
     )
     return merge_conditions(
         previous,
-        [_ready(status, image, refusal), progressing, health],
+        [_ready(status, image, refusal, serving), progressing, health],
         now=now,
         generation=generation,
     )

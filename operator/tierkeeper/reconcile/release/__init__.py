@@ -4,6 +4,7 @@
 - `step.py`: a step's inputs and its writes (status first, then the app's children);
 - `blue_green.py`, `rolling.py`: the machines, each headed by its table of transitions;
 - `rollback.py`: the instant switch back to the standby colour;
+- `reshape.py`: a change of strategy under a live app;
 - `health_gate.py`: the HTTP checks before and after a switch.
 """
 
@@ -18,7 +19,7 @@ from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
-from tierkeeper.reconcile.release import blue_green, rolling
+from tierkeeper.reconcile.release import blue_green, reshape, rolling
 from tierkeeper.reconcile.release.refusals import refusal_for, refuse
 from tierkeeper.reconcile.release.step import ReleaseStep
 from tierkeeper.status.conditions import observe
@@ -55,9 +56,13 @@ async def step_release(
         return None
     step = ReleaseStep(kube, config, record, spec, env, env_record, live, ledger, clock)
     await step.catch_up()
-    wait = await (blue_green.advance(step) if env.blue_green else rolling.advance(step))
-    if step.status.observed_generation != record.generation:
-        # A spec change that starts nothing (new provenance, the refused image again) is
-        # still observed: GitOps tools wait for observedGeneration.
-        await step.save()
+    rollout = step.status.rollout
+    if rollout is not None and rollout.reshaping(env):
+        wait = await reshape.advance(step, rollout)
+    else:
+        wait = await (blue_green.advance(step) if env.blue_green else rolling.advance(step))
+    # Written only if it changed: a spec change that starts nothing (new provenance, the
+    # refused image again) is still observed, as GitOps tools wait for observedGeneration;
+    # and Ready follows whether the app serves.
+    await step.save()
     return wait

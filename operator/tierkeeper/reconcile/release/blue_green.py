@@ -188,7 +188,7 @@ async def switch(
     passed, saved in the same status write (one write less before the Service's)."""
     old = rollout.active
     new = Color(step.status.preview_color or rollout.active.other.value)
-    if not await step.ready_now(new, rollout.colors[new]):
+    if not await step.color_ready_now(new, rollout.colors[new]):
         return POLL_SECONDS
     decided = time.monotonic()
     settle = step.env.spec.strategy.blue_green.post_promotion_seconds == 0

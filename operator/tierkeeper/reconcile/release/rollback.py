@@ -42,7 +42,7 @@ async def switch_to_standby(
 ) -> float | None:
     """Traffic back to the standby colour at once: its pods are already Ready."""
     leaving, target = rollout.active, rollout.active.other
-    if not await step.ready_now(target, rollout.colors[target]):
+    if not await step.color_ready_now(target, rollout.colors[target]):
         return POLL_SECONDS
     reason = "Annotation" if phase is Phase.ROLLED_BACK else "Revert"
     decided = time.monotonic()

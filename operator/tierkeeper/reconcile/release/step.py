@@ -87,11 +87,14 @@ class ReleaseStep:
                     healthy=healthy,
                     now=self.now,
                     generation=self.record.generation,
+                    serving=self.serving(status.rollout),
                 ),
             }
         )
         if status != before:
-            await self.kube.write_status("Release", self.record.namespace, self.record.name, status)
+            await self.kube.write_status(
+                "Release", self.record.namespace, self.record.name, status, before
+            )
         self.status = status
         metrics.release_phase(self.record.namespace, self.record.name, status.phase)
         if len(status.history) != len(before.history) or status.history[-1:] != before.history[-1:]:
@@ -118,29 +121,41 @@ class ReleaseStep:
         if rollout is not None and applied is not None and applied != rollout:
             await self.write(rollout)
 
+    def serving(self, rollout: AppRollout | None) -> bool:
+        """A pod behind the active Service is Ready, as the watches last saw it (a suspended
+        Environment runs none on purpose)."""
+        if rollout is None or self.env.spec.suspend:
+            return True
+        color = rollout.active if rollout.serves_colors(self.env) else None
+        child = self.deployment(color)
+        return child is not None and child.ready > 0
+
     def deployment(self, color: Color | None) -> ChildSummary | None:
         names = self.env.names
         name = names.rolling_deployment if color is None else names.color_deployment(color.value)
         return self.live.get(("Deployment", name))
 
-    async def ready_now(self, color: Color, wanted: ColorRollout) -> bool:
-        """The colour's Deployment as the API server has it now. Traffic never moves on the
-        watch cache's word alone: it can lag (after a restart, in a burst of events)."""
+    async def color_ready_now(self, color: Color, wanted: ColorRollout) -> bool:
         name = self.env.names.color_deployment(color.value)
+        return await self.ready_now(name, wanted.image, wanted.replicas)
+
+    async def ready_now(self, name: str, image: str, replicas: int | None) -> bool:
+        """The Deployment is available as the API server has it now. Traffic never moves on
+        the watch cache's word alone: it can lag (after a restart, in a burst of events)."""
         try:
             body = await self.kube.get("apps/v1", "Deployment", self.env.namespace, name)
         except NotFound:
             body = None
         now = summarize("Deployment", body) if body is not None else None
-        if available(now, wanted.image, wanted.replicas):
+        if available(now, image, replicas):
             return True
         logger.info(
             "%s/%s: not switching yet, Deployment %s is not available for %s x%s: %s",
             self.record.namespace,
             self.record.name,
             name,
-            wanted.image,
-            wanted.replicas,
+            image,
+            replicas,
             now,
         )
         return False

@@ -1,0 +1,201 @@
+"""A live Environment changes tier, and so strategy, under a Release: the shape that serves
+stays until the new one is available, then traffic moves, then the old shape goes.
+
+The guard looks at the active Service every 50 ms: its selector must always find a Ready
+pod (a no-colour selector selects every app pod of the Environment)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.integration.k8s import Api, eventually
+from tests.integration.operator import OperatorProcess
+from tests.integration.releases import ENV, phase_is, release, rollout_state
+from tierkeeper.models.names import ChildNames
+
+NAMES = ChildNames(ENV)
+APP = f"app.kubernetes.io/instance={NAMES.instance_label},app.kubernetes.io/component=app"
+
+
+def environment(tier: str) -> dict[str, Any]:
+    """Data settings explicit, so that the tier changes only the app's shape and size."""
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {
+            "tier": tier,
+            "branch": "main",
+            "postgres": {"provider": "builtin", "instances": 1, "storage": "20Gi"},
+            "redis": {"persistence": "aof", "maxMemory": "2Gi"},
+            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "strategy": {"blueGreen": {"postPromotionSeconds": 1, "progressDeadlineSeconds": 120}},
+        },
+    }
+
+
+def behind_service(api: Api, namespace: str) -> tuple[dict[str, str], list[tuple[str, bool]]]:
+    """The active Service's selector, and each pod it selects with whether it is Ready."""
+    service = api.get("Service", namespace, NAMES.app_service) or {}
+    selector: dict[str, str] = ((service.get("spec") or {}).get("selector")) or {}
+    if not selector:
+        return selector, []
+    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    return selector, [
+        (
+            pod["metadata"]["name"],
+            not pod["metadata"].get("deletionTimestamp")
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (pod.get("status") or {}).get("conditions") or []
+            ),
+        )
+        for pod in api.list("Pod", namespace, labels)
+    ]
+
+
+def ready_pods_behind_service(api: Api, namespace: str) -> int:
+    return sum(ready for _, ready in behind_service(api, namespace)[1])
+
+
+@contextmanager
+def serving_guard(api: Api, namespace: str) -> Iterator[list[str]]:
+    """Every look at the active Service finds a Ready pod behind its selector."""
+    violations: list[str] = []
+    stop = threading.Event()
+    looks = 0
+
+    def watch() -> None:
+        nonlocal looks
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                selector, pods = behind_service(api, namespace)
+                looks += 1
+                if not any(ready for _, ready in pods):
+                    violations.append(f"look {looks}: no Ready pod behind {selector}: {pods}")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield violations
+    finally:
+        stop.set()
+        thread.join()
+    assert looks, "the guard never saw the cluster"
+
+
+def deployments(api: Api, namespace: str) -> list[str]:
+    return sorted(d["metadata"]["name"] for d in api.list("Deployment", namespace, APP))
+
+
+def shape_is(api: Api, namespace: str, names: list[str], color: str | None) -> bool:
+    service = api.get("Service", namespace, NAMES.app_service) or {}
+    selected = ((service.get("spec") or {}).get("selector") or {}).get("tierkeeper.dev/color")
+    status = (api.get("Release", namespace, ENV) or {}).get("status") or {}
+    return (
+        deployments(api, namespace) == sorted(names)
+        and selected == color
+        and status.get("phase") == "Promoted"
+        and ready_pods_behind_service(api, namespace) > 0
+    )
+
+
+def data_uids(api: Api, namespace: str) -> dict[str, str]:
+    """The data volumes and the credentials: they must survive every change of shape."""
+    found = {
+        f"pvc/{pvc['metadata']['name']}": pvc["metadata"]["uid"]
+        for pvc in api.list("PersistentVolumeClaim", namespace)
+    }
+    secret = api.get("Secret", namespace, NAMES.postgres_credentials) or {}
+    found["secret"] = secret.get("metadata", {}).get("uid", "")
+    return found
+
+
+def wait_for_shape(api: Api, namespace: str, names: list[str], color: str | None) -> None:
+    eventually(
+        lambda: shape_is(api, namespace, names, color),
+        timeout=120,
+        what=f"{names} serving, Service colour {color}",
+        explain=lambda: {
+            "deployments": deployments(api, namespace),
+            **rollout_state(api, namespace),
+        },
+    )
+
+
+def test_tier_changes_keep_ready_pods_behind_the_service_and_keep_the_data(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    api.apply(environment("production"), namespace)
+    api.apply(release("shop:1"), namespace)
+    wait_for_shape(
+        api, namespace, [NAMES.color_deployment("blue"), NAMES.color_deployment("green")], "blue"
+    )
+    before = data_uids(api, namespace)
+    with serving_guard(api, namespace) as violations:
+        api.apply(environment("development"), namespace)
+        wait_for_shape(api, namespace, [NAMES.rolling_deployment], None)
+        api.apply(environment("staging"), namespace)
+        eventually(
+            lambda: (
+                (api.get("Deployment", namespace, NAMES.rolling_deployment) or {})
+                .get("status", {})
+                .get("readyReplicas")
+                == 2
+            ),
+            timeout=60,
+            what="staging's two replicas",
+        )
+        api.apply(environment("production"), namespace)
+        wait_for_shape(
+            api,
+            namespace,
+            [NAMES.color_deployment("blue"), NAMES.color_deployment("green")],
+            "blue",
+        )
+        # The machine goes on from the new shape: a new image rolls out blue-green.
+        api.apply(release("shop:2"), namespace)
+        eventually(
+            lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="shop:2"
+        )
+    assert violations == []
+    assert data_uids(api, namespace) == before
+
+
+@pytest.mark.parametrize("tiers", [("production", "development"), ("development", "production")])
+def test_operator_killed_in_the_middle_of_a_strategy_change_finishes_it(
+    api: Api, namespace: str, operator: OperatorProcess, tiers: tuple[str, str]
+) -> None:
+    first, then = tiers
+    api.apply(environment(first), namespace)
+    api.apply(release("shop:1"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:1"), timeout=120, what="first")
+    with serving_guard(api, namespace) as violations:
+        api.apply(environment(then), namespace)
+        # The first half is saved: the rollout names the shape that still serves.
+        api.watch_until(
+            "Release",
+            namespace,
+            ENV,
+            lambda obj: ((obj.get("status") or {}).get("rollout") or {}).get("shape") is not None,
+        )
+        operator.kill()
+        operator.start()
+        if then == "development":
+            wait_for_shape(api, namespace, [NAMES.rolling_deployment], None)
+        else:
+            wait_for_shape(
+                api,
+                namespace,
+                [NAMES.color_deployment("blue"), NAMES.color_deployment("green")],
+                "blue",
+            )
+    assert violations == []
