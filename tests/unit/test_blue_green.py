@@ -333,6 +333,17 @@ def test_a_revert_after_the_window_is_a_new_rollout(rig: ReleaseRig) -> None:
     assert rig.serving() == "green"
 
 
+def test_a_revert_once_the_window_is_over_goes_through_the_gate_even_before_the_scale_down(
+    rig: ReleaseRig,
+) -> None:
+    promoted_on_green(rig)
+    rig.clock.advance(WINDOW_SECONDS)  # no step ran at the window's end
+    rig.change_spec(image="shop:1")
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING
+    assert rig.serving() == "green"
+
+
 def test_a_rollback_annotation_switches_to_the_ready_standby(rig: ReleaseRig) -> None:
     promoted_on_green(rig)
     rig.annotate_rollback()
