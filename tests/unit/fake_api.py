@@ -85,8 +85,10 @@ class FakeApi:
 
     async def write_status(self, kind: str, namespace: str, name: str, status: BaseModel) -> None:
         self._call("write_status", kind, name)
+        # A merge patch of the status subresource, as ApiClient sends it: kopf's fields stay.
         body = self.objects[(kind, namespace, name)]
-        body["status"] = status.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
+        patch = status.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
+        _merge(body.setdefault("status", {}), patch)
 
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Object:
         self._call("get", kind, name)
