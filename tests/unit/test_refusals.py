@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tierkeeper.models import ReleaseSpec
+import pytest
+
+from tests.unit.release_rig import ReleaseRig
+from tierkeeper.models import Phase, ReleaseSpec
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
 from tierkeeper.reconcile.release.refusals import refusal_for
 
@@ -46,3 +49,57 @@ def test_a_release_waits_while_its_environment_writes_nothing() -> None:
 def test_a_release_from_the_wrong_branch_hears_so_even_when_another_binds_the_environment() -> None:
     refused = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "older")
     assert refused is not None and refused.reason == "BranchMismatch"
+
+
+def refused_rig(**release_spec: object) -> ReleaseRig:
+    return ReleaseRig({"tier": "staging", "branch": "main"}, "shop:1", **release_spec)
+
+
+def ways_to_be_refused() -> list[object]:
+    missing = refused_rig()
+    missing.env_exists = False
+    bound = refused_rig()
+    bound.bound = "older"
+    branch = refused_rig(source={"branch": "feature"})
+    refused = refused_rig()
+    condition = {"type": "Ready", "status": "False", "reason": "ChildNameTaken", "message": "x"}
+    refused.env_status = {"conditions": [condition]}
+    invalid = refused_rig()
+    invalid.env_spec = {"tier": "production", "app": {"replicas": -1}}
+    return [
+        pytest.param(reason, rig, id=reason)
+        for reason, rig in [
+            ("EnvironmentNotFound", missing),
+            ("EnvironmentAlreadyBound", bound),
+            ("BranchMismatch", branch),
+            ("EnvironmentRefused", refused),
+            ("EnvironmentInvalid", invalid),
+        ]
+    ]
+
+
+@pytest.mark.parametrize(("reason", "rig"), ways_to_be_refused())
+def test_a_refused_release_writes_its_status_and_an_event_and_no_child(
+    reason: str, rig: ReleaseRig
+) -> None:
+    assert rig.step() is None
+    assert rig.condition("Ready") == ("False", reason)
+    assert rig.condition("Progressing")[0] == "False"
+    assert rig.status.phase is Phase.PENDING
+    assert rig.status.observed_generation == 1
+    assert rig.events() == [reason]
+    assert rig.children() == []
+    assert {call.verb for call in rig.api.calls} == {"write_status", "create"}
+    rig.step()
+    assert rig.events() == [reason], "the same refusal is not reported again"
+
+
+def test_a_refused_release_starts_its_rollout_once_the_refusal_is_lifted() -> None:
+    rig = refused_rig()
+    rig.bound = "older"
+    rig.step()
+    rig.bound = "shop"
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING
+    assert rig.condition("Ready") == ("False", "Deploying")
+    assert rig.deployment(rig.env.names.rolling_deployment) == ("shop:1", 2)
