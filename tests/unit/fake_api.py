@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from tierkeeper.apply.client import ApiClient, Object
+from tierkeeper.apply.client import ApiClient, Object, merge_patch_from
 from tierkeeper.apply.errors import ApiError, NotFound
 from tierkeeper.models.status import KOPF_FIELDS
 
@@ -83,12 +83,15 @@ class FakeApi:
 
     # The ApiClient methods a Release step calls.
 
-    async def write_status(self, kind: str, namespace: str, name: str, status: BaseModel) -> None:
+    async def write_status(
+        self, kind: str, namespace: str, name: str, status: BaseModel, previous: BaseModel
+    ) -> None:
         self._call("write_status", kind, name)
         # A merge patch of the status subresource, as ApiClient sends it: kopf's fields stay.
         body = self.objects[(kind, namespace, name)]
-        patch = status.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
-        _merge(body.setdefault("status", {}), patch)
+        after = status.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
+        before = previous.model_dump(by_alias=True, mode="json", exclude=KOPF_FIELDS)
+        _merge(body.setdefault("status", {}), merge_patch_from(before, after))
 
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Object:
         self._call("get", kind, name)

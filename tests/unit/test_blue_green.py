@@ -413,11 +413,6 @@ def test_a_new_image_the_active_colour_already_runs_is_promoted_at_once(rig: Rel
     assert rig.serving() == "blue"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a preview left by a revert to the live image keeps its pods: it has no "
-    "standbyUntil, so settle_standby never scales it down",
-)
 def test_a_preview_left_by_a_revert_to_the_live_image_goes_back_to_zero(rig: ReleaseRig) -> None:
     reverted_while_deploying(rig)
     rig.clock.advance(WINDOW_SECONDS)
@@ -435,11 +430,6 @@ def deploying_shop_3_on_the_old_standby(rig: ReleaseRig) -> None:
     ready(rig, BLUE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="start() reuses the standby colour as the preview but keeps standbyUntil, so "
-    "standby_ready takes the ungated preview for a standby",
-)
 def test_a_rollback_annotation_never_switches_to_an_ungated_preview(rig: ReleaseRig) -> None:
     deploying_shop_3_on_the_old_standby(rig)
     rig.annotate_rollback()

@@ -73,7 +73,15 @@ async def advance(step: ReleaseStep) -> float | None:
 async def start(step: ReleaseStep, rollout: AppRollout, image: str) -> float | None:
     """A new image: already live, on the standby (switch back at once), or to deploy."""
     if image == rollout.active_image(step.env):
-        await step.save(phase=Phase.PROMOTED, target_image=image, refused_image=None)
+        # Back to what serves: a preview deployed meanwhile (no standby window is open for
+        # it) goes back to zero pods.
+        idle, colors = rollout.active.other, dict(rollout.colors)
+        if step.status.standby_until is None and idle in colors:
+            colors[idle] = colors[idle].model_copy(update={"replicas": 0})
+        rollout = rollout.model_copy(update={"colors": colors})
+        await step.save(
+            rollout=rollout, phase=Phase.PROMOTED, target_image=image, refused_image=None
+        )
         return await settle_standby(step, rollout)
     if standby_ready(step, rollout, image):
         return await switch_to_standby(step, rollout, Phase.PROMOTED, "Promoted")
@@ -90,6 +98,8 @@ async def start(step: ReleaseStep, rollout: AppRollout, image: str) -> float | N
         step_started_at=step.now,
         switched_at=None,
         refused_image=None,
+        # The old standby takes the new image: no colour to switch back to until it passes.
+        standby_until=None,
         event=("Normal", "Deploying", f"deploying {image} to {preview.value}"),
     )
     return POLL_SECONDS
