@@ -16,7 +16,7 @@ local function other(color)
 end
 
 local function standby_kept()
-  if rollout.active == nil or rollout.colors == nil then
+  if rollout.colors == nil then
     return false
   end
   local standby = rollout.colors[other(rollout.active)]
@@ -30,9 +30,10 @@ actions["promote"] = {
   ["displayName"] = "Promote: switch traffic to the new colour",
 }
 
-local blue_green = rollout.active ~= nil
-local somewhere_to_go = (blue_green and standby_kept())
-  or (not blue_green and status.previousImage ~= nil)
+-- A rolling rollout has the image of its one Deployment; a blue-green one has colours.
+local rolling = rollout.image ~= nil
+local somewhere_to_go = (rolling and status.previousImage ~= nil)
+  or (not rolling and standby_kept())
 local requested = annotations["tierkeeper.dev/rollback"] == "true"
 actions["rollback"] = {
   ["disabled"] = not (status.phase == "Promoted" and somewhere_to_go and not requested),
