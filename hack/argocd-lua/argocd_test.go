@@ -17,10 +17,21 @@ const (
 	group       = "tierkeeper.dev"
 )
 
-var (
-	kinds     = []string{"Environment", "Release"}
-	configMap = filepath.Join(integration, "argocd-cm.yaml")
-)
+var configMap = filepath.Join(integration, "argocd-cm.yaml")
+
+// kinds are those with a health.lua, as Argo CD finds its built-in checks.
+func kinds(t *testing.T) []string {
+	t.Helper()
+	scripts, _ := filepath.Glob(filepath.Join(integration, group, "*", "health.lua"))
+	if len(scripts) == 0 {
+		t.Fatal("no health.lua under " + filepath.Join(integration, group))
+	}
+	found := make([]string, 0, len(scripts))
+	for _, script := range scripts {
+		found = append(found, filepath.Base(filepath.Dir(script)))
+	}
+	return found
+}
 
 // The merge patch each action must make Argo CD send, whatever the object.
 var wantPatches = map[string]string{
@@ -88,7 +99,7 @@ func asJSON(t *testing.T, value any) string {
 }
 
 func TestConfigMapCarriesTheScriptsOfTheLayout(t *testing.T) {
-	for _, kind := range kinds {
+	for _, kind := range kinds(t) {
 		custom := customization(t, kind)
 		if custom.Health != read(t, filepath.Join(kindDir(kind), "health.lua")) {
 			t.Errorf("%s: the ConfigMap's health check is not %s/health.lua", kind, kind)
@@ -111,7 +122,7 @@ func TestConfigMapCarriesTheScriptsOfTheLayout(t *testing.T) {
 }
 
 func TestHealthOfEverySample(t *testing.T) {
-	for _, kind := range kinds {
+	for _, kind := range kinds(t) {
 		script := customization(t, kind).Health
 		var cases healthTests
 		if err := ReadYAML(filepath.Join(kindDir(kind), "health_test.yaml"), &cases); err != nil {
@@ -135,7 +146,7 @@ func TestHealthOfEverySample(t *testing.T) {
 }
 
 func TestActionDiscoveryOffersExactlyTheExpectedActions(t *testing.T) {
-	for _, kind := range kinds {
+	for _, kind := range kinds(t) {
 		script := customization(t, kind).Actions.DiscoveryLua
 		var cases actionTests
 		if err := ReadYAML(filepath.Join(kindDir(kind), "actions", "action_test.yaml"), &cases); err != nil {
@@ -164,7 +175,7 @@ func TestActionDiscoveryOffersExactlyTheExpectedActions(t *testing.T) {
 
 func TestEachActionChangesExactlyWhatItPromises(t *testing.T) {
 	tested := map[string]bool{}
-	for _, kind := range kinds {
+	for _, kind := range kinds(t) {
 		actions := customization(t, kind).Actions
 		dir := filepath.Join(kindDir(kind), "actions")
 		var cases actionTests

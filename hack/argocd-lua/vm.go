@@ -1,8 +1,9 @@
 // Package argocdlua runs Argo CD health checks and resource actions the way Argo CD
 // v3.5.1 runs those installed in the argocd-cm ConfigMap (its util/lua package): in
-// gopher-lua, with only the base, table and package libraries and an os library
-// reduced to time and date behind require (no string, math, io or debug), the resource as the global
-// `obj`, one second to finish, and the result turned into JSON by layeh.com/gopher-json.
+// gopher-lua, with only the base, table and package libraries and an os reduced to
+// time and date behind require (no string, math, io or debug), the resource as the
+// global `obj`, one second to finish, and the result turned into JSON by
+// layeh.com/gopher-json.
 package argocdlua
 
 import (
