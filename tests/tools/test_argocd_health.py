@@ -130,6 +130,15 @@ def test_samples_have_the_shape_the_operator_writes(
         status_model.model_validate(obj["status"])
 
 
+def test_samples_are_captured_from_real_objects() -> None:
+    """Every sample comes from hack/capture-argocd-samples.py, and every sample is tested."""
+    for kind in KINDS:
+        samples = set((kind_dir(kind) / "testdata").glob("*.yaml"))
+        assert samples == {path for _, path, _ in cases(kind)}, kind
+        for path in samples:
+            assert path.read_text().startswith("# captured by hack/capture-argocd-samples.py"), path
+
+
 def block(text: str, indent: int) -> str:
     """`text` as the lines of a YAML block scalar indented by `indent` spaces."""
     pad = " " * indent
