@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds tools
+.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds tools argocd-lua
 
 setup: $(VENV)/.installed
 
@@ -52,6 +52,13 @@ data-deps:
 tools:
 	bash hack/install-tools.sh
 
+# The Argo CD health checks and resource actions (integrations/argocd) in Argo CD's own Lua
+# VM: gopher-lua at the version Argo CD pins, with only the libraries Argo CD opens
+# (hack/argocd-lua, its modules from the Go module proxy). -count=1: Go caches a test's
+# result and rechecks only the files inside its module, and the scripts are outside it.
+argocd-lua:
+	cd hack/argocd-lua && go test -count=1 ./...
+
 # Benchmarks on the local control plane (bench/README.md): bench/results.json in < 20 minutes;
 # `make bench BENCH_ARGS=--quick` for a smaller run in < 3 (bench/results-quick.json).
 bench: setup controlplane
@@ -59,5 +66,5 @@ bench: setup controlplane
 
 # Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).
 # TIERKEEPER_REQUIRE_ALL turns a missing toolchain into an error instead of a skip.
-test: setup lint data-deps controlplane tools
+test: setup lint data-deps controlplane tools argocd-lua
 	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests

@@ -2,8 +2,10 @@
 
 Argo CD runs health.lua in gopher-lua, a Lua 5.1, with the resource as the global
 `obj` (decoded from JSON) and reads `status` and `message` from the table the
-script returns. lupa's Lua 5.1 runtime stands in for it; the cases are Argo CD's
-own health_test.yaml format, in integrations/argocd/testdata/<kind>/.
+script returns. lupa's Lua 5.1 runtime stands in for it here, with the libraries Argo CD
+leaves out of a ConfigMap customization removed; the Go harness in hack/argocd-lua runs
+the same cases in gopher-lua itself (`make argocd-lua`). The cases are Argo CD's own
+layout: integrations/argocd/tierkeeper.dev/<Kind>/health_test.yaml and testdata/.
 """
 
 from __future__ import annotations
@@ -22,18 +24,38 @@ from tierkeeper.models import EnvironmentSpec, EnvironmentStatus, ReleaseSpec, R
 ARGOCD = ROOT / "integrations" / "argocd"
 KINDS = ("Environment", "Release")
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
-CM_KEY = "resource.customizations.health.tierkeeper.dev_{kind}"
+HEALTH_KEY = "resource.customizations.health.tierkeeper.dev_{kind}"
+ACTIONS_KEY = "resource.customizations.actions.tierkeeper.dev_{kind}"
 CM_HEADER_END = "\ndata:\n"
+# What Argo CD opens for a ConfigMap customization is base, table and package, and an os
+# with time and date behind require("os") only. Everything else goes, and so does the
+# string metatable, or ("x"):format() would still work here and not there.
+ARGOCD_LIBRARIES_ONLY = """
+local time, date = os.time, os.date
+debug.setmetatable("", nil)
+for _, name in ipairs({"string", "math", "io", "os", "debug", "coroutine"}) do
+  _G[name] = nil
+  package.loaded[name] = nil
+end
+package.preload.os = function() return { time = time, date = date } end
+"""
+
+
+def kind_dir(kind: str) -> Path:
+    return ARGOCD / "tierkeeper.dev" / kind
 
 
 def script(kind: str) -> Path:
-    return ARGOCD / "tierkeeper.dev" / kind / "health.lua"
+    return kind_dir(kind) / "health.lua"
+
+
+def action_scripts(kind: str) -> dict[str, Path]:
+    return {p.parent.name: p for p in sorted((kind_dir(kind) / "actions").glob("*/action.lua"))}
 
 
 def cases(kind: str) -> list[tuple[str, Path, dict[str, str]]]:
-    directory = ARGOCD / "testdata" / kind.lower()
-    tests = yaml.safe_load((directory / "health_test.yaml").read_text())["tests"]
-    return [(kind, directory / t["inputPath"], t["healthStatus"]) for t in tests]
+    tests = yaml.safe_load((kind_dir(kind) / "health_test.yaml").read_text())["tests"]
+    return [(kind, kind_dir(kind) / t["inputPath"], t["healthStatus"]) for t in tests]
 
 
 ALL_CASES = [case for kind in KINDS for case in cases(kind)]
@@ -53,6 +75,7 @@ def to_lua(runtime: lua51.LuaRuntime, value: Any) -> Any:
 
 def health(kind: str, obj: dict[str, Any]) -> dict[str, str]:
     runtime = lua51.LuaRuntime(register_eval=False, unpack_returned_tuples=True)
+    runtime.execute(ARGOCD_LIBRARIES_ONLY)
     runtime.globals().obj = to_lua(runtime, obj)
     result = runtime.execute(script(kind).read_text())
     return {"status": result["status"], "message": result["message"]}
@@ -107,15 +130,34 @@ def test_samples_have_the_shape_the_operator_writes(
         status_model.model_validate(obj["status"])
 
 
+def test_samples_are_captured_from_real_objects() -> None:
+    """Every sample comes from hack/capture-argocd-samples.py, and every sample is tested."""
+    for kind in KINDS:
+        samples = set((kind_dir(kind) / "testdata").glob("*.yaml"))
+        assert samples == {path for _, path, _ in cases(kind)}, kind
+        for path in samples:
+            assert path.read_text().startswith("# captured by hack/capture-argocd-samples.py"), path
+
+
+def block(text: str, indent: int) -> str:
+    """`text` as the lines of a YAML block scalar indented by `indent` spaces."""
+    pad = " " * indent
+    return "".join(f"{pad}{line}\n" if line else "\n" for line in text.splitlines())
+
+
 def configmap_text() -> str:
-    """argocd-cm.yaml as it must be: its header, then each health.lua as a block scalar."""
+    """argocd-cm.yaml as it must be: its header, then for each kind its health.lua, and its
+    actions as the YAML Argo CD reads (discovery.lua and a definition per action.lua)."""
     current = (ARGOCD / "argocd-cm.yaml").read_text()
     header = current[: current.index(CM_HEADER_END) + len(CM_HEADER_END)]
     body = ""
     for kind in KINDS:
-        lines = script(kind).read_text().splitlines()
-        body += f"  {CM_KEY.format(kind=kind)}: |\n"
-        body += "".join(f"    {line}\n" if line else "\n" for line in lines)
+        body += f"  {HEALTH_KEY.format(kind=kind)}: |\n" + block(script(kind).read_text(), 4)
+        body += f"  {ACTIONS_KEY.format(kind=kind)}: |\n    discovery.lua: |\n"
+        body += block((kind_dir(kind) / "actions" / "discovery.lua").read_text(), 6)
+        body += "    definitions:\n"
+        for name, path in action_scripts(kind).items():
+            body += f"    - name: {name}\n      action.lua: |\n" + block(path.read_text(), 8)
     return header + body
 
 
@@ -126,8 +168,18 @@ def test_argocd_cm_holds_exactly_the_lua_files() -> None:
         path.write_text(configmap_text())
     configmap = yaml.safe_load(path.read_text())
     assert configmap["kind"] == "ConfigMap" and configmap["metadata"]["name"] == "argocd-cm"
-    assert set(configmap["data"]) == {CM_KEY.format(kind=kind) for kind in KINDS}
+    assert set(configmap["data"]) == {
+        key.format(kind=kind) for kind in KINDS for key in (HEALTH_KEY, ACTIONS_KEY)
+    }
     for kind in KINDS:
-        assert configmap["data"][CM_KEY.format(kind=kind)] == script(kind).read_text(), (
+        assert configmap["data"][HEALTH_KEY.format(kind=kind)] == script(kind).read_text(), (
             f"argocd-cm.yaml differs from {kind}/health.lua: run with UPDATE_GOLDEN=1"
         )
+        actions = yaml.safe_load(configmap["data"][ACTIONS_KEY.format(kind=kind)])
+        assert actions == {
+            "discovery.lua": (kind_dir(kind) / "actions" / "discovery.lua").read_text(),
+            "definitions": [
+                {"name": name, "action.lua": path.read_text()}
+                for name, path in action_scripts(kind).items()
+            ],
+        }, f"argocd-cm.yaml differs from {kind}/actions: run with UPDATE_GOLDEN=1"

@@ -267,7 +267,11 @@ def test_peering_overlay_keeps_a_hot_standby(kustomize: Build) -> None:
 
 def test_monitoring_scrapes_the_metrics_service(base: Objects, kustomize: Build) -> None:
     monitoring = kustomize(MANIFESTS / "monitoring")
-    assert sorted(o["kind"] for o in monitoring) == ["PrometheusRule", "ServiceMonitor"]
+    assert sorted(o["kind"] for o in monitoring) == [
+        "ConfigMap",
+        "PrometheusRule",
+        "ServiceMonitor",
+    ]
     monitor = find(monitoring, "ServiceMonitor")
     service = find(base, "Service", "tierkeeper-metrics")
     assert monitor["metadata"]["namespace"] == NAMESPACE
@@ -279,3 +283,11 @@ def test_monitoring_scrapes_the_metrics_service(base: Objects, kustomize: Build)
     assert endpoint["port"] == service["spec"]["ports"][0]["name"]
     # The metrics' own `namespace` label must win over the Service's namespace.
     assert endpoint["honorLabels"] is True
+
+
+def test_monitoring_ships_the_dashboard_for_grafanas_sidecar(kustomize: Build) -> None:
+    dashboard = find(kustomize(MANIFESTS / "monitoring"), "ConfigMap")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["data"] == {
+        "dashboard.json": (MANIFESTS / "monitoring" / "dashboard.json").read_text()
+    }

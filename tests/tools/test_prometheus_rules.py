@@ -7,7 +7,6 @@ manifests/monitoring/tests/, which name it `rules.yaml`.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,20 +16,12 @@ import pytest
 import yaml
 
 from tests.tools.conftest import ROOT
+from tests.tools.promql import PER_TARGET, exported_series, metric_names
 
 MONITORING = ROOT / "manifests" / "monitoring"
 RULE = MONITORING / "prometheusrule.yaml"
 UNIT_TESTS = sorted((MONITORING / "tests").glob("*.yaml"))
 
-# The metrics the operator exports (operator/tierkeeper/metrics.py), as the rules may use them.
-METRICS = {
-    "tierkeeper_release_phase",
-    "tierkeeper_environment_ready",
-    "tierkeeper_environment_degraded",
-    "tierkeeper_backup_last_success_timestamp_seconds",
-    "tierkeeper_backup_interval_seconds",
-    "tierkeeper_environment_estimated_monthly_cost_usd",
-}
 ALERTS = {
     "ReleaseFailed",
     "EnvironmentDegraded",
@@ -89,10 +80,9 @@ def test_every_alert_has_unit_tests_that_fire_it_and_keep_it_silent() -> None:
 def test_alerts_use_only_metrics_the_operator_exports() -> None:
     rules = [rule for group in rule_groups()["groups"] for rule in group["rules"]]
     assert {rule["alert"] for rule in rules} == ALERTS
-    used = {
-        name for rule in rules for name in re.findall(r"\b(tierkeeper_[a-z_]+)\b", rule["expr"])
-    }
-    assert used and used <= METRICS, used - METRICS
+    used = {name for rule in rules for name in metric_names(rule["expr"])}
+    known = exported_series() | PER_TARGET
+    assert used and used <= known, used - known
 
 
 def test_a_broken_rule_fails_the_unit_tests(promtool: Path, workdir: Path) -> None:

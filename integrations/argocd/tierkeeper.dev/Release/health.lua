@@ -38,11 +38,10 @@ end
 local generation = obj.metadata.generation
 if generation ~= nil and status.observedGeneration < generation then
   hs.status = "Progressing"
-  hs.message = string.format(
-    "Waiting for the tierkeeper operator to observe generation %d (status is of %d)",
-    generation,
-    status.observedGeneration
-  )
+  -- Concatenation, not string.format: Argo CD runs ConfigMap health checks without
+  -- the string library (only base, table, package and part of os).
+  hs.message = "Waiting for the tierkeeper operator to observe generation "
+    .. generation .. " (status is of " .. status.observedGeneration .. ")"
   return hs
 end
 
