@@ -435,3 +435,32 @@ def test_a_rollback_annotation_never_switches_to_an_ungated_preview(rig: Release
     rig.annotate_rollback()
     rig.step()
     assert rig.serving() == "green"
+
+
+def test_an_abort_before_the_switch_scales_the_preview_down_and_keeps_traffic(
+    rig: ReleaseRig,
+) -> None:
+    live_on_blue(rig)
+    rig.change_spec(image="shop:2")
+    rig.step()
+    assert rig.color(GREEN) == ("shop:2", 2)
+    rig.annotate_abort()
+    rig.step()
+    assert rig.serving() == "blue"
+    assert rig.color(GREEN) == ("shop:2", 0)
+    assert rig.status.phase is Phase.FAILED and rig.status.history[-1].outcome == "Aborted"
+    assert rig.events()[-1] == "Aborted"
+    assert "tierkeeper.dev/abort" not in rig.release["metadata"]["annotations"]
+    rig.step()
+    assert rig.color(GREEN) == ("shop:2", 0), "an aborted image is not tried again"
+
+
+def test_an_abort_after_the_switch_changes_nothing_and_says_to_roll_back(
+    rig: ReleaseRig,
+) -> None:
+    live_on_blue(rig)
+    switched_to_green(rig)
+    rig.annotate_abort()
+    rig.step()
+    assert rig.serving() == "green" and rig.color(BLUE) == ("shop:1", 2)
+    assert "AbortUnavailable" in rig.events()

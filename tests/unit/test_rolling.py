@@ -133,3 +133,12 @@ def test_a_rollback_annotation_without_a_previous_image_only_says_so(rig: Releas
     assert rig.events()[-1] == "RollbackUnavailable"
     assert rig.status.phase is Phase.PROMOTED and app(rig) == ("shop:1", 2)
     assert rig.record().rollback_requested is False
+
+
+def test_an_abort_while_rolling_applies_the_previous_image_again(rig: ReleaseRig) -> None:
+    deploying_shop_2(rig)
+    rig.annotate_abort()
+    rig.step()
+    assert app(rig) == ("shop:1", 2)
+    assert rig.status.phase is Phase.FAILED and rig.status.history[-1].outcome == "Aborted"
+    assert "tierkeeper.dev/abort" not in rig.release["metadata"]["annotations"]

@@ -9,6 +9,8 @@ from pydantic import ConfigDict, Field
 from tierkeeper.models.base import Model
 
 ROLLBACK_ANNOTATION = "tierkeeper.dev/rollback"
+# Stops a rollout in progress: traffic stays where it is, the new pods go.
+ABORT_ANNOTATION = "tierkeeper.dev/abort"
 
 
 class Promotion(StrEnum):

@@ -5,6 +5,7 @@
 - `blue_green.py`, `rolling.py`: the machines, each headed by its table of transitions;
 - `rollback.py`: the instant switch back to the standby colour;
 - `reshape.py`: a change of strategy under a live app;
+- `abort.py`: stopping a rollout in progress;
 - `health_gate.py`: the HTTP checks before and after a switch.
 """
 
@@ -19,7 +20,7 @@ from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
-from tierkeeper.reconcile.release import blue_green, reshape, rolling
+from tierkeeper.reconcile.release import abort, blue_green, reshape, rolling
 from tierkeeper.reconcile.release.refusals import refusal_for, refuse
 from tierkeeper.reconcile.release.step import ReleaseStep
 from tierkeeper.status.conditions import observe
@@ -59,6 +60,8 @@ async def step_release(
     rollout = step.status.rollout
     if rollout is not None and rollout.reshaping(env):
         wait = await reshape.advance(step, rollout)
+    elif record.abort_requested:
+        wait = await abort.advance(step)
     else:
         wait = await (blue_green.advance(step) if env.blue_green else rolling.advance(step))
     # Written only if it changed: a spec change that starts nothing (new provenance, the

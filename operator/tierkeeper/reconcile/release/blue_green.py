@@ -137,7 +137,13 @@ async def await_available(step: ReleaseStep, rollout: AppRollout) -> float | Non
 
 
 async def fail(
-    step: ReleaseStep, rollout: AppRollout, color: Color, reason: str, message: str
+    step: ReleaseStep,
+    rollout: AppRollout,
+    color: Color,
+    reason: str,
+    message: str,
+    *,
+    outcome: str = "Failed",
 ) -> float | None:
     """Traffic stays where it is; the new colour goes back to zero pods (a first deploy
     keeps its pods: there is nothing else to serve)."""
@@ -147,7 +153,7 @@ async def fail(
     await step.save(
         rollout=rollout.model_copy(update={"colors": colors}),
         phase=Phase.FAILED,
-        **step.history("Failed", color),
+        **step.history(outcome, color),
         healthy=observe("Healthy", False, reason, message) if "Health" in reason else None,
         event=("Warning", reason, message),
     )

@@ -13,6 +13,7 @@ from datetime import timedelta
 from tierkeeper import metrics
 from tierkeeper.apply.events import post_event
 from tierkeeper.models import Phase
+from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.units import duration_seconds
 from tierkeeper.reconcile.release.step import POLL_SECONDS, ReleaseStep, available
@@ -76,7 +77,7 @@ async def switch_to_standby(
 async def emergency_rollback(step: ReleaseStep) -> float | None:
     """The rollback annotation: it is removed first, so that it acts once."""
     rollout = step.status.rollout
-    await step.drop_rollback_annotation()
+    await step.drop_annotation(ROLLBACK_ANNOTATION)
     if rollout is None:
         return None
     if step.env.blue_green:

@@ -77,7 +77,14 @@ async def count_restarts(step: ReleaseStep, image: str) -> int:
     )
 
 
-async def fail(step: ReleaseStep, rollout: AppRollout, reason: str, message: str) -> float | None:
+async def fail(
+    step: ReleaseStep,
+    rollout: AppRollout,
+    reason: str,
+    message: str,
+    *,
+    outcome: str = "Failed",
+) -> float | None:
     """The previous image goes back into the Deployment, if there was one."""
     previous = step.status.previous_image
     restored = f"; {previous} re-applied" if previous else ""
@@ -85,7 +92,7 @@ async def fail(step: ReleaseStep, rollout: AppRollout, reason: str, message: str
         rollout=rollout.model_copy(update={"image": previous or rollout.image}),
         phase=Phase.FAILED,
         active_image=previous,
-        **step.history("Failed", None),
+        **step.history(outcome, None),
         event=("Warning", reason, message + restored),
     )
     return None

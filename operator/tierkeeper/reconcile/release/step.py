@@ -22,7 +22,6 @@ from tierkeeper.apply.events import EventType, post_event
 from tierkeeper.config import OperatorConfig
 from tierkeeper.models import ReleaseSpec, ReleaseStatus, ResolvedEnvironment
 from tierkeeper.models.child import ChildSummary, LiveChildren, summarize
-from tierkeeper.models.release import ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.app_writer import write_app
@@ -177,11 +176,12 @@ class ReleaseStep:
         limit = self.env.spec.strategy.blue_green.progress_deadline_seconds
         return self.now - started > timedelta(seconds=limit)
 
-    async def drop_rollback_annotation(self) -> None:
+    async def drop_annotation(self, annotation: str) -> None:
+        """A request made by annotation acts once: it is removed before it is acted on."""
         await self.kube.merge_patch(
             API_VERSION,
             "Release",
             self.record.namespace,
             self.record.name,
-            {"metadata": {"annotations": {ROLLBACK_ANNOTATION: None}}},
+            {"metadata": {"annotations": {annotation: None}}},
         )

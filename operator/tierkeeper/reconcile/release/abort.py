@@ -1,0 +1,54 @@
+"""Abort: a rollout in progress stops, traffic stays where it is, and the new pods go.
+
+Asked for with the `tierkeeper.dev/abort=true` annotation (Argo Rollouts' abort), which
+acts once. Blue-green: before the switch only, the preview colour goes to zero pods and
+the Release is Failed (Aborted); after the switch, rolling back is the way. Rolling: while
+Deploying, the previous image is applied again. Either way the aborted image, like a failed
+one, is not tried again until the spec names another.
+"""
+
+from __future__ import annotations
+
+from tierkeeper.apply.events import post_event
+from tierkeeper.models import Phase
+from tierkeeper.models.release import ABORT_ANNOTATION
+from tierkeeper.models.rollout import Color
+from tierkeeper.reconcile.release import blue_green, rolling
+from tierkeeper.reconcile.release.step import ReleaseStep
+
+
+async def advance(step: ReleaseStep) -> float | None:
+    await step.drop_annotation(ABORT_ANNOTATION)
+    if step.env.blue_green:
+        return await _abort_blue_green(step)
+    status, rollout = step.status, step.status.rollout
+    if rollout is None or status.phase is not Phase.DEPLOYING:
+        await _nothing_to_abort(step)
+        return None
+    message = f"rollout of {status.target_image} aborted"
+    await rolling.fail(step, rollout, "Aborted", message, outcome="Aborted")
+    return None
+
+
+async def _abort_blue_green(step: ReleaseStep) -> float | None:
+    status, rollout = step.status, step.status.rollout
+    before_switch = status.phase in (Phase.DEPLOYING, Phase.AWAITING_PROMOTION) or (
+        status.phase is Phase.VERIFYING and status.switched_at is None
+    )
+    if rollout is None or not before_switch or status.preview_color is None:
+        await _nothing_to_abort(step)
+        return None
+    color = Color(status.preview_color)
+    message = f"rollout of {status.target_image} aborted; traffic stays on {rollout.active.value}"
+    await blue_green.fail(step, rollout, color, "Aborted", message, outcome="Aborted")
+    return None
+
+
+async def _nothing_to_abort(step: ReleaseStep) -> None:
+    await post_event(
+        step.kube,
+        step.record.involved,
+        "Warning",
+        "AbortUnavailable",
+        "no rollout in progress before its switch; to go back after a switch, roll back",
+    )
