@@ -19,7 +19,7 @@ from tierkeeper import API_VERSION
 from tierkeeper.config import OperatorConfig
 from tierkeeper.models import ReleaseStatus, ResolvedEnvironment, resolve_document
 from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren, summarize
-from tierkeeper.models.release import ABORT_ANNOTATION, ROLLBACK_ANNOTATION
+from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION, ROLLBACK_ANNOTATION
 from tierkeeper.models.rollout import Color
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.ledger import WriteLedger
@@ -124,6 +124,7 @@ class ReleaseRig:
             body["status"],
             (meta.get("annotations") or {}).get(ROLLBACK_ANNOTATION) == "true",
             (meta.get("annotations") or {}).get(ABORT_ANNOTATION) == "true",
+            (meta.get("annotations") or {}).get(RETRY_ANNOTATION) == "true",
         )
 
     def env_record(self) -> EnvRecord | None:
@@ -167,6 +168,9 @@ class ReleaseRig:
 
     def annotate_abort(self) -> None:
         self.release["metadata"]["annotations"][ABORT_ANNOTATION] = "true"
+
+    def annotate_retry(self) -> None:
+        self.release["metadata"]["annotations"][RETRY_ANNOTATION] = "true"
 
     def make_ready(self, deployment: str) -> None:
         """Every pod of the Deployment's current spec runs and is Ready."""

@@ -464,3 +464,24 @@ def test_an_abort_after_the_switch_changes_nothing_and_says_to_roll_back(
     rig.step()
     assert rig.serving() == "green" and rig.color(BLUE) == ("shop:1", 2)
     assert "AbortUnavailable" in rig.events()
+
+
+def test_a_retry_rolls_an_aborted_image_out_again(rig: ReleaseRig) -> None:
+    live_on_blue(rig)
+    rig.change_spec(image="shop:2")
+    rig.step()
+    rig.annotate_abort()
+    rig.step()
+    assert rig.color(GREEN) == ("shop:2", 0)
+    rig.annotate_retry()
+    rig.step()
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING and rig.color(GREEN) == ("shop:2", 2)
+    assert "tierkeeper.dev/retry" not in rig.release["metadata"]["annotations"]
+
+
+def test_a_retry_with_nothing_failed_only_says_so(rig: ReleaseRig) -> None:
+    live_on_blue(rig)
+    rig.annotate_retry()
+    rig.step()
+    assert rig.status.phase is Phase.PROMOTED and rig.events()[-1] == "RetryUnavailable"

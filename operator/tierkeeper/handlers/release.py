@@ -18,7 +18,7 @@ from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import OperatorState, state_of
-from tierkeeper.models.release import ABORT_ANNOTATION, ROLLBACK_ANNOTATION
+from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION, ROLLBACK_ANNOTATION
 from tierkeeper.reconcile.records import ObjectKey, ReleaseRecord
 from tierkeeper.reconcile.release import step_release
 
@@ -53,6 +53,7 @@ async def releases(
         status=compact(status),
         rollback_requested=annotations.get(ROLLBACK_ANNOTATION) == "true",
         abort_requested=annotations.get(ABORT_ANNOTATION) == "true",
+        retry_requested=annotations.get(RETRY_ANNOTATION) == "true",
     )
     return {(record.namespace, str(spec.get("environment", ""))): record}
 

@@ -11,6 +11,8 @@ from tierkeeper.models.base import Model
 ROLLBACK_ANNOTATION = "tierkeeper.dev/rollback"
 # Stops a rollout in progress: traffic stays where it is, the new pods go.
 ABORT_ANNOTATION = "tierkeeper.dev/abort"
+# Tries a failed, aborted or rolled-back image again.
+RETRY_ANNOTATION = "tierkeeper.dev/retry"
 
 
 class Promotion(StrEnum):

@@ -45,10 +45,11 @@ class ReleaseRecord:
     created: str
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
-    # Its rollback and abort annotations: the only annotations read (the others can be
+    # Its rollback, abort and retry annotations: the only annotations read (the others can be
     # large, e.g. kubectl's last-applied-configuration, a copy of the whole object).
     rollback_requested: bool
     abort_requested: bool = False
+    retry_requested: bool = False
 
     @property
     def involved(self) -> Involved:

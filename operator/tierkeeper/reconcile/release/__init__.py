@@ -5,7 +5,7 @@
 - `blue_green.py`, `rolling.py`: the machines, each headed by its table of transitions;
 - `rollback.py`: the instant switch back to the standby colour;
 - `reshape.py`: a change of strategy under a live app;
-- `abort.py`: stopping a rollout in progress;
+- `abort.py`: stopping a rollout in progress, and trying a failed one again;
 - `health_gate.py`: the HTTP checks before and after a switch.
 """
 
@@ -62,6 +62,8 @@ async def step_release(
         wait = await reshape.advance(step, rollout)
     elif record.abort_requested:
         wait = await abort.advance(step)
+    elif record.retry_requested:
+        wait = await abort.retry(step)
     else:
         wait = await (blue_green.advance(step) if env.blue_green else rolling.advance(step))
     # Written only if it changed: a spec change that starts nothing (new provenance, the

@@ -1,4 +1,5 @@
-"""Abort: a rollout in progress stops, traffic stays where it is, and the new pods go.
+"""Abort and retry: a rollout in progress stops, traffic stays where it is, and the new
+pods go; a retry rolls a failed, aborted or rolled-back image out again.
 
 Asked for with the `tierkeeper.dev/abort=true` annotation (Argo Rollouts' abort), which
 acts once. Blue-green: before the switch only, the preview colour goes to zero pods and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from tierkeeper.apply.events import post_event
 from tierkeeper.models import Phase
-from tierkeeper.models.release import ABORT_ANNOTATION
+from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION
 from tierkeeper.models.rollout import Color
 from tierkeeper.reconcile.release import blue_green, rolling
 from tierkeeper.reconcile.release.step import ReleaseStep
@@ -42,6 +43,23 @@ async def _abort_blue_green(step: ReleaseStep) -> float | None:
     message = f"rollout of {status.target_image} aborted; traffic stays on {rollout.active.value}"
     await blue_green.fail(step, rollout, color, "Aborted", message, outcome="Aborted")
     return None
+
+
+async def retry(step: ReleaseStep) -> float | None:
+    """The retry annotation: a failed, aborted or rolled-back image is rolled out again,
+    from the start (the machine takes it for a new image)."""
+    await step.drop_annotation(RETRY_ANNOTATION)
+    if step.status.phase not in (Phase.FAILED, Phase.ROLLED_BACK):
+        await post_event(
+            step.kube,
+            step.record.involved,
+            "Warning",
+            "RetryUnavailable",
+            "nothing failed, aborted or rolled back to retry",
+        )
+        return None
+    await step.save(target_image=None, refused_image=None)
+    return 0.0
 
 
 async def _nothing_to_abort(step: ReleaseStep) -> None:
