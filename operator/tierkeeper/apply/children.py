@@ -15,7 +15,7 @@ from typing import Any
 
 from tierkeeper import API_VERSION
 from tierkeeper.apply.client import ApiClient, Object
-from tierkeeper.apply.errors import Conflict, Invalid, NotFound
+from tierkeeper.apply.errors import ApiError, Conflict, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import ChildSummary, LiveChildren, child_version
@@ -23,6 +23,8 @@ from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 
 CHILD_NAME_TAKEN = "ChildNameTaken"
+# Answers that say nothing of the object: the write itself is tried, and retried.
+TRANSIENT = frozenset({429, 503, 504})
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +160,37 @@ async def _report_conflict(
     if owner is not None:
         involved = owner.involved(meta["namespace"])
         await post_event(kube, involved, "Warning", "FieldsTakenBack", message)
+
+
+async def refused_writes(
+    kube: ApiClient,
+    env: ResolvedEnvironment,
+    children: list[Child],
+    live: LiveChildren,
+    owner: Owner,
+) -> list[str]:
+    """What the API server would refuse of the wanted children, asked with a dry run of each:
+    "<kind> <name>: <why>". A StatefulSet whose immutable fields change is not counted: the
+    write replaces it (apply_child)."""
+
+    async def refusal(child: Child, manifest: Manifest) -> str | None:
+        applied = yield_replicas(owned(manifest, owner), live.get((child.kind, child.name)))
+        try:
+            await kube.apply(applied, dry_run=True)
+        except (NotFound, Conflict):
+            raise
+        except ApiError as error:
+            if error.status in TRANSIENT or (
+                child.kind == "StatefulSet" and isinstance(error, Invalid)
+            ):
+                return None
+            return f"{child.kind} {child.name}: {error.message}"
+        return None
+
+    found = await asyncio.gather(
+        *(refusal(c, c.manifest) for c in children if c.manifest is not None)
+    )
+    return [problem for problem in found if problem is not None]
 
 
 async def converge(

@@ -193,9 +193,10 @@ class ApiClient:
         ).get("items", [])
         return items
 
-    async def apply(self, manifest: Object, *, force: bool = True) -> Object:
+    async def apply(self, manifest: Object, *, force: bool = True, dry_run: bool = False) -> Object:
         """Server-side apply under our field manager; `force` takes fields from other managers,
-        without it their ownership of a field we set is a Conflict."""
+        without it their ownership of a field we set is a Conflict. `dry_run`: validated and
+        admitted as a real write would be, and not persisted."""
         meta = manifest["metadata"]
         path = object_path(
             manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
@@ -204,7 +205,11 @@ class ApiClient:
             "PATCH",
             path,
             manifest,
-            query={"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"},
+            query={
+                "fieldManager": FIELD_MANAGER,
+                "force": "true" if force else "false",
+                **({"dryRun": "All"} if dry_run else {}),
+            },
             content_type=APPLY_PATCH,
         )
 

@@ -19,6 +19,7 @@ from tierkeeper.models import InvalidSpec, resolve_document
 from tierkeeper.models.child import summarize
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.environment import (
+    CHANGE_NOT_ALLOWED,
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,
     reconcile_environment,
@@ -27,7 +28,10 @@ from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.retention import retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
 
-SECRET_RECHECK_SECONDS = 20.0
+# Refusals whose cause may go without an event of ours (a Secret of the team's created, a
+# quota or an admission policy changed): the Environment looks again now and then.
+RECHECK_SECONDS = 20.0
+RECHECKED = frozenset({EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
 
 # Watched by kopf, not by `ChildWatches`: kopf picks CRDs up as they come and go. Not kept:
 # the Cluster is read on demand, the ScheduledBackup only restored.
@@ -71,7 +75,7 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     for owner in event.owners:
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
-        state.environments.request(key, converge=drifted or key in state.ledger.blocked)
+        state.environments.request(key, converge=drifted or key in state.ledger.refusals)
         state.wake_releases_of(key)
     if event.deleted:
         # A name another Environment's child held is free now: those refused for it
@@ -178,12 +182,12 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             converge_children=converge,
             now=datetime.now(UTC).replace(microsecond=0),
         )
-    # The Secrets that spec.external names are the team's, not ours: watching them would
-    # mean watching every Secret of the cluster. An Environment refused for want of one
-    # looks again now and then, and converges once it has been created (a read, no write,
-    # if not). Our timer, not kopf's: kopf keeps the whole body of every object that has
-    # one, for as long as the object lives.
-    state.recheck(key, SECRET_RECHECK_SECONDS if refused_for == EXTERNAL_SECRET_MISSING else None)
+    # The Secrets that spec.external names are the team's, and quotas and admission
+    # policies are the cluster's: watching them would mean watching every one of the
+    # cluster. An Environment refused for one looks again now and then, and converges once
+    # it is gone (reads and dry runs, no write, if not). Our timer, not kopf's: kopf keeps
+    # the whole body of every object that has one, for as long as the object lives.
+    state.recheck(key, RECHECK_SECONDS if refused_for in RECHECKED else None)
 
 
 @kopf.on.delete(GROUP, VERSION, "environments")

@@ -13,6 +13,7 @@ from tierkeeper.apply.children import (
     Owner,
     converge,
     names_taken,
+    refused_writes,
     wanted_names,
 )
 from tierkeeper.apply.client import ApiClient
@@ -41,9 +42,10 @@ logger = logging.getLogger(__name__)
 
 CNPG_CRD = "clusters.postgresql.cnpg.io"
 CHILD_REJECTED = "ChildRejected"
+CHANGE_NOT_ALLOWED = "ChangeNotAllowed"
 EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
 # Refusals under which an Environment writes no child: its Release must not write either.
-WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING})
+WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
 
 
 async def cloudnative_pg_installed(kube: ApiClient) -> bool:
@@ -96,10 +98,12 @@ async def _converge(
     live: LiveChildren,
     recorded: AppRollout,
     ledger: WriteLedger,
+    previous: EnvironmentStatus,
     *,
     cnpg: bool,
 ) -> Observation | None:
-    """Write every child, or nothing at all if one of their names is another owner's."""
+    """Write every child, or nothing at all if one of their names is another owner's or,
+    for a change of a live Environment, if the API server would refuse any of them."""
     key = record.key
     owner = Owner(record.name, record.uid)
     data = data_children(env)
@@ -111,6 +115,16 @@ async def _converge(
         wanted.append(("v1", "Secret", env.names.postgres_credentials))
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
+    if _changing_live(record, previous, live) and (
+        refused := await refused_writes(kube, env, [*app, *data], live, owner)
+    ):
+        return observe(
+            "Ready",
+            False,
+            CHANGE_NOT_ALLOWED,
+            "the API server would refuse this change, so nothing of it was written and the "
+            "Environment runs as before: " + "; ".join(refused),
+        )
     await ensure_credentials(kube, env, owner, live)
 
     async def write_data() -> None:
@@ -124,6 +138,17 @@ async def _converge(
     )
     ledger.applied_generation[key] = record.generation
     return None
+
+
+def _changing_live(record: EnvRecord, previous: EnvironmentStatus, live: LiveChildren) -> bool:
+    """A spec change of an Environment that has children (or one refused for its change,
+    whose cause may have gone): its writes are tried with a dry run first. A first creation
+    has nothing to keep running, and pays no request for it."""
+    if not live:
+        return False
+    ready = find(previous.conditions, "Ready")
+    refused = ready is not None and ready.reason == CHANGE_NOT_ALLOWED
+    return refused or previous.observed_generation != record.generation
 
 
 async def reconcile_environment(
@@ -154,7 +179,9 @@ async def reconcile_environment(
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
         try:
-            refusal = await _converge(kube, env, record, live, recorded, ledger, cnpg=cnpg)
+            refusal = await _converge(
+                kube, env, record, live, recorded, ledger, previous, cnpg=cnpg
+            )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
                 # Everything in it, this Environment included, is on its way out.
@@ -163,7 +190,9 @@ async def reconcile_environment(
             rejected = error
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if converge_children:
-        ledger.block(record.key, refusal is not None)
+        ledger.block(record.key, refusal)
+    elif refusal is None:
+        refusal = ledger.refusals.get(record.key)
     observed = StatusInputs(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,
@@ -171,7 +200,11 @@ async def reconcile_environment(
         cnpg_installed=cnpg,
         refusal=refusal,
     )
-    status = environment_status(env, observed, previous, now=now, generation=record.generation)
+    # Only a reconcile that converged this generation may say it observed it: a status-only
+    # look at a new spec has not acted on it (and a later converge must know it is a change).
+    acted = converge_children or ledger.applied_generation.get(record.key) == record.generation
+    generation = record.generation if acted else previous.observed_generation
+    status = environment_status(env, observed, previous, now=now, generation=generation)
     _export(env, observed, status)
     await _report(kube, record, previous, status)
     if isinstance(rejected, Forbidden):

@@ -20,6 +20,7 @@ from tierkeeper.models.child import ChildKey, ChildSummary
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.records import ObjectKey
 from tierkeeper.render import Child
+from tierkeeper.status.conditions import Observation
 
 
 @dataclass
@@ -30,9 +31,10 @@ class WriteLedger:
     decided: dict[ObjectKey, AppRollout] = field(default_factory=dict)
     # The rollout whose app children were last written in full, per Environment.
     applied_rollout: dict[ObjectKey, AppRollout] = field(default_factory=dict)
-    # Environments whose last converge was refused or rejected: a change of any child (a
-    # name freed, a child put right by hand) may unblock them.
-    blocked: set[ObjectKey] = field(default_factory=set)
+    # Why the last converge of an Environment was refused or rejected: a change of any
+    # child (a name freed, a child put right by hand) may unblock it, and until a converge
+    # does, a status-only reconcile reports the refusal still.
+    refusals: dict[ObjectKey, Observation] = field(default_factory=dict)
     _in_flight: dict[ObjectKey, Counter[ChildKey]] = field(default_factory=dict)
     _app_locks: dict[ObjectKey, asyncio.Lock] = field(default_factory=dict)
 
@@ -71,19 +73,19 @@ class WriteLedger:
             )
         return ours is not None and ours != child.version
 
-    def block(self, key: ObjectKey, blocked: bool) -> None:
-        if blocked:
-            self.blocked.add(key)
+    def block(self, key: ObjectKey, refusal: Observation | None) -> None:
+        if refusal is not None:
+            self.refusals[key] = refusal
         else:
-            self.blocked.discard(key)
+            self.refusals.pop(key, None)
 
     def blocked_in(self, namespace: str) -> list[ObjectKey]:
-        return [key for key in self.blocked if key[0] == namespace]
+        return [key for key in self.refusals if key[0] == namespace]
 
     def forget(self, key: ObjectKey) -> None:
         self.applied_generation.pop(key, None)
         self.versions.pop(key, None)
         self.decided.pop(key, None)
         self.applied_rollout.pop(key, None)
-        self.blocked.discard(key)
+        self.refusals.pop(key, None)
         self._app_locks.pop(key, None)

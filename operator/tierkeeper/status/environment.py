@@ -129,7 +129,7 @@ def environment_status(
     previous: EnvironmentStatus,
     *,
     now: datetime,
-    generation: int,
+    generation: int | None,
 ) -> EnvironmentStatus:
     components = [
         _app(env, inputs),

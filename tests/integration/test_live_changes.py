@@ -1,8 +1,9 @@
-"""A live Environment changes tier, and so strategy, under a Release: the shape that serves
-stays until the new one is available, then traffic moves, then the old shape goes.
+"""Changes of a live Environment under a Release, with a guard on its traffic.
 
-The guard looks at the active Service every 50 ms: its selector must always find a Ready
-pod (a no-colour selector selects every app pod of the Environment)."""
+A change of tier, and so of strategy: the shape that serves stays until the new one is
+available, then traffic moves, then the old shape goes. A change the API server would
+refuse: nothing of it is written. The guard looks at the active Service every 50 ms: its
+selector must always find a Ready pod (a no-colour selector selects every app pod)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.k8s import Api, eventually
+from tests.integration.k8s import Api, condition, eventually
 from tests.integration.operator import OperatorProcess
 from tests.integration.releases import ENV, phase_is, release, rollout_state
 from tierkeeper.models.names import ChildNames
@@ -199,3 +200,70 @@ def test_operator_killed_in_the_middle_of_a_strategy_change_finishes_it(
                 "blue",
             )
     assert violations == []
+
+
+def resource_versions(api: Api, namespace: str) -> dict[str, str]:
+    kinds = (
+        "Deployment",
+        "StatefulSet",
+        "Service",
+        "ConfigMap",
+        "CronJob",
+        "PersistentVolumeClaim",
+    )
+    selector = f"app.kubernetes.io/instance={NAMES.instance_label}"
+    return {
+        f"{kind}/{item['metadata']['name']}": item["metadata"]["resourceVersion"]
+        for kind in kinds
+        for item in api.list(kind, namespace, selector)
+    }
+
+
+def test_a_live_change_the_api_server_would_refuse_writes_nothing_until_it_is_fixed(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    api.apply(environment("development"), namespace)
+    api.apply(release("shop:1"), namespace)
+    wait_for_shape(api, namespace, [NAMES.rolling_deployment], None)
+    eventually(lambda: is_ready(api, namespace), timeout=120, what="Ready")
+    before = resource_versions(api, namespace)
+    changed = environment("development")
+    # Redis' ConfigMap would change too: a refused change writes none of it.
+    changed["spec"]["redis"]["maxMemory"] = "1Gi"
+    changed["spec"]["app"]["resources"] = {"requests": {"cpu": "-1"}}
+    api.apply(changed, namespace)
+    generation = api.get("Environment", namespace, ENV)["metadata"]["generation"]
+    refused = eventually(
+        lambda: refusal_at(api, namespace, generation),
+        timeout=60,
+        what="ChangeNotAllowed",
+        explain=lambda: (api.get("Environment", namespace, ENV) or {}).get("status"),
+    )
+    assert "Deployment " + NAMES.rolling_deployment in refused["message"]
+    assert resource_versions(api, namespace) == before
+    release_ready = condition(api.get("Release", namespace, ENV), "Ready") or {}
+    assert release_ready.get("reason") == "EnvironmentRefused"
+    assert ready_pods_behind_service(api, namespace) > 0
+    changed["spec"]["app"]["resources"] = {"requests": {"cpu": "100m"}}
+    api.apply(changed, namespace)
+    eventually(lambda: is_ready(api, namespace), timeout=120, what="Ready once fixed")
+    config = api.get("ConfigMap", namespace, NAMES.redis_config) or {}
+    assert "maxmemory 1073741824" in str(config.get("data"))
+
+
+def is_ready(api: Api, namespace: str) -> bool:
+    env = api.get("Environment", namespace, ENV)
+    found = condition(env, "Ready") or {}
+    generation = (env or {}).get("metadata", {}).get("generation")
+    return (
+        found.get("status") == "True"
+        and (env or {}).get("status", {}).get("observedGeneration") == generation
+    )
+
+
+def refusal_at(api: Api, namespace: str, generation: int) -> dict[str, Any] | None:
+    env = api.get("Environment", namespace, ENV) or {}
+    found = condition(env, "Ready")
+    if (env.get("status") or {}).get("observedGeneration") != generation or not found:
+        return None
+    return found if found["reason"] == "ChangeNotAllowed" else None
