@@ -14,6 +14,8 @@ from kubernetes import config, dynamic
 from kubernetes.client import ApiClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
+from tierkeeper.models.names import ChildNames
+
 T = TypeVar("T")
 GROUP_VERSION = "tierkeeper.dev/v1alpha1"
 API_VERSIONS = {
@@ -150,3 +152,8 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
 def is_true(obj: dict[str, Any] | None, type_: str) -> bool:
     found = condition(obj, type_)
     return found is not None and found["status"] == "True"
+
+
+def instance_selector(environment: str) -> str:
+    """The label selector of the children of the Environment `environment`."""
+    return f"app.kubernetes.io/instance={ChildNames(environment).instance_label}"

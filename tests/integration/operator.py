@@ -16,7 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.devcluster.health import HealthServer
 
-__all__ = ["HealthServer", "OperatorProcess", "Samples", "scrape", "total"]
+__all__ = [
+    "HealthServer",
+    "OperatorProcess",
+    "Samples",
+    "environment_reconciles",
+    "scrape",
+    "total",
+]
 
 
 @dataclass
@@ -91,4 +98,18 @@ def total(samples: Samples, name: str, **labels: str) -> float:
         value
         for (sample, sample_labels), value in samples.items()
         if sample == name and set(labels.items()) <= set(sample_labels)
+    )
+
+
+def environment_reconciles(port: int) -> tuple[float, float]:
+    """(Environment reconciles finished, PATCH requests sent) by the operator serving /metrics
+    on `port`, zeros before it serves them. A reconcile that applies children sends PATCHes
+    (server-side apply); one that only reports status sends none unless the status changed."""
+    try:
+        samples = scrape(port)
+    except OSError:
+        return 0.0, 0.0
+    return (
+        total(samples, "tierkeeper_reconcile_total", kind="Environment", result="ok"),
+        total(samples, "tierkeeper_api_requests_total", method="PATCH"),
     )

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from tests.integration.k8s import Api, eventually
+from tierkeeper.models.names import ChildNames
 
 ENV = "shop"
+NAMES = ChildNames(ENV)
 COLOR = "tierkeeper.dev/color"
 
 
@@ -61,7 +63,7 @@ def phase_is(api: Api, namespace: str, phase: str, image: str | None = None) -> 
 
 
 def active_color(api: Api, namespace: str) -> str | None:
-    service = api.get("Service", namespace, ENV)
+    service = api.get("Service", namespace, NAMES.app_service)
     color: str | None = ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
     return color
 
@@ -70,7 +72,7 @@ def rollout_state(api: Api, namespace: str) -> dict[str, Any]:
     """The Release's phase and each colour's Deployment, for a failure message."""
     colors = {}
     for color in ("blue", "green"):
-        body = api.get("Deployment", namespace, f"{ENV}-{color}") or {}
+        body = api.get("Deployment", namespace, NAMES.color_deployment(color)) or {}
         spec, status = body.get("spec") or {}, body.get("status") or {}
         colors[color] = {
             "image": spec.get("template", {})
@@ -86,7 +88,7 @@ def rollout_state(api: Api, namespace: str) -> dict[str, Any]:
 
 
 def deployment_image(api: Api, namespace: str, color: str) -> str | None:
-    deployment = api.get("Deployment", namespace, f"{ENV}-{color}")
+    deployment = api.get("Deployment", namespace, NAMES.color_deployment(color))
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"] if deployment else None
 
 
@@ -110,7 +112,9 @@ def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
     def look() -> None:
         nonlocal looks
         color = active_color(api, namespace)
-        deployment = api.get("Deployment", namespace, f"{ENV}-{color}") if color else None
+        deployment = (
+            api.get("Deployment", namespace, NAMES.color_deployment(color)) if color else None
+        )
         looks += 1
         if not color:
             violations.append("active Service selects no colour")

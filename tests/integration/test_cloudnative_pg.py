@@ -11,14 +11,16 @@ from typing import Any, NoReturn
 
 import pytest
 
-from tests.integration.k8s import Api, condition, eventually, is_true
+from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
 from tests.integration.operator import OperatorProcess
 from tierkeeper.devcluster import Kubectl
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 
 SCRIPT = Path(__file__).parents[2] / "hack" / "cloudnative-pg-crds.sh"
 ENV = "shop"
+NAMES = ChildNames(ENV)
 
 HA_ENVIRONMENT = {
     "apiVersion": "tierkeeper.dev/v1alpha1",
@@ -64,20 +66,20 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     eventually(lambda: database_reason(api, namespace) == "HAProviderMissing", what="refused")
     warnings = {e["reason"] for e in api.list("Event", namespace) if e["type"] == "Warning"}
     assert "HAProviderMissing" in warnings
-    assert api.get("StatefulSet", namespace, f"{ENV}-postgres") is None
-    assert api.get("StatefulSet", namespace, f"{ENV}-redis") is not None
+    assert api.get("StatefulSet", namespace, NAMES.postgres) is None
+    assert api.get("StatefulSet", namespace, NAMES.redis) is not None
 
     cluster.install_crds(cloudnative_pg_crds)
     postgres = eventually(
-        lambda: api.get("Cluster", namespace, f"{ENV}-postgres"), what="CloudNativePG Cluster"
+        lambda: api.get("Cluster", namespace, NAMES.postgres), what="CloudNativePG Cluster"
     )
     backups = eventually(
-        lambda: api.list("ScheduledBackup", namespace, f"app.kubernetes.io/instance={ENV}"),
+        lambda: api.list("ScheduledBackup", namespace, instance_selector(ENV)),
         what="ScheduledBackup",
     )
     assert postgres["spec"]["instances"] == 2
     assert owned_and_applied_by_tierkeeper(postgres)
-    assert [b["spec"]["cluster"]["name"] for b in backups] == [f"{ENV}-postgres"]
+    assert [b["spec"]["cluster"]["name"] for b in backups] == [NAMES.postgres]
     assert all(owned_and_applied_by_tierkeeper(b) for b in backups)
     eventually(lambda: database_reason(api, namespace) == "Progressing", what="waits for CNPG")
 
@@ -85,7 +87,7 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     api.patch_status(
         "Cluster",
         namespace,
-        f"{ENV}-postgres",
+        NAMES.postgres,
         {
             "status": {
                 "instances": 2,
@@ -122,10 +124,10 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     api.delete("Environment", namespace, ENV)
     eventually(lambda: api.get("Environment", namespace, ENV) is None, what="Environment gone")
     eventually(
-        lambda: api.get("StatefulSet", namespace, f"{ENV}-redis") is None,
+        lambda: api.get("StatefulSet", namespace, NAMES.redis) is None,
         what="garbage collection of the rest",
     )
-    kept = api.get("Cluster", namespace, f"{ENV}-postgres")
+    kept = api.get("Cluster", namespace, NAMES.postgres)
     assert kept is not None
     assert not kept["metadata"].get("ownerReferences")
     assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == ENV

@@ -4,7 +4,6 @@ others own are left alone; an Environment whose children's names are another's i
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 import pytest
@@ -35,6 +34,11 @@ def ready(api: Api, namespace: str, name: str) -> bool:
 def reconciled(api: Api, namespace: str, name: str) -> bool:
     env = api.get("Environment", namespace, name) or {}
     return (env.get("status") or {}).get("observedGeneration") == env["metadata"]["generation"]
+
+
+def refusal(env: dict[str, Any] | None) -> str | None:
+    """The reason of the Environment's Ready condition."""
+    return (condition(env, "Ready") or {}).get("reason")
 
 
 def warnings(api: Api, namespace: str, reason: str) -> list[dict[str, Any]]:
@@ -109,7 +113,8 @@ def test_fields_only_other_managers_set_survive_a_full_reconcile(
         },
     )
     api.patch("ConfigMap", namespace, names.redis_config, {"data": {"extra.conf": "# theirs"}})
-    time.sleep(2)  # let the watch deliver the edits before the Environment changes
+    # The API server holds the edits now, so the full reconcile of the new generation
+    # applies over them, whether or not the operator's watches have shown them to it yet.
     api.apply(environment("shop", redis={"maxMemory": "256Mi"}), namespace)
     eventually(
         lambda: "maxmemory 268435456" in redis_conf(api, namespace, "shop"),
@@ -132,8 +137,8 @@ LONG = "checkout-" + "x" * 60  # its children's names are shortened to a prefix 
 @pytest.mark.parametrize(
     ("first", "second", "collided"),
     [
-        # "shop-redis"'s app Service is "shop"'s redis Service.
-        ("shop", "shop-redis", ("Service", ChildNames("shop").redis)),
+        # An Environment named as "shop"'s redis Service: its app Service is that one.
+        ("shop", ChildNames("shop").redis, ("Service", ChildNames("shop").redis)),
         # A name equal to another's shortened one: its app Service is the other's.
         (LONG, ChildNames(LONG).app_service, ("Service", ChildNames(LONG).app_service)),
     ],
@@ -155,10 +160,7 @@ def test_environment_whose_children_collide_with_anothers_is_refused_until_they_
     refused = eventually(
         lambda: (
             env
-            if (
-                (env := api.get("Environment", namespace, second))
-                and (condition(env, "Ready") or {}).get("reason") == "ChildNameTaken"
-            )
+            if refusal(env := api.get("Environment", namespace, second)) == "ChildNameTaken"
             else None
         ),
         what="refusal",
@@ -166,7 +168,16 @@ def test_environment_whose_children_collide_with_anothers_is_refused_until_they_
     message = (condition(refused, "Ready") or {})["message"]
     assert collided[1] in message and first in message
     eventually(lambda: warnings(api, namespace, "ChildNameTaken"), what="Warning Event")
-    time.sleep(3)  # any write of the refused Environment would have happened by now
+    # Refused again for a new generation: the operator has looked at the refused Environment
+    # twice, and the refusal is recorded after its decision, so nothing of it was written.
+    api.apply(environment(second, app={"replicas": 2}), namespace)
+    eventually(
+        lambda: (
+            reconciled(api, namespace, second)
+            and refusal(api.get("Environment", namespace, second)) == "ChildNameTaken"
+        ),
+        what="the new generation refused",
+    )
     after = api.get(collided[0], namespace, collided[1]) or {}
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert [o["name"] for o in after["metadata"]["ownerReferences"]] == [first]

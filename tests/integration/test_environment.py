@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.k8s import Api, condition, eventually, is_true
-from tests.integration.operator import OperatorProcess
+from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
+from tests.integration.operator import OperatorProcess, environment_reconciles
 from tests.integration.releases import release
 from tierkeeper.cli.render import render_documents
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def expected_children(doc: dict[str, Any], namespace: str) -> set[tuple[str, str
 def owned_children(api: Api, namespace: str, env: str) -> dict[tuple[str, str], dict[str, Any]]:
     found = {}
     for kind in OWNED_KINDS:
-        for item in api.list(kind, namespace, f"app.kubernetes.io/instance={env}"):
+        for item in api.list(kind, namespace, instance_selector(env)):
             owners = item["metadata"].get("ownerReferences") or []
             if any(o["kind"] == "Environment" and o["name"] == env for o in owners):
                 found[(kind, item["metadata"]["name"])] = item
@@ -86,6 +87,11 @@ def versions(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
     }
 
 
+def volume_claim(statefulset: str) -> str:
+    """The PersistentVolumeClaim of the StatefulSet's first pod (claim template `data`)."""
+    return f"data-{statefulset}-0"
+
+
 def quiescent(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
     """Versions once controllers have stopped updating the children's status."""
 
@@ -102,6 +108,7 @@ def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_no
 ) -> None:
     doc = environment_doc("environment-staging.yaml")
     name = doc["metadata"]["name"]
+    names = ChildNames(name)
     api.apply(doc, namespace)
     eventually(lambda: ready(api, namespace, name), timeout=90, what="Ready")
     before = versions(api, namespace, name)
@@ -111,7 +118,7 @@ def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_no
     eventually(
         lambda: (
             "maxmemory 268435456"
-            in (api.get("ConfigMap", namespace, f"{name}-redis-config") or {})
+            in (api.get("ConfigMap", namespace, names.redis_config) or {})
             .get("data", {})
             .get("redis.conf", "")
         ),
@@ -121,18 +128,20 @@ def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_no
     after = versions(api, namespace, name)
     changed_keys = {key for key in before if before[key] != after.get(key)}
     assert changed_keys <= {
-        ("ConfigMap", f"{name}-redis-config"),
-        ("StatefulSet", f"{name}-redis"),
-        ("PersistentVolumeClaim", f"data-{name}-redis-0"),
+        ("ConfigMap", names.redis_config),
+        ("StatefulSet", names.redis),
+        ("PersistentVolumeClaim", volume_claim(names.redis)),
     }, changed_keys
-    assert ("ConfigMap", f"{name}-redis-config") in changed_keys
+    assert ("ConfigMap", names.redis_config) in changed_keys
     # An unchanged Environment reconciled again (an operator restart forces it) writes nothing.
     settled = quiescent(api, namespace, name)
     env_version = api.get("Environment", namespace, name)["metadata"]["resourceVersion"]  # type: ignore[index]
     operator.stop()
     operator.start()
-    eventually(lambda: operator.alive() and ready(api, namespace, name), what="operator back")
-    time.sleep(5)
+    eventually(
+        lambda: operator.alive() and all(environment_reconciles(operator.metrics_port)),
+        what="a full reconcile after restart",
+    )
     assert versions(api, namespace, name) == settled
     assert api.get("Environment", namespace, name)["metadata"]["resourceVersion"] == env_version  # type: ignore[index]
 
@@ -140,26 +149,28 @@ def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_no
 def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are_not_fought(
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
+    names = ChildNames("shop-staging")
+    app = names.rolling_deployment
     api.apply(environment_doc("environment-staging.yaml"), namespace)
     api.apply(release("ghcr.io/acme/shop:1.0.0", name="shop-staging"), namespace)
     eventually(
-        lambda: api.get("Deployment", namespace, "shop-staging-app"),
+        lambda: api.get("Deployment", namespace, app),
         timeout=90,
         what="app Deployment",
     )
-    api.delete("Service", namespace, "shop-staging")
-    eventually(lambda: api.get("Service", namespace, "shop-staging"), what="Service restored")
+    api.delete("Service", namespace, names.app_service)
+    eventually(lambda: api.get("Service", namespace, names.app_service), what="Service restored")
     api.patch(
         "Deployment",
         namespace,
-        "shop-staging-app",
+        app,
         {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "evil:latest"}]}}}},
     )
     eventually(
         lambda: (
-            (api.get("Deployment", namespace, "shop-staging-app") or {})["spec"]["template"][
-                "spec"
-            ]["containers"][0]["image"]
+            (api.get("Deployment", namespace, app) or {})["spec"]["template"]["spec"]["containers"][
+                0
+            ]["image"]
             == "ghcr.io/acme/shop:1.0.0"
         ),
         what="image restored",
@@ -169,7 +180,7 @@ def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": "shop-staging-app"},
+            "metadata": {"name": app},
             "spec": {"replicas": 5},
         },
         namespace,
@@ -187,17 +198,19 @@ def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are
         ),
         what="new generation reconciled",
     )
-    time.sleep(3)
-    assert (api.get("Deployment", namespace, "shop-staging-app") or {})["spec"]["replicas"] == 5
+    # The status is written after the children: the reconcile of the new replica count
+    # has applied the Deployment by now, and left its replicas to their owner.
+    assert (api.get("Deployment", namespace, app) or {})["spec"]["replicas"] == 5
 
 
 def test_deleting_production_keeps_volumes_and_credentials(
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
+    names = ChildNames("shop-production")
     doc = environment_doc("environment-production.yaml")
     api.apply(doc, namespace)
     eventually(lambda: ready(api, namespace, "shop-production"), timeout=90, what="Ready")
-    secret = api.get("Secret", namespace, "shop-production-postgres-credentials")
+    secret = api.get("Secret", namespace, names.postgres_credentials)
     assert secret is not None
     api.delete("Environment", namespace, "shop-production")
     eventually(
@@ -206,19 +219,19 @@ def test_deleting_production_keeps_volumes_and_credentials(
         what="gone",
     )
     eventually(
-        lambda: api.get("Service", namespace, "shop-production") is None,
+        lambda: api.get("Service", namespace, names.app_service) is None,
         timeout=60,
         what="children collected",
     )
-    kept = api.get("Secret", namespace, "shop-production-postgres-credentials")
+    kept = api.get("Secret", namespace, names.postgres_credentials)
     assert kept is not None and not kept["metadata"].get("ownerReferences")
     assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == "shop-production"
     assert kept["data"] == secret["data"]
     claims = {c["metadata"]["name"] for c in api.list("PersistentVolumeClaim", namespace)}
     assert {
-        "shop-production-backups",
-        "data-shop-production-postgres-0",
-        "data-shop-production-redis-0",
+        names.backups_pvc,
+        volume_claim(names.postgres),
+        volume_claim(names.redis),
     } <= claims
 
 
@@ -231,8 +244,7 @@ def test_deleting_development_removes_everything(
     eventually(
         lambda: (
             not any(
-                api.list(kind, namespace, "app.kubernetes.io/instance=shop-dev")
-                for kind in OWNED_KINDS
+                api.list(kind, namespace, instance_selector("shop-dev")) for kind in OWNED_KINDS
             )
         ),
         timeout=90,
@@ -245,14 +257,15 @@ def test_restart_mid_reconcile_converges_without_duplicates(
 ) -> None:
     api.apply(environment_doc("environment-staging.yaml"), namespace)
     eventually(
-        lambda: api.get("StatefulSet", namespace, "shop-staging-postgres"), what="first children"
+        lambda: api.get("StatefulSet", namespace, ChildNames("shop-staging").postgres),
+        what="first children",
     )
     operator.kill()
     operator.start()
     eventually(
         lambda: ready(api, namespace, "shop-staging"), timeout=90, what="Ready after restart"
     )
-    secrets = api.list("Secret", namespace, "app.kubernetes.io/instance=shop-staging")
+    secrets = api.list("Secret", namespace, instance_selector("shop-staging"))
     assert len(secrets) == 1
     assert set(owned_children(api, namespace, "shop-staging")) == expected_children(
         environment_doc("environment-staging.yaml"), namespace
@@ -336,7 +349,7 @@ def test_a_child_the_api_server_refuses_is_reported_and_retried(
     )
     api.delete("ResourceQuota", namespace, "no-cronjobs")
     eventually(lambda: ready(api, namespace, "shop-dev"), timeout=90, what="Ready once allowed")
-    assert api.list("CronJob", namespace, "app.kubernetes.io/instance=shop-dev")
+    assert api.list("CronJob", namespace, instance_selector("shop-dev"))
 
 
 def test_env_values_beyond_the_basic_multilingual_plane_reach_the_deployment(
@@ -349,7 +362,9 @@ def test_env_values_beyond_the_basic_multilingual_plane_reach_the_deployment(
     api.apply(doc, namespace)
     api.apply(release("shop:1", name="shop-dev"), namespace)
     deployment = eventually(
-        lambda: api.get("Deployment", namespace, "shop-dev-app"), timeout=90, what="app"
+        lambda: api.get("Deployment", namespace, ChildNames("shop-dev").rolling_deployment),
+        timeout=90,
+        what="app",
     )
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "GREETING", "value": "grüße 名前 💥"} in env

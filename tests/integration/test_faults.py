@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.k8s import Api, eventually, is_true
+from tests.integration.k8s import Api, eventually, instance_selector, is_true
 from tests.integration.operator import HealthServer, OperatorProcess
 from tests.integration.releases import phase, release, traffic_guard
 from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain
@@ -147,7 +147,7 @@ def assert_nothing_lost(api: Api, namespace: str, before: dict[str, str]) -> Non
     assert passwords(api, namespace) == {**before, **passwords(api, namespace)}
     assert {k: v for k, v in passwords(api, namespace).items() if k in before} == before
     for name, _ in ENVIRONMENTS:
-        secrets = api.list("Secret", namespace, f"app.kubernetes.io/instance={name}")
+        secrets = api.list("Secret", namespace, instance_selector(name))
         assert len(secrets) == 1, (name, [s["metadata"]["name"] for s in secrets])
 
 
@@ -228,7 +228,7 @@ def test_blue_green_rollout_through_a_control_plane_fault_finishes_without_unrea
         )
         seconds = time.monotonic() - cleared
     assert violations == []
-    service = api.get("Service", namespace, ENV) or {}
+    service = api.get("Service", namespace, ChildNames(ENV).app_service) or {}
     assert service["spec"]["selector"][COLOR] == "green"
     history = [
         h["outcome"] for h in (api.get("Release", namespace, ENV) or {})["status"]["history"]

@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.k8s import Api, eventually, is_true
+from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
+from tierkeeper.handlers.child_watches import WATCHED
+from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 SYSTEM_NAMESPACE = "tierkeeper-system"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
-# What kopf logs when RBAC refuses it a watch or a list (nothing in the cluster shows it).
-# Only RBAC's: this operator watches every namespace, and writes into one that another
-# test is deleting are forbidden too ("because it is being terminated").
-REFUSALS = ("is forbidden: User", "Not enough permissions")
 # Pods on the local control plane are simulated; on a real cluster (`make e2e-kind`) the
 # image must be one its nodes can pull and run.
 IMAGE = os.environ.get("TIERKEEPER_TEST_IMAGE", "tierkeeper.invalid/app:1")
@@ -145,12 +144,60 @@ def deployment_args(cluster: Any) -> list[str]:
     return args
 
 
+def owned_children(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
+    """The uid of each child of every watched kind that the Environment `env` owns."""
+    return {
+        (kind, item["metadata"]["name"]): item["metadata"]["uid"]
+        for _, kind in WATCHED
+        for item in api.list(kind, namespace, instance_selector(env))
+        if any(
+            o["kind"] == "Environment" and o["name"] == env
+            for o in item["metadata"].get("ownerReferences") or []
+        )
+    }
+
+
+def put_back(api: Api, namespace: str, deleted: dict[tuple[str, str], str]) -> bool:
+    """Every deleted child exists again, as a new object."""
+    for (kind, name), uid in deleted.items():
+        found = api.get(kind, namespace, name)
+        if found is None or found["metadata"]["uid"] == uid:
+            return False
+    return True
+
+
+def told(api: Api, namespace: str) -> set[tuple[str, str, str]]:
+    """(kind, name, reason) of each Event the operator posted in the namespace."""
+    return {
+        (e["involvedObject"]["kind"], e["involvedObject"]["name"], e["reason"])
+        for e in api.list("Event", namespace)
+        if e.get("reportingComponent") == "tierkeeper"
+    }
+
+
+def authorizations(cluster: Any) -> dict[str, float]:
+    """The API server's count of its authorization decisions, by result: "allowed", and
+    for a request it refused, "denied" or "no-opinion" (no rule of any authorizer grants it)."""
+    text = cluster.kubectl("get", "--raw", "/metrics").stdout
+    counted = "\n".join(line for line in text.splitlines() if line.startswith("authorization_"))
+    return {
+        sample.labels["result"]: sample.value
+        for family in text_string_to_metric_families(counted)
+        for sample in family.samples
+        if sample.name == "authorization_attempts_total"
+    }
+
+
 def test_operator_does_its_job_with_only_the_granted_rbac(
     cluster: Any, api: Api, namespace: str, service_account_kubeconfig: Path, tmp_path: Path
 ) -> None:
     """As the ServiceAccount, watching all namespaces like the Deployment: an Environment
-    with every kind of child becomes Ready, its Release is promoted, and deleting it with
-    deletionPolicy Retain detaches the data; nothing is refused along the way."""
+    with every kind of child becomes Ready, its Release is promoted, a child of each kind
+    deleted by hand is put back, the steps are told in Events, and deleting the Environment
+    with deletionPolicy Retain detaches the data. A refused write shows as a ChildRejected
+    Event; any refusal, a list or a watch too, in the API server's count of its
+    authorization decisions (a watch the operator cannot open is made up for by listing
+    again, slowly, so nothing else would show it)."""
     port = free_port()
     # The Deployment's own arguments, its liveness endpoint moved to a free local port.
     args = [
@@ -170,6 +217,8 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
         "--log-format",
         "plain",
     ]
+    names = ChildNames("shop")
+    before = authorizations(cluster)
     with log.open("ab") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
@@ -192,8 +241,12 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
             },
             namespace,
         )
-        eventually(
-            lambda: is_true(api.get("Environment", namespace, "shop"), "Ready"),
+        ready = eventually(
+            lambda: (
+                found
+                if is_true(found := api.get("Environment", namespace, "shop"), "Ready")
+                else None
+            ),
             timeout=180,
             what="Environment Ready",
         )
@@ -205,6 +258,27 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
             timeout=120,
             what="Release Promoted",
         )
+        children = owned_children(api, namespace, "shop")
+        assert {kind for kind, _ in children} == {kind for _, kind in WATCHED}, children
+        for kind, name in children:
+            api.delete(kind, namespace, name)
+        eventually(
+            lambda: put_back(api, namespace, children),
+            timeout=120,
+            what="every hand-deleted child put back",
+            explain=lambda: owned_children(api, namespace, "shop"),
+        )
+        ready_reason = (condition(ready, "Ready") or {})["reason"]
+        assert {
+            ("Environment", "shop", ready_reason),
+            ("Release", "shop", "Deploying"),
+            ("Release", "shop", "Promoted"),
+        } <= told(api, namespace)
+        # A write of ours that RBAC refuses becomes a ChildRejected Warning.
+        rejected = [
+            e["message"] for e in api.list("Event", namespace) if e["reason"] == "ChildRejected"
+        ]
+        assert not rejected, rejected
         api.delete("Environment", namespace, "shop")
         eventually(
             lambda: api.get("Environment", namespace, "shop") is None,
@@ -213,12 +287,19 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
         )
         retained = api.list("PersistentVolumeClaim", namespace, "tierkeeper.dev/retained-from=shop")
         assert retained, "deletionPolicy Retain kept no PersistentVolumeClaim"
-        # A write of ours that RBAC refuses becomes a ChildRejected Warning.
-        rejected = [
-            e["message"] for e in api.list("Event", namespace) if e["reason"] == "ChildRejected"
-        ]
-        assert not rejected, rejected
+        credentials = api.get("Secret", namespace, names.postgres_credentials)
+        assert credentials is not None and not credentials["metadata"].get("ownerReferences")
         assert process.poll() is None, "the operator exited"
+        # The cluster's own record of refusals: every request of the operator's, kopf's
+        # watches included, was allowed (and the count moved, so it counts them).
+        after = authorizations(cluster)
+        assert after["allowed"] > before.get("allowed", 0.0)
+        refused = {
+            result: count - before.get(result, 0.0)
+            for result, count in after.items()
+            if result != "allowed" and count > before.get(result, 0.0)
+        }
+        assert refused == {}, f"the API server refused requests: {refused}"
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -226,7 +307,3 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    # A refused watch or list leaves nothing in the cluster: kopf only logs it.
-    text = log.read_text(errors="replace")
-    refused = [line for line in text.splitlines() if any(word in line for word in REFUSALS)]
-    assert not refused, "\n".join(refused[:20])

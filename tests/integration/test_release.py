@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from tests.integration.k8s import Api, condition, eventually, is_true
+from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
 from tests.integration.operator import HealthServer, OperatorProcess
 from tests.integration.releases import (
     ENV,
+    NAMES,
     active_color,
     deployment_image,
     first_release,
@@ -22,6 +22,28 @@ from tests.integration.releases import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def replicas(api: Api, namespace: str, color: str) -> int | None:
+    deployment = api.get("Deployment", namespace, NAMES.color_deployment(color)) or {}
+    wanted: int | None = (deployment.get("spec") or {}).get("replicas")
+    return wanted
+
+
+def observed_current(api: Api, namespace: str) -> dict[str, Any]:
+    """The Release once the operator has recorded its current generation: it has looked at
+    the latest spec (a status write, made even when the spec starts nothing)."""
+    return eventually(
+        lambda: (
+            found
+            if (found := api.get("Release", namespace, ENV))
+            and (found.get("status") or {}).get("observedGeneration")
+            == found["metadata"]["generation"]
+            else None
+        ),
+        timeout=60,
+        what="Release's generation observed",
+    )
 
 
 def test_blue_green_switches_only_after_green_is_available_and_healthy(
@@ -37,7 +59,7 @@ def test_blue_green_switches_only_after_green_is_available_and_healthy(
     assert violations == []
     assert active_color(api, namespace) == "green"
     assert deployment_image(api, namespace, "green") == "shop:2"
-    assert health.hits.get(f"{ENV}-preview", 0) >= 3, "the gate probed the preview Service"
+    assert health.hits.get(NAMES.preview_service, 0) >= 3, "the gate probed the preview Service"
     status = release_status(api, namespace)
     assert (status["activeColor"], status["activeImage"], status["previousImage"]) == (
         "green",
@@ -54,7 +76,7 @@ def test_failing_health_gate_keeps_traffic_on_blue_and_fails(
     api: Api, namespace: str, operator: OperatorProcess, health: HealthServer
 ) -> None:
     first_release(api, namespace)
-    health.codes[f"{ENV}-preview"] = 503
+    health.codes[NAMES.preview_service] = 503
     api.apply(release("shop:2"), namespace)
     eventually(lambda: phase_is(api, namespace, "Failed", "shop:2"), timeout=120, what="Failed")
     assert active_color(api, namespace) == "blue"
@@ -62,7 +84,7 @@ def test_failing_health_gate_keeps_traffic_on_blue_and_fails(
     assert condition(release_obj, "Ready")["reason"] == "RolloutFailed"  # type: ignore[index]
     assert condition(release_obj, "Healthy")["status"] == "False"  # type: ignore[index]
     eventually(
-        lambda: (api.get("Deployment", namespace, f"{ENV}-green") or {})["spec"]["replicas"] == 0,
+        lambda: replicas(api, namespace, "green") == 0,
         what="failed colour scaled to zero",
     )
 
@@ -71,7 +93,7 @@ def test_post_promotion_failure_switches_back_to_blue(
     api: Api, namespace: str, operator: OperatorProcess, health: HealthServer
 ) -> None:
     first_release(api, namespace)
-    health.codes[ENV] = 500  # only post-promotion checks probe the active Service
+    health.codes[NAMES.app_service] = 500  # only post-promotion checks probe the active Service
     api.apply(release("shop:2"), namespace)
     eventually(lambda: phase_is(api, namespace, "RolledBack"), timeout=120, what="RolledBack")
     # The decision is recorded in the status before the Service is switched back.
@@ -79,8 +101,12 @@ def test_post_promotion_failure_switches_back_to_blue(
     status = release_status(api, namespace)
     assert status["refusedImage"] == "shop:2"
     assert status["history"][-1]["outcome"] == "RolledBack"
-    time.sleep(3)
-    assert phase_is(api, namespace, "RolledBack"), "a rolled-back image is not retried"
+    # The refused image asked for again (new provenance): looked at, and not retried.
+    api.apply(release("shop:2", source={"commit": "c0ffee"}), namespace)
+    observed_current(api, namespace)
+    assert phase_is(api, namespace, "RolledBack", "shop:2"), "a rolled-back image is not retried"
+    assert active_color(api, namespace) == "blue"
+    assert replicas(api, namespace, "green") == 0
 
 
 def test_manual_promotion_waits_for_promote(
@@ -89,7 +115,11 @@ def test_manual_promotion_waits_for_promote(
     first_release(api, namespace)
     api.apply(release("shop:2", promotion="Manual"), namespace)
     eventually(lambda: phase_is(api, namespace, "AwaitingPromotion"), timeout=120, what="awaiting")
-    time.sleep(3)
+    assert active_color(api, namespace) == "blue"
+    # A spec change that does not promote: looked at, and still waiting.
+    api.apply(release("shop:2", promotion="Manual", source={"commit": "c0ffee"}), namespace)
+    observed_current(api, namespace)
+    assert phase_is(api, namespace, "AwaitingPromotion", "shop:2")
     assert active_color(api, namespace) == "blue"
     api.apply(release("shop:2", promotion="Manual", promote=True), namespace)
     eventually(lambda: active_color(api, namespace) == "green", timeout=60, what="switched")
@@ -100,7 +130,7 @@ def pod_uids(api: Api, namespace: str) -> set[str]:
     return {
         p["metadata"]["uid"]
         for p in api.list(
-            "Pod", namespace, f"app.kubernetes.io/instance={ENV},app.kubernetes.io/component=app"
+            "Pod", namespace, f"{instance_selector(ENV)},app.kubernetes.io/component=app"
         )
     }
 
@@ -121,7 +151,7 @@ def test_revert_inside_window_switches_back_without_new_pods_and_standby_expires
     assert pod_uids(api, namespace) == pods, "no pod was started or stopped for the rollback"
     assert phase_is(api, namespace, "Promoted", "shop:1")
     eventually(
-        lambda: (api.get("Deployment", namespace, f"{ENV}-green") or {})["spec"]["replicas"] == 0,
+        lambda: replicas(api, namespace, "green") == 0,
         timeout=90,
         what="standby scaled to zero after the window",
     )
@@ -181,8 +211,11 @@ def test_operator_killed_at_a_step_resumes_and_finishes(
         )
     assert violations == []
     assert active_color(api, namespace) == "green"
-    green = [d for d in api.list("Deployment", namespace, f"app.kubernetes.io/instance={ENV}")]
-    assert sorted(d["metadata"]["name"] for d in green) == [f"{ENV}-blue", f"{ENV}-green"]
+    green = [d for d in api.list("Deployment", namespace, instance_selector(ENV))]
+    assert sorted(d["metadata"]["name"] for d in green) == [
+        NAMES.color_deployment("blue"),
+        NAMES.color_deployment("green"),
+    ]
 
 
 def refusal_reason(api: Api, namespace: str, name: str) -> str | None:
@@ -231,7 +264,7 @@ def rolling_environment() -> dict[str, Any]:
 
 def app_pods_ready(api: Api, namespace: str, image: str) -> bool:
     """`E-app` serves `image` only: every replica updated, available and Ready."""
-    deployment = api.get("Deployment", namespace, f"{ENV}-app") or {}
+    deployment = api.get("Deployment", namespace, NAMES.rolling_deployment) or {}
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
     wanted = spec.get("replicas", 0)
     return bool(
@@ -245,7 +278,7 @@ def app_pods_ready(api: Api, namespace: str, image: str) -> bool:
 
 def app_rollout(api: Api, namespace: str) -> dict[str, Any]:
     """What the Deployment and its ReplicaSets say, for a failure message."""
-    deployment = api.get("Deployment", namespace, f"{ENV}-app") or {}
+    deployment = api.get("Deployment", namespace, NAMES.rolling_deployment) or {}
     return {
         "image": deployment["spec"]["template"]["spec"]["containers"][0]["image"],
         "generation": deployment["metadata"]["generation"],

@@ -1,13 +1,13 @@
-"""Each example renders to exactly its golden file (UPDATE_GOLDEN=1 rewrites them)."""
+"""Each example renders to exactly its golden file (UPDATE_GOLDEN=1 rewrites them, and fails)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.golden import rewrite_if_asked
 from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME
 from tierkeeper.cli.render import render_documents
 
@@ -26,8 +26,7 @@ def test_example_renders_to_its_golden_file(example: Path) -> None:
             manifest["data"][BACKUP_SCRIPT_NAME] = "<the packaged backup script>"
     rendered = yaml.safe_dump_all(manifests, sort_keys=False, width=100)
     golden = GOLDEN / example.name
-    if os.environ.get("UPDATE_GOLDEN"):
-        golden.write_text(rendered)
+    rewrite_if_asked({golden: rendered})
     assert golden.read_text() == rendered
 
 
