@@ -246,9 +246,7 @@ class Budget(Model):
 # What `deploy.imageTemplate` may contain besides literal text: the commit, its first 7
 # characters, and the branch (made tag-safe). Known to the CRD's pattern and to the hook.
 IMAGE_PLACEHOLDERS = ("sha", "shortSha", "branch")
-IMAGE_TEMPLATE_PATTERN = (
-    r"^([^{}\s]|\{(" + "|".join(IMAGE_PLACEHOLDERS) + r")\})+$"
-)
+IMAGE_TEMPLATE_PATTERN = r"^([^{}\s]|\{(" + "|".join(IMAGE_PLACEHOLDERS) + r")\})+$"
 
 
 class Deploy(Model):
