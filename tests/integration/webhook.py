@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.integration.k8s import Api, eventually
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.webhook.guard import sign
@@ -158,3 +160,24 @@ def deploy_events(api: Api, namespace: str, release: str) -> list[str]:
         for event in api.list("Event", namespace)
         if event["reason"] == "DeployRequested" and event["involvedObject"]["name"] == release
     ]
+
+
+def token_kubeconfig(cluster: Any, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig at `path` that authenticates as the ServiceAccount `account`, with a
+    token the API server issues for it (as a Pod's would be)."""
+    token = cluster.kubectl(
+        "create", "token", account, "-n", namespace, "--duration=1h"
+    ).stdout.strip()
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    server = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": server["cluster"]}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": account, "context": {"cluster": "test", "user": account}}],
+        "current-context": account,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
