@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.webhook_server import SECRET, serving
+from tierkeeper.cli import main
 from tierkeeper.webhook import metrics
 from tierkeeper.webhook.guard import sign
 from tierkeeper.webhook.server import Limits
@@ -189,3 +190,11 @@ class _Errors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+def test_help_names_the_endpoints_and_the_field_manager(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["webhook", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "POST /github" in text and "POST /deploy" in text and "tierkeeper-deploy" in text
