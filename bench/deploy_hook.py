@@ -29,6 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench.floor import environment, release
 from bench.harness import (
     Operator,
@@ -119,6 +121,23 @@ def deliver(port: int, name: str, sha: str) -> int:
         return int(error.code)
 
 
+def hook_histogram(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("tierkeeper_webhook_traffic_seconds_")
+        and sample.labels.get("outcome") == "active"
+        and sample.name.endswith(("_count", "_sum"))
+    }
+    return {
+        "count": found.get("tierkeeper_webhook_traffic_seconds_count", 0.0),
+        "sumSeconds": round(found.get("tierkeeper_webhook_traffic_seconds_sum", 0.0), 3),
+    }
+
+
 async def measure(kubeconfig: Path, workdir: Path, count: int) -> dict[str, Any]:
     kube = await bench_kube(kubeconfig)
     names = [f"shop-{i:02d}" for i in range(count)]
@@ -131,7 +150,7 @@ async def measure(kubeconfig: Path, workdir: Path, count: int) -> dict[str, Any]
         extra_env={"TIERKEEPER_HEALTH_URL": health.template},
     )
     operator.start()
-    hook, port, _ = start_hook(kubeconfig, workdir)
+    hook, port, hook_metrics = start_hook(kubeconfig, workdir)
     spec_seen: dict[str, float] = {}
     traffic_seen: dict[str, float] = {}
     wanted: dict[str, str] = {}
@@ -191,6 +210,9 @@ async def measure(kubeconfig: Path, workdir: Path, count: int) -> dict[str, Any]
                     f"{name}: spec {to_spec[-1] * 1000:.0f} ms, "
                     f"traffic {to_traffic[-1] * 1000:.0f} ms"
                 )
+        # The hook's own figure, from its follow of each Release (delivery received ->
+        # status.activeImage), for comparison with the watch's.
+        own = hook_histogram(hook_metrics)
     finally:
         processes.stop_child(hook, timeout=15)
         operator.stop()
@@ -201,6 +223,7 @@ async def measure(kubeconfig: Path, workdir: Path, count: int) -> dict[str, Any]
         "answerMs": summary_ms(answered),
         "eventToSpecMs": summary_ms(to_spec),
         "eventToTrafficMs": summary_ms(to_traffic),
+        "hookTrafficHistogram": own,
     }
 
 

@@ -82,6 +82,19 @@ def test_successful_workflow_run_on_main_rolls_production_out_blue_green(
     samples = scrape(hook.metrics_port)
     assert total(samples, "tierkeeper_webhook_deliveries_total", outcome="deployed") == 1
     assert total(samples, "tierkeeper_webhook_spec_update_seconds_count") == 1
+    # The hook followed the Release until traffic was on the image.
+    eventually(
+        lambda: (
+            total(
+                scrape(hook.metrics_port),
+                "tierkeeper_webhook_traffic_seconds_count",
+                outcome="active",
+            )
+            == 1
+        ),
+        timeout=10,
+        what="event-to-traffic observed",
+    )
 
 
 def test_failed_workflow_run_deploys_nothing(

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from tests.unit.helpers import env_of
 from tierkeeper.models import EnvironmentSpec
 from tierkeeper.webhook.events import Change
+from tierkeeper.webhook.follow import outcome_of
 from tierkeeper.webhook.matching import Target, bound_release, image_for, plan
 
 SHA = "4f2a9c1e0b7d35a86f3c2e1d9b8a7f6e5d4c3b2a"
@@ -151,3 +152,16 @@ def test_deploy_waits_for_ci_by_default_and_tiers_default_their_branch() -> None
     assert env.spec.branch == "staging"
     assert env_of({"tier": "development"}).spec.branch == "develop"
     assert env_of({"tier": "production", "branch": "trunk"}).spec.branch == "trunk"
+
+
+def test_following_a_release_ends_when_its_image_is_active_failed_or_replaced() -> None:
+    def release_with(image: str, **status: str) -> dict[str, Any]:
+        return {"spec": {"image": image}, "status": status}
+
+    assert outcome_of(release_with("new", phase="Deploying", targetImage="new"), "new") is None
+    assert outcome_of(release_with("new", phase="Verifying", activeImage="new"), "new") == "active"
+    failed = release_with("new", phase="Failed", targetImage="new", activeImage="old")
+    assert outcome_of(failed, "new") == "failed"
+    # A failure of the rollout before this one says nothing about this one yet.
+    assert outcome_of(release_with("new", phase="Failed", targetImage="older"), "new") is None
+    assert outcome_of(release_with("newer"), "new") == "superseded"

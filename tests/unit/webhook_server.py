@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -31,6 +32,9 @@ class NoEnvironments:
 
     async def deploy(self, target: Target, change: Change) -> None:
         raise AssertionError("nothing can match: there is no Environment")
+
+    def watch_release(self, target: Target, seconds: float) -> AsyncIterator[Mapping[str, Any]]:
+        raise AssertionError("nothing is deployed, so nothing is followed")
 
 
 async def _stop(runner: web.AppRunner) -> None:

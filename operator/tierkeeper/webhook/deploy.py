@@ -8,6 +8,7 @@ from whoever applied them before (a person, or the GitOps tool at the Release's 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,20 @@ class KubeCluster:
 
     async def releases(self) -> list[Object]:
         return await self.kube.list(API_VERSION, "Release", self.namespace, "")
+
+    async def watch_release(
+        self, target: Target, seconds: float
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        """The Release as it is now, then as it changes, for up to `seconds`."""
+        path = object_path(API_VERSION, "Release", target.namespace)
+        query = {
+            "watch": "1",
+            "fieldSelector": f"metadata.name={target.release}",
+            "timeoutSeconds": str(int(seconds)),
+        }
+        async for event in self.kube.stream(path, query, request_timeout=seconds + 30):
+            if event.get("type") in ("ADDED", "MODIFIED"):
+                yield event["object"]
 
     async def deploy(self, target: Target, change: Change) -> None:
         path = object_path(API_VERSION, "Release", target.namespace, target.release)

@@ -19,6 +19,14 @@ SPEC_UPDATE_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+TRAFFIC_SECONDS = Histogram(
+    "tierkeeper_webhook_traffic_seconds",
+    "From a delivery's arrival to the operator reporting its image active (outcome active), "
+    "or its rollout ended otherwise (failed, superseded, timed_out, unknown).",
+    ["event", "outcome"],
+    buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
+
 _KNOWN = {*DEPLOYING_EVENTS, GENERIC, "ping"}
 
 

@@ -37,4 +37,5 @@ async def serve(args: argparse.Namespace, limits: Limits) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        await hook.close()
         await kube.close()

@@ -51,6 +51,7 @@ from tierkeeper.webhook.events import (
     parse_github,
     repository_of,
 )
+from tierkeeper.webhook.follow import Followers, ReleaseWatch
 from tierkeeper.webhook.guard import (
     SIGNATURE_HEADER,
     RateLimit,
@@ -67,7 +68,7 @@ EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 
 
-class Cluster(Protocol):
+class Cluster(ReleaseWatch, Protocol):
     async def environments(self) -> list[Object]: ...
     async def releases(self) -> list[Object]: ...
     async def deploy(self, target: Target, change: Change) -> None: ...
@@ -115,6 +116,10 @@ class Hook:
     def __post_init__(self) -> None:
         self.replays = ReplayCache(self.limits.replay_memory, self.limits.replay_entries)
         self.rates = RateLimit(self.limits.per_minute / 60, self.limits.burst)
+        self.followers = Followers(self.cluster, self.monotonic)
+
+    async def close(self) -> None:
+        await self.followers.close()
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -247,6 +252,7 @@ class Hook:
                 )
             for target in found.targets:
                 await self.cluster.deploy(target, change)
+                self.followers.follow(target, change.event, started)
         except Forbidden as error:
             raise Refused(
                 503,
