@@ -92,3 +92,17 @@ def test_hook_deploys_with_its_own_rights_and_fails_clearly_without_patch(
     log = hook.log.read_text()
     assert "Traceback" not in log
     assert log.count("503 forbidden") >= 2
+
+
+def test_webhook_manifests_pass_a_server_side_dry_run(cluster: Any, rbac: Any) -> None:
+    """Every object of manifests/webhook, Pod Security `restricted` included (the
+    namespace's labels make the API server judge the Deployment's pod template)."""
+    result = cluster.kubectl("apply", "-k", str(WEBHOOK), "--dry-run=server", "-o", "name")
+    assert sorted(result.stdout.split()) == [
+        "clusterrole.rbac.authorization.k8s.io/tierkeeper-webhook",
+        "clusterrolebinding.rbac.authorization.k8s.io/tierkeeper-webhook",
+        "deployment.apps/tierkeeper-webhook",
+        "service/tierkeeper-webhook",
+        "serviceaccount/tierkeeper-webhook",
+    ]
+    assert "would violate PodSecurity" not in result.stderr, result.stderr
