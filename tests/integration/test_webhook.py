@@ -4,6 +4,7 @@ person had applied it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,50 @@ def test_push_to_develop_deploys_development_at_once_without_waiting_for_ci(
     )
     app = api.get("Deployment", namespace, f"{ENV}-app") or {}
     assert app["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def staging() -> dict[str, Any]:
+    """A staging Environment with no branch of its own: the tier's, `staging`."""
+    return {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": ENV},
+        "spec": {"tier": "staging", "deploy": {"repository": "acme/shop"}},
+    }
+
+
+def test_generic_call_and_published_image_set_the_image_they_name(
+    api: Api, namespace: str, hook: HookProcess
+) -> None:
+    api.apply(staging(), namespace)
+    api.apply(release("shop:1"), namespace)
+    call = {
+        "repository": "acme/shop",
+        "branch": "staging",
+        "commit": SHA,
+        "image": "registry.example/shop@sha256:" + "a" * 64,
+        "timestamp": int(time.time()),
+    }
+    status, answer = hook.send("", call, path="/deploy")
+    assert (status, answer["outcome"]) == (200, "deployed"), answer
+    spec = (api.get("Release", namespace, ENV) or {})["spec"]
+    assert spec["image"] == call["image"]
+    assert spec["source"] == {"branch": "staging", "commit": SHA}
+
+    published = {
+        "action": "published",
+        "repository": {"full_name": "acme/shop"},
+        "package": {
+            "package_type": "CONTAINER",
+            "package_version": {
+                "target_commitish": "staging",
+                "package_url": "ghcr.io/Acme/shop:",
+                "container_metadata": {"tag": {"name": "sha-abc", "digest": "sha256:00"}},
+            },
+        },
+    }
+    status, answer = hook.send("registry_package", published)
+    assert (status, answer["outcome"]) == (200, "deployed"), answer
+    spec = (api.get("Release", namespace, ENV) or {})["spec"]
+    assert spec["image"] == "ghcr.io/acme/shop:sha-abc"
+    assert spec["source"] == {"branch": "staging"}, "the commit of the last call is not kept"
