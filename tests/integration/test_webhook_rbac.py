@@ -31,12 +31,26 @@ SYSTEM_NAMESPACE = "tierkeeper-system"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
 
 
+@pytest.fixture(scope="module")
+def system_namespace(cluster: Any) -> Iterator[str]:
+    """The hook's namespace, for real, for the module; one that another module is still
+    deleting (test_manifests.py deletes it without waiting) is let go first."""
+    phase = cluster.kubectl(
+        "get", "namespace", SYSTEM_NAMESPACE, "-o", "jsonpath={.status.phase}", check=False
+    )
+    if phase.returncode == 0 and phase.stdout == "Terminating":
+        cluster.kubectl("wait", "--for=delete", f"namespace/{SYSTEM_NAMESPACE}", "--timeout=120s")
+    existed = phase.returncode == 0 and phase.stdout != "Terminating"
+    cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "namespace.yaml"))
+    yield SYSTEM_NAMESPACE
+    if not existed:
+        cluster.kubectl("delete", "namespace", SYSTEM_NAMESPACE, "--wait=false")
+
+
 @pytest.fixture
-def rbac(cluster: Any) -> Iterator[list[dict[str, Any]]]:
+def rbac(cluster: Any, system_namespace: str) -> Iterator[list[dict[str, Any]]]:
     """The hook's ServiceAccount, ClusterRole and binding, applied for real (the
     cluster-wide ones removed afterwards)."""
-    existed = cluster.kubectl("get", "namespace", SYSTEM_NAMESPACE, check=False).returncode == 0
-    cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "base" / "namespace.yaml"))
     built = yaml.safe_load_all(cluster.kubectl("kustomize", str(WEBHOOK)).stdout)
     objects = [doc for doc in built if doc and doc["kind"] in RBAC_KINDS]
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
@@ -46,8 +60,6 @@ def rbac(cluster: Any) -> Iterator[list[dict[str, Any]]]:
             cluster.kubectl(
                 "delete", doc["kind"].lower(), doc["metadata"]["name"], "--ignore-not-found"
             )
-    if not existed:
-        cluster.kubectl("delete", "namespace", SYSTEM_NAMESPACE, "--wait=false")
 
 
 def test_hook_deploys_with_its_own_rights_and_fails_clearly_without_patch(
@@ -94,7 +106,7 @@ def test_hook_deploys_with_its_own_rights_and_fails_clearly_without_patch(
     assert log.count("503 forbidden") >= 2
 
 
-def test_webhook_manifests_pass_a_server_side_dry_run(cluster: Any, rbac: Any) -> None:
+def test_webhook_manifests_pass_a_server_side_dry_run(cluster: Any, system_namespace: str) -> None:
     """Every object of manifests/webhook, Pod Security `restricted` included (the
     namespace's labels make the API server judge the Deployment's pod template)."""
     result = cluster.kubectl("apply", "-k", str(WEBHOOK), "--dry-run=server", "-o", "name")
