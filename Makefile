@@ -48,7 +48,8 @@ e2e-kind: setup
 data-deps:
 	bash hack/install-data-deps.sh
 
-# promtool for the alert-rule tests in tests/tools (apt-get only when missing).
+# promtool for the alert-rule tests in tests/tools, npm and GitHub's example webhook payloads
+# for the deploy hook's parser tests (apt-get and npm install only when missing).
 tools:
 	bash hack/install-tools.sh
 

@@ -372,6 +372,9 @@ class Watch:
                         continue
                     event = json.loads(line)
                     seen = time.monotonic()
+                    if "object" not in event:
+                        # A Status instead of an event: the watch itself was refused.
+                        raise OSError(f"refused: {event.get('message', event)}")
                     obj = event["object"]
                     if event["type"] == "ERROR":
                         version = ""  # expired: start again from a fresh list

@@ -18,16 +18,16 @@ def spec(**extra: object) -> ReleaseSpec:
 
 
 def test_refusals_name_the_reason_and_the_fix() -> None:
-    missing = refusal_for(RECORD, spec(), None, None)
+    missing = refusal_for(RECORD, spec(), None, None, None)
     assert missing is not None and missing.reason == "EnvironmentNotFound"
-    bound = refusal_for(RECORD, spec(), ENV, "older")
+    bound = refusal_for(RECORD, spec(), ENV, "older", "main")
     assert (
         bound is not None and bound.reason == "EnvironmentAlreadyBound" and "older" in bound.message
     )
-    branch = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "shop")
+    branch = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "shop", "main")
     assert branch is not None and branch.reason == "BranchMismatch"
-    assert refusal_for(RECORD, spec(source={"branch": "main"}), ENV, "shop") is None
-    assert refusal_for(RECORD, spec(), ENV, "shop") is None
+    assert refusal_for(RECORD, spec(source={"branch": "main"}), ENV, "shop", "main") is None
+    assert refusal_for(RECORD, spec(), ENV, "shop", "main") is None
 
 
 def env_ready(reason: str) -> EnvRecord:
@@ -36,18 +36,18 @@ def env_ready(reason: str) -> EnvRecord:
 
 
 def test_a_release_waits_while_its_environment_writes_nothing() -> None:
-    taken = refusal_for(RECORD, spec(), env_ready("ChildNameTaken"), "shop")
+    taken = refusal_for(RECORD, spec(), env_ready("ChildNameTaken"), "shop", "main")
     assert taken is not None and taken.reason == "EnvironmentRefused"
     assert "ChildNameTaken: why" in taken.message
-    secret = refusal_for(RECORD, spec(), env_ready("ExternalSecretMissing"), "shop")
+    secret = refusal_for(RECORD, spec(), env_ready("ExternalSecretMissing"), "shop", "main")
     assert secret is not None and secret.reason == "EnvironmentRefused"
     # Not yet ready, or partly refused: the rollout goes on (it is what makes the app ready).
-    assert refusal_for(RECORD, spec(), env_ready("Creating"), "shop") is None
-    assert refusal_for(RECORD, spec(), env_ready("ChildRejected"), "shop") is None
+    assert refusal_for(RECORD, spec(), env_ready("Creating"), "shop", "main") is None
+    assert refusal_for(RECORD, spec(), env_ready("ChildRejected"), "shop", "main") is None
 
 
 def test_a_release_from_the_wrong_branch_hears_so_even_when_another_binds_the_environment() -> None:
-    refused = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "older")
+    refused = refusal_for(RECORD, spec(source={"branch": "feature"}), ENV, "older", "main")
     assert refused is not None and refused.reason == "BranchMismatch"
 
 
@@ -61,20 +61,25 @@ def ways_to_be_refused() -> list[object]:
     bound = refused_rig()
     bound.bound = "older"
     branch = refused_rig(source={"branch": "feature"})
+    tier_branch = ReleaseRig({"tier": "production"}, "shop:1", source={"branch": "develop"})
     refused = refused_rig()
     condition = {"type": "Ready", "status": "False", "reason": "ChildNameTaken", "message": "x"}
     refused.env_status = {"conditions": [condition]}
     invalid = refused_rig()
     invalid.env_spec = {"tier": "production", "app": {"replicas": -1}}
     return [
-        pytest.param(reason, rig, id=reason)
-        for reason, rig in [
-            ("EnvironmentNotFound", missing),
-            ("EnvironmentAlreadyBound", bound),
-            ("BranchMismatch", branch),
-            ("EnvironmentRefused", refused),
-            ("EnvironmentInvalid", invalid),
-        ]
+        pytest.param(reason, rig, id=f"{reason}-{n}")
+        for n, (reason, rig) in enumerate(
+            [
+                ("EnvironmentNotFound", missing),
+                ("EnvironmentAlreadyBound", bound),
+                ("BranchMismatch", branch),
+                # production deploys main unless its spec names another branch
+                ("BranchMismatch", tier_branch),
+                ("EnvironmentRefused", refused),
+                ("EnvironmentInvalid", invalid),
+            ]
+        )
     ]
 
 

@@ -243,6 +243,38 @@ class Budget(Model):
     )
 
 
+# What `deploy.imageTemplate` may contain besides literal text: the commit, its first 7
+# characters, and the branch (made tag-safe). Known to the CRD's pattern and to the hook.
+IMAGE_PLACEHOLDERS = ("sha", "shortSha", "branch")
+IMAGE_TEMPLATE_PATTERN = r"^([^{}\s]|\{(" + "|".join(IMAGE_PLACEHOLDERS) + r")\})+$"
+
+
+class Deploy(Model):
+    """Deploy on push: which repository's pushes and builds update this Environment's Release
+    (`tierkeeper webhook`)."""
+
+    repository: str = Field(
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9]*/[-._A-Za-z0-9]+$",
+        description="Git repository, as owner/name (e.g. acme/shop), whose events deploy here.",
+    )
+    image_template: str | None = Field(
+        None,
+        max_length=512,
+        pattern=IMAGE_TEMPLATE_PATTERN,
+        description="Image of a commit, for events that carry no image (workflow_run, push): "
+        "{sha}, {shortSha} (7 characters) and {branch} (characters other than "
+        "letters, digits, '.', '_' and '-' become '-') are filled in, e.g. "
+        "ghcr.io/acme/shop:sha-{sha}.",
+    )
+    wait_for_ci: bool = Field(
+        True,
+        alias="waitForCI",
+        description="Deploy only once a workflow run succeeded (workflow_run), a package was "
+        "published or CI called; false also deploys on a push, at once.",
+    )
+
+
 class EnvironmentSpec(Model):
     """Desired state of an Environment. Every field but `tier` defaults from the tier."""
 
@@ -271,7 +303,11 @@ class EnvironmentSpec(Model):
         None,
         max_length=255,
         pattern=r"^[^\s]+$",
-        description="Git branch that deploys here; a Release from another branch is refused.",
+        description="Git branch that deploys here; a Release from another branch is refused. "
+        "Defaults by tier: develop, staging, main.",
+    )
+    deploy: Deploy | None = Field(
+        None, description="Deploy on push: the repository and image that update the Release."
     )
     app: App = Field(default_factory=App, description="Application settings.")
     strategy: Strategy = Field(default_factory=Strategy, description="Rollout strategy.")

@@ -9,6 +9,7 @@ from tierkeeper.models.environment import Tier
 # Partial specs in wire form (camelCase); anything not listed takes the field's base default.
 TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
     Tier.DEVELOPMENT: {
+        "branch": "develop",
         "app": {"replicas": 1, "healthCheck": None, "restartPolicy": {"maxRetries": 3}},
         "strategy": {"type": "Rolling"},
         "postgres": {
@@ -21,6 +22,7 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
         "deletionPolicy": "Delete",
     },
     Tier.STAGING: {
+        "branch": "staging",
         "app": {
             "replicas": 2,
             "healthCheck": {"path": "/health", "intervalSeconds": 30},
@@ -41,6 +43,7 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
         "deletionPolicy": "Retain",
     },
     Tier.PRODUCTION: {
+        "branch": "main",
         "app": {
             "replicas": 2,
             "healthCheck": {"path": "/health", "intervalSeconds": 30, "strict": True},

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.config import OperatorConfig
-from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
+from tierkeeper.models import InvalidSpec, ReleaseSpec, ResolvedEnvironment, resolve_document
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
@@ -40,20 +40,23 @@ async def step_release(
 ) -> float | None:
     """One step; returns seconds until the next one is due (None: when something changes)."""
     spec = ReleaseSpec.model_validate(record.spec)
-    refusal = refusal_for(record, spec, env_record, bound)
-    if refusal is not None or env_record is None:
-        # refusal_for always refuses a missing Environment; the second test is for mypy.
+    env: ResolvedEnvironment | None = None
+    refusal = None
+    if env_record is not None:
+        try:
+            env = resolve_document(
+                env_record.spec, name=env_record.name, namespace=env_record.namespace
+            )
+        except InvalidSpec as error:
+            message = f"Environment {env_record.name} is invalid: {error.message}"
+            refusal = observe("Ready", False, "EnvironmentInvalid", message)
+    # The branch the tier defaults to counts as one written in the spec.
+    branch = env.spec.branch if env else env_record.spec.get("branch") if env_record else None
+    refusal = refusal_for(record, spec, env_record, bound, branch) or refusal
+    if refusal is not None or env_record is None or env is None:
+        # A missing or invalid Environment is always refused; the others are for mypy.
         if refusal is not None:
             await refuse(kube, record, spec, refusal, clock())
-        return None
-    try:
-        env = resolve_document(
-            env_record.spec, name=env_record.name, namespace=env_record.namespace
-        )
-    except InvalidSpec as error:
-        message = f"Environment {env_record.name} is invalid: {error.message}"
-        invalid = observe("Ready", False, "EnvironmentInvalid", message)
-        await refuse(kube, record, spec, invalid, clock())
         return None
     step = ReleaseStep(kube, config, record, spec, env, env_record, live, ledger, clock)
     await step.catch_up()

@@ -25,8 +25,10 @@ def refusal_for(
     spec: ReleaseSpec,
     env_record: EnvRecord | None,
     bound: str | None,
+    branch: str | None,
 ) -> Observation | None:
-    """Why this Release may not touch its Environment, if it may not."""
+    """Why this Release may not touch its Environment, if it may not. `branch`: the one the
+    Environment deploys, its tier's default unless the spec names one."""
     if env_record is None:
         return observe(
             "Ready",
@@ -35,7 +37,6 @@ def refusal_for(
             f"Environment {spec.environment} does not exist in namespace {record.namespace}: "
             "create it, or fix spec.environment",
         )
-    branch = env_record.spec.get("branch")
     source = spec.source.branch if spec.source else None
     if branch and source and branch != source:
         return observe(
