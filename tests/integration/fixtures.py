@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api
-from tests.integration.operator import HealthServer, OperatorProcess
+from tests.integration.operator_process import HealthServer, OperatorProcess
 
 
 @pytest.fixture(scope="session")

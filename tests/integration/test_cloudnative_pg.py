@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 from tierkeeper.devcluster import Kubectl
 from tierkeeper.models.names import ChildNames
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, is_true
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration

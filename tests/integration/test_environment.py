@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
-from tests.integration.operator import OperatorProcess, environment_reconciles
+from tests.integration.operator_process import OperatorProcess, environment_reconciles
 from tests.integration.releases import release
 from tierkeeper.cli.render import render_documents
 from tierkeeper.models.names import ChildNames

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import Api, eventually, instance_selector, is_true
-from tests.integration.operator import HealthServer, OperatorProcess
+from tests.integration.operator_process import HealthServer, OperatorProcess
 from tests.integration.releases import phase, release, traffic_guard
 from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain
 from tierkeeper.devcluster.cluster import free_ports

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.integration import fuzz
 from tests.integration.k8s import Api
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
 

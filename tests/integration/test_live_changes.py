@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 from tests.integration.releases import ENV, phase_is, release, rollout_state
 from tierkeeper.models.names import ChildNames
 

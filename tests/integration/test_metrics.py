@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.k8s import Api, eventually
-from tests.integration.operator import OperatorProcess, Samples, scrape, total
+from tests.integration.operator_process import OperatorProcess, Samples, scrape, total
 from tests.integration.releases import ENV, first_release, phase_is, release
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, eventually
-from tests.integration.operator import HealthServer, OperatorProcess, scrape, total
+from tests.integration.operator_process import HealthServer, OperatorProcess, scrape, total
 from tests.integration.releases import (
     ENV,
     active_color,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
-from tests.integration.operator import HealthServer, OperatorProcess
+from tests.integration.operator_process import HealthServer, OperatorProcess
 from tests.integration.releases import (
     ENV,
     NAMES,

@@ -20,7 +20,7 @@ import yaml
 
 from tests.integration.fixtures import HealthServer
 from tests.integration.k8s import Api, condition, eventually, is_true
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 from tests.integration.releases import phase, release
 from tierkeeper.models.names import ChildNames
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, eventually
-from tests.integration.operator import OperatorProcess, scrape, total
+from tests.integration.operator_process import OperatorProcess, scrape, total
 from tests.integration.releases import (
     ENV,
     active_color,

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import Api, eventually
-from tests.integration.operator import scrape, total
+from tests.integration.operator_process import scrape, total
 from tests.integration.releases import ENV, environment, release
 from tests.integration.webhook import (
     SHA,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.operator import HealthServer
+from tests.integration.operator_process import HealthServer
 from tierkeeper.models.environment import HealthCheck
 from tierkeeper.reconcile.release.health_gate import GATE_SUCCESSES, watch_health
 
