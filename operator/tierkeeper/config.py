@@ -10,6 +10,8 @@ DEFAULT_HEALTH_URL = "{scheme}://{service}.{namespace}.svc:{port}{path}"
 
 @dataclass(frozen=True)
 class OperatorConfig:
+    """Operator-wide settings; one instance for the process's lifetime."""
+
     health_url_template: str = DEFAULT_HEALTH_URL
     health_scheme: str = "http"
 

@@ -15,6 +15,8 @@ EventType = Literal["Normal", "Warning"]
 
 @dataclass(frozen=True)
 class Involved:
+    """The object an Event is about."""
+
     kind: str
     namespace: str
     name: str

@@ -35,6 +35,8 @@ def new_insights() -> Insights:
 
 @dataclass
 class Discovery:
+    """Makes kopf serve the kinds of a CRD installed (or removed) while it runs."""
+
     settings: kopf.OperatorSettings
     insights: Insights
 

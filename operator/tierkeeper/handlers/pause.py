@@ -18,6 +18,8 @@ from kopf._core.reactor import orchestration
 
 
 class Pause:
+    """Whether another replica holds the peering: this one then writes nothing."""
+
     def __init__(self) -> None:
         self._toggles: ToggleSet | None = None
 

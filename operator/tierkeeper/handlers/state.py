@@ -29,6 +29,9 @@ from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
 
 @dataclass
 class OperatorState:
+    """Everything the handlers share: the API client, the settings, the queues of reconciles
+    and Release steps, the child watches, the write ledger, kopf's indexes and the timers."""
+
     kube: ApiClient
     config: OperatorConfig
     # Reconciles, keyed by Environment; a request to converge wins over one for status.

@@ -20,6 +20,8 @@ ChildKey = tuple[str, str]
 
 @dataclass(frozen=True, slots=True)
 class ChildSummary:
+    """The few facts about one child that status and the Release steps read."""
+
     kind: str
     name: str
     version: str  # see child_version: changes when the child may have drifted from our write

@@ -16,6 +16,8 @@ from tierkeeper.models.resolved import ResolvedEnvironment
 
 
 class Color(StrEnum):
+    """A blue-green colour: the active Service selects one, the preview Service the other."""
+
     BLUE = "blue"
     GREEN = "green"
 

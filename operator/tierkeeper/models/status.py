@@ -66,6 +66,8 @@ class EnvironmentStatus(Model):
 
 
 class Phase(StrEnum):
+    """Where a Release's rollout is, for display; the machines read their own fields."""
+
     PENDING = "Pending"
     DEPLOYING = "Deploying"
     VERIFYING = "Verifying"

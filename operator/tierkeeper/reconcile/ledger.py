@@ -25,6 +25,8 @@ from tierkeeper.status.conditions import Observation
 
 @dataclass
 class WriteLedger:
+    """What this process wrote for each Environment, keyed by (namespace, name)."""
+
     applied_generation: dict[ObjectKey, int] = field(default_factory=dict)
     versions: dict[ObjectKey, dict[ChildKey, str]] = field(default_factory=dict)
     # The rollout a Release step decided last, per Environment.

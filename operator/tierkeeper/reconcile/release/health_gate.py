@@ -22,6 +22,8 @@ GATE_SUCCESSES = 3
 
 @dataclass(frozen=True)
 class Verdict:
+    """The outcome of a health check, with the message a person reads."""
+
     healthy: bool
     message: str
 
