@@ -131,3 +131,36 @@ def test_cloudnative_pg_installed_later_takes_over_and_its_cluster_is_retained(
     assert kept is not None
     assert not kept["metadata"].get("ownerReferences")
     assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == ENV
+
+
+def test_a_provider_change_of_a_live_database_is_refused_and_the_database_kept(
+    api: Api,
+    namespace: str,
+    cluster: Kubectl,
+    cloudnative_pg_crds: Path,
+    operator: OperatorProcess,
+) -> None:
+    cluster.install_crds(cloudnative_pg_crds)
+    builtin = {
+        **HA_ENVIRONMENT,
+        "spec": {"tier": "staging", "branch": "main", "postgres": {"provider": "builtin"}},
+    }
+    api.apply(builtin, namespace)
+    eventually(lambda: database_reason(api, namespace) == "Available", what="builtin database")
+    statefulset = api.get("StatefulSet", namespace, NAMES.postgres)
+    assert statefulset is not None
+    moved = {**builtin, "spec": {**builtin["spec"], "postgres": {"provider": "cloudnative-pg"}}}
+    api.apply(moved, namespace)
+    generation = api.get("Environment", namespace, ENV)["metadata"]["generation"]
+
+    def refused() -> dict[str, Any] | None:
+        env = api.get("Environment", namespace, ENV) or {}
+        ready = condition(env, "Ready")
+        observed = (env.get("status") or {}).get("observedGeneration") == generation
+        return ready if observed and ready and ready["reason"] == "ChangeNotAllowed" else None
+
+    ready = eventually(refused, what="ChangeNotAllowed")
+    assert "tierkeeper restore" in ready["message"]
+    kept = api.get("StatefulSet", namespace, NAMES.postgres)
+    assert kept is not None and kept["metadata"]["uid"] == statefulset["metadata"]["uid"]
+    assert api.get("Cluster", namespace, NAMES.postgres) is None

@@ -19,11 +19,11 @@ from tierkeeper.models import InvalidSpec, resolve_document
 from tierkeeper.models.child import summarize
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.environment import (
-    CHANGE_NOT_ALLOWED,
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,
     reconcile_environment,
 )
+from tierkeeper.reconcile.provider_change import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.retention import retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY

@@ -27,6 +27,7 @@ from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.credentials import ensure_credentials
 from tierkeeper.reconcile.ledger import WriteLedger
+from tierkeeper.reconcile.provider_change import CHANGE_NOT_ALLOWED, provider_change
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.render import app_children, data_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
@@ -42,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 CNPG_CRD = "clusters.postgresql.cnpg.io"
 CHILD_REJECTED = "ChildRejected"
-CHANGE_NOT_ALLOWED = "ChangeNotAllowed"
 EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
 # Refusals under which an Environment writes no child: its Release must not write either.
 WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
@@ -100,14 +100,14 @@ async def _converge(
     ledger: WriteLedger,
     previous: EnvironmentStatus,
     *,
-    cnpg: bool,
+    cnpg_installed: bool,
 ) -> Observation | None:
     """Write every child, or nothing at all if one of their names is another owner's or,
     for a change of a live Environment, if the API server would refuse any of them."""
     key = record.key
     owner = Owner(record.name, record.uid)
     data = data_children(env)
-    if not cnpg:
+    if not (cnpg_installed and env.cloudnative_pg):
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
@@ -115,9 +115,12 @@ async def _converge(
         wanted.append(("v1", "Secret", env.names.postgres_credentials))
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
-    if _changing_live(record, previous, live) and (
-        refused := await refused_writes(kube, env, [*app, *data], live, owner)
+    changing = _changing_live(record, previous, live)
+    if changing and (
+        moved := await provider_change(kube, env, live, owner, cnpg_installed=cnpg_installed)
     ):
+        return moved
+    if changing and (refused := await refused_writes(kube, env, [*app, *data], live, owner)):
         return observe(
             "Ready",
             False,
@@ -180,7 +183,7 @@ async def reconcile_environment(
     if converge_children and refusal is None:
         try:
             refusal = await _converge(
-                kube, env, record, live, recorded, ledger, previous, cnpg=cnpg
+                kube, env, record, live, recorded, ledger, previous, cnpg_installed=cnpg_installed
             )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
