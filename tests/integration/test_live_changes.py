@@ -7,11 +7,6 @@ selector must always find a Ready pod (a no-colour selector selects every app po
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,6 +14,7 @@ import pytest
 from tests.integration.k8s import Api, condition, eventually
 from tests.integration.operator_process import OperatorProcess
 from tests.integration.releases import ENV, phase_is, release, rollout_state
+from tests.integration.serving import ready_pods_behind_service, serving_guard
 from tierkeeper.models.names import ChildNames
 
 NAMES = ChildNames(ENV)
@@ -42,57 +38,6 @@ def environment(tier: str) -> dict[str, Any]:
     }
 
 
-def behind_service(api: Api, namespace: str) -> tuple[dict[str, str], list[tuple[str, bool]]]:
-    """The active Service's selector, and each pod it selects with whether it is Ready."""
-    service = api.get("Service", namespace, NAMES.app_service) or {}
-    selector: dict[str, str] = ((service.get("spec") or {}).get("selector")) or {}
-    if not selector:
-        return selector, []
-    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-    return selector, [
-        (
-            pod["metadata"]["name"],
-            not pod["metadata"].get("deletionTimestamp")
-            and any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in (pod.get("status") or {}).get("conditions") or []
-            ),
-        )
-        for pod in api.list("Pod", namespace, labels)
-    ]
-
-
-def ready_pods_behind_service(api: Api, namespace: str) -> int:
-    return sum(ready for _, ready in behind_service(api, namespace)[1])
-
-
-@contextmanager
-def serving_guard(api: Api, namespace: str) -> Iterator[list[str]]:
-    """Every look at the active Service finds a Ready pod behind its selector."""
-    violations: list[str] = []
-    stop = threading.Event()
-    looks = 0
-
-    def watch() -> None:
-        nonlocal looks
-        while not stop.is_set():
-            with contextlib.suppress(Exception):
-                selector, pods = behind_service(api, namespace)
-                looks += 1
-                if not any(ready for _, ready in pods):
-                    violations.append(f"look {looks}: no Ready pod behind {selector}: {pods}")
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield violations
-    finally:
-        stop.set()
-        thread.join()
-    assert looks, "the guard never saw the cluster"
-
-
 def deployments(api: Api, namespace: str) -> list[str]:
     return sorted(d["metadata"]["name"] for d in api.list("Deployment", namespace, APP))
 
@@ -105,7 +50,7 @@ def shape_is(api: Api, namespace: str, names: list[str], color: str | None) -> b
         deployments(api, namespace) == sorted(names)
         and selected == color
         and status.get("phase") == "Promoted"
-        and ready_pods_behind_service(api, namespace) > 0
+        and ready_pods_behind_service(api, namespace, ENV) > 0
     )
 
 
@@ -141,7 +86,7 @@ def test_tier_changes_keep_ready_pods_behind_the_service_and_keep_the_data(
         api, namespace, [NAMES.color_deployment("blue"), NAMES.color_deployment("green")], "blue"
     )
     before = data_uids(api, namespace)
-    with serving_guard(api, namespace) as violations:
+    with serving_guard(api, namespace, ENV) as violations:
         api.apply(environment("development"), namespace)
         wait_for_shape(api, namespace, [NAMES.rolling_deployment], None)
         api.apply(environment("staging"), namespace)
@@ -179,7 +124,7 @@ def test_operator_killed_in_the_middle_of_a_strategy_change_finishes_it(
     api.apply(environment(first), namespace)
     api.apply(release("shop:1"), namespace)
     eventually(lambda: phase_is(api, namespace, "Promoted", "shop:1"), timeout=120, what="first")
-    with serving_guard(api, namespace) as violations:
+    with serving_guard(api, namespace, ENV) as violations:
         api.apply(environment(then), namespace)
         # The first half is saved: the rollout names the shape that still serves.
         api.watch_until(
@@ -243,7 +188,7 @@ def test_a_live_change_the_api_server_would_refuse_writes_nothing_until_it_is_fi
     assert resource_versions(api, namespace) == before
     release_ready = condition(api.get("Release", namespace, ENV), "Ready") or {}
     assert release_ready.get("reason") == "EnvironmentRefused"
-    assert ready_pods_behind_service(api, namespace) > 0
+    assert ready_pods_behind_service(api, namespace, ENV) > 0
     changed["spec"]["app"]["resources"] = {"requests": {"cpu": "100m"}}
     api.apply(changed, namespace)
     eventually(lambda: is_ready(api, namespace), timeout=120, what="Ready once fixed")

@@ -77,7 +77,8 @@ class ReleaseRig:
         self.clock = FakeClock()
         self.ledger = WriteLedger()
         self.env_spec: Mapping[str, Any] = env_spec
-        self.env_status: dict[str, Any] = {}
+        # As the Environment's reconcile leaves it: this generation taken.
+        self.env_status: dict[str, Any] = {"observedGeneration": 1}
         self.env_exists = True
         self.bound: str | None = RELEASE
         # What the watch cache says of a child, where it lags behind the API server.

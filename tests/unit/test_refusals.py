@@ -64,7 +64,7 @@ def ways_to_be_refused() -> list[object]:
     tier_branch = ReleaseRig({"tier": "production"}, "shop:1", source={"branch": "develop"})
     refused = refused_rig()
     condition = {"type": "Ready", "status": "False", "reason": "ChildNameTaken", "message": "x"}
-    refused.env_status = {"conditions": [condition]}
+    refused.env_status = {"observedGeneration": 1, "conditions": [condition]}
     invalid = refused_rig()
     invalid.env_spec = {"tier": "production", "app": {"replicas": -1}}
     return [
@@ -108,3 +108,13 @@ def test_a_refused_release_starts_its_rollout_once_the_refusal_is_lifted() -> No
     assert rig.status.phase is Phase.DEPLOYING
     assert rig.condition("Ready") == ("False", "Deploying")
     assert rig.deployment(rig.env.names.rolling_deployment) == ("shop:1", 2)
+
+
+def test_a_release_waits_until_its_environment_has_taken_its_spec() -> None:
+    rig = refused_rig()
+    rig.env_status = {"observedGeneration": 0}
+    assert rig.step() is None
+    assert rig.children() == [] and rig.api.calls == []
+    rig.env_status = {"observedGeneration": 1}
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING

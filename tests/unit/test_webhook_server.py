@@ -156,7 +156,7 @@ shaped = st.fixed_dictionaries(
 @given(
     path=st.sampled_from(["/github", "/deploy"]),
     event=st.sampled_from(["workflow_run", "push", "package", "registry_package", "ping", "x"])
-    | st.text(max_size=10).filter(lambda s: s.isascii() and s.isprintable()),
+    | st.text(max_size=10).filter(lambda s: s.isascii() and s.isprintable() and s == s.strip()),
     body=st.binary(max_size=300) | shaped.map(lambda d: json.dumps(d).encode()),
     signed=st.booleans(),
     delivery=st.text(alphabet="abcdef0123456789-", min_size=1, max_size=40),

@@ -58,6 +58,10 @@ async def step_release(
         if refusal is not None:
             await refuse(kube, record, spec, refusal, clock())
         return None
+    if env_record.status.get("observedGeneration") != env_record.generation:
+        # The Environment's own reconcile has not taken this spec yet: it may refuse it, and
+        # then its app must keep running as it was. Its status write wakes this Release.
+        return None
     step = ReleaseStep(kube, config, record, spec, env, env_record, live, ledger, clock)
     await step.catch_up()
     rollout = step.status.rollout
