@@ -308,6 +308,7 @@ def test_a_revert_inside_the_window_switches_back_at_once_with_no_new_pod(
     assert (status.active_image, status.previous_image) == ("shop:1", "shop:2")
     assert rig.condition("Ready") == ("True", "Promoted")
     assert rig.events()[-1] == "SwitchedToStandby"
+    assert (status.history[-1].image, status.history[-1].outcome) == ("shop:1", "Promoted")
 
 
 def test_the_standby_is_scaled_to_zero_when_the_window_ends(rig: ReleaseRig) -> None:

@@ -62,7 +62,8 @@ async def switch_to_standby(
         standby_until=step.now + window,
         switched_at=step.now,
         step_started_at=step.now,
-        **step.history(outcome, target),
+        # A revert promotes the standby's image; a rollback ends the target's rollout.
+        **step.history(outcome, target, image if phase is Phase.PROMOTED else None),
         event=(
             "Normal",
             "SwitchedToStandby",

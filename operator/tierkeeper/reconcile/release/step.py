@@ -159,11 +159,14 @@ class ReleaseStep:
         )
         return False
 
-    def history(self, outcome: str, color: Color | None) -> dict[str, Any]:
+    def history(
+        self, outcome: str, color: Color | None, image: str | None = None
+    ) -> dict[str, Any]:
+        """The history with this rollout's entry: of `image`, else of the target image."""
         return {
             "history": with_history(
                 self.status.history,
-                image=self.status.target_image or self.spec.image,
+                image=image or self.status.target_image or self.spec.image,
                 color=color.value if color else None,
                 outcome=outcome,
                 started=self.status.step_started_at,
