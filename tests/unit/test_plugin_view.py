@@ -139,6 +139,20 @@ def test_environment_lines_show_tier_cost_budget_backups_and_endpoints() -> None
     assert "BackupsScheduled" in out and "DatabaseReady" in out
 
 
+def test_backups_line_says_how_long_ago_the_last_backup_succeeded() -> None:
+    env = sample("Environment", "ready")
+    backups = next(c for c in env["status"]["conditions"] if c["type"] == "BackupsScheduled")
+    backups["message"] = "schedule 0 * * * * UTC, last success 2026-12-03T09:00:05Z"
+    view = build(
+        Snapshot(namespace="shop", environment=env, release=None, deployments={}, service=None),
+        NOW,
+    )
+    out = text(render(view))
+    assert (
+        "Backups:   schedule 0 * * * * UTC, last success 2026-12-03T09:00:05Z (50m40s ago)" in out
+    )
+
+
 def test_stale_and_suspended_environment_are_flagged() -> None:
     env = sample("Environment", "stale-generation")
     env["spec"]["suspend"] = True

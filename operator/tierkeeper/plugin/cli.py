@@ -21,8 +21,11 @@ from rich.text import Text
 
 from tierkeeper.plugin.cluster import Cluster, NotFound, Target
 from tierkeeper.plugin.commands import COMMANDS
-from tierkeeper.plugin.render import render
+from tierkeeper.plugin.render import render, render_many
 from tierkeeper.plugin.view import build
+
+# How often a watch writes a frame when its output is no terminal.
+LOG_SECONDS = 30.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,19 +102,41 @@ def frame(cluster: Cluster, name: str, *, errors_shown: bool = False) -> Rendera
     except (ApiException, NotFound, OSError) as error:
         if not errors_shown:
             raise
-        message = _api_error(error) if isinstance(error, ApiException) else str(error)
-        return Text(f"{datetime.now(UTC):%H:%M:%S} cannot read {name}: {message}", "red")
+        return _unreadable(name, error)
     return render(build(snapshot, datetime.now(UTC)))
+
+
+def overview(cluster: Cluster, focus: str | None) -> RenderableType:
+    """Every Environment of every namespace in a line, and `focus` in full (`tierkeeper
+    dev`'s view); an API error becomes the frame."""
+    try:
+        snapshots = [cluster.snapshot(env) for env in cluster.environments(None)]
+    except (ApiException, OSError) as error:
+        return _unreadable("the Environments", error)
+    now = datetime.now(UTC)
+    return render_many([build(snapshot, now) for snapshot in snapshots], focus)
 
 
 def redraw_in_place(
     console: Console, frame_now: Callable[[], RenderableType], interval: float
 ) -> None:
-    """Draw `frame_now()` every `interval` seconds over the previous frame, until Ctrl-C."""
+    """Draw `frame_now()` every `interval` seconds over the previous frame, until Ctrl-C.
+    On a console that is no terminal (a log file, a pipe) nothing can be redrawn: a frame
+    is printed every LOG_SECONDS instead."""
+    if not console.is_terminal:
+        while True:
+            console.print(frame_now())
+            console.print()
+            time.sleep(max(interval, LOG_SECONDS))
     with Live(frame_now(), console=console, auto_refresh=False) as live:
         while True:
             time.sleep(interval)
             live.update(frame_now(), refresh=True)
+
+
+def _unreadable(what: str, error: Exception) -> Text:
+    message = _api_error(error) if isinstance(error, ApiException) else str(error)
+    return Text(f"{datetime.now(UTC):%H:%M:%S} cannot read {what}: {message}", "red")
 
 
 def _api_error(error: ApiException) -> str:

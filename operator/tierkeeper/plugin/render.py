@@ -178,7 +178,10 @@ def _backups(view: EnvironmentView) -> Text:
         return Text("Backups:   -")
     if backups.status != "True":
         return Text(f"Backups:   {backups.reason}: {backups.message}", "yellow")
-    return Text(f"Backups:   {backups.message}")
+    text = Text(f"Backups:   {backups.message}")
+    if view.last_backup_age is not None:
+        text.append(f" ({duration(view.last_backup_age)} ago)")
+    return text
 
 
 def _conditions(title: str, conditions: Sequence[ConditionLine]) -> Table:

@@ -18,6 +18,7 @@ Obj = Mapping[str, Any]
 COLOR_LABEL = "tierkeeper.dev/color"
 # Phases in which a colour that is not active is being rolled out (the preview).
 IN_PROGRESS = ("Pending", "Deploying", "Verifying", "AwaitingPromotion")
+LAST_SUCCESS = "last success "
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class EnvironmentView:
     standby: Standby | None
     cost: Cost
     backups: ConditionLine | None
+    last_backup_age: timedelta | None  # since the backup CronJob's last success (builtin)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def build(snapshot: Snapshot, now: datetime) -> EnvironmentView:
             over_budget=bool(status.get("overBudget")),
         ),
         backups=_find(conditions, "BackupsScheduled"),
+        last_backup_age=_age(_last_backup(_find(conditions, "BackupsScheduled")), now),
     )
 
 
@@ -242,7 +245,7 @@ def _rollout(release: Obj | None, now: datetime) -> RolloutLine | None:
         active_image=status.get("activeImage"),
         previous_image=status.get("previousImage"),
         step=_step(status),
-        step_age=max(now - started, timedelta(0)) if started else None,
+        step_age=_age(started, now),
         gate=_find(conditions, "Healthy"),
         ready=_find(conditions, "Ready"),
         history=tuple(
@@ -266,6 +269,17 @@ def _step(status: Obj) -> str | None:
     if phase == "AwaitingPromotion":
         return f"{preview} passed its gate; waiting for promote"
     return None
+
+
+def _last_backup(backups: ConditionLine | None) -> datetime | None:
+    """The time in BackupsScheduled's `..., last success <time>` (status/environment.py)."""
+    if backups is None or LAST_SUCCESS not in backups.message:
+        return None
+    return _timestamp(backups.message.rsplit(LAST_SUCCESS, 1)[1].strip())
+
+
+def _age(since: datetime | None, now: datetime) -> timedelta | None:
+    return None if since is None else max(now - since, timedelta(0))
 
 
 def _standby(release: Obj | None, now: datetime) -> Standby | None:
