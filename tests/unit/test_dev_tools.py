@@ -3,12 +3,15 @@ health stand-in's control endpoint (a real HTTP server)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tierkeeper.devcluster.build_progress import BuildProgress
+from tierkeeper.devcluster.build_progress import BuildProgress, run_build
 from tierkeeper.devcluster.health import HealthServer, set_code
 
 MISSING = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"]
@@ -63,3 +66,45 @@ def test_health_stand_in_answers_the_code_set_through_its_control_endpoint() -> 
         assert refused.value.code == 400
     finally:
         server.close()
+
+
+FAKE_BUILD = """
+echo "build.sh: building kwok (from scratch: about 15 minutes on 2 cores)" >&2
+for i in $(seq 1 600); do echo "example.com/pkg$i" >&2; done
+echo "sigs.k8s.io/kwok/cmd/kwok" >&2
+echo "GOFLAGS=$GOFLAGS" >&2
+exit ${FAIL:-0}
+"""
+
+
+def test_build_without_a_terminal_logs_a_line_per_step_and_per_500_packages(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "build.sh"
+    script.write_text(FAKE_BUILD)
+    run_build(script, ["kwok"])
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("building kwok")]
+    assert [line.split(" [")[0] for line in lines] == [
+        "building kwok (step 1/1): 0 packages compiled, 0/1 binaries compiled",
+        "building kwok (step 1/1): 500 packages compiled, 0/1 binaries compiled",
+    ]
+    assert "example.com/pkg1\n" not in err, "Go's own lines are summarised, not copied"
+    assert "built the control plane" in err
+
+
+def test_a_failed_build_shows_its_last_lines_and_raises(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "build.sh"
+    script.write_text(FAKE_BUILD)
+    os.environ["FAIL"] = "2"
+    try:
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            run_build(script, ["kwok"])
+    finally:
+        del os.environ["FAIL"]
+    assert failed.value.returncode == 2
+    err = capfd.readouterr().err
+    assert "sigs.k8s.io/kwok/cmd/kwok" in err
+    assert "GOFLAGS=-v" in err, "go build was asked to name each package"

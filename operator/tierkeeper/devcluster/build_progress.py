@@ -10,6 +10,7 @@ many packages are done, and which binaries are compiled.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ MODULES = {
 }
 BUILDING = "build.sh: building "
 DOWNLOADING = "go: downloading "
+IMPORT_PATH = re.compile(r"^[A-Za-z0-9_.~-]+(/[A-Za-z0-9_.~+-]+)*$")
 # Without a terminal (CI logs), a line at each step and every this many packages.
 LOG_EVERY_PACKAGES = 500
 
@@ -62,7 +64,7 @@ class BuildProgress:
             return True
         if line.startswith(DOWNLOADING):
             self.downloads += 1
-        elif line and " " not in line and not line.startswith(("build.sh:", "go:", "#")):
+        elif IMPORT_PATH.match(line):
             # `go build -v`: an import path, one line per package compiled.
             self.packages += 1
             for binaries in MODULES.values():
