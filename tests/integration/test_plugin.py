@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator import OperatorProcess
@@ -28,16 +29,20 @@ pytestmark = pytest.mark.integration
 PLUGIN = Path(sys.executable).parent / "kubectl-tierkeeper"
 
 
-def plugin(cluster: Any, namespace: str, *args: str) -> str:
-    """Run the plugin as kubectl would (`kubectl tierkeeper ARGS`); its output, at a width
-    wide enough that no line of the view wraps."""
-    result = subprocess.run(
+def run_plugin(cluster: Any, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the plugin as kubectl would (`kubectl tierkeeper ARGS`), at a width wide enough
+    that no line of the view wraps."""
+    return subprocess.run(
         [str(PLUGIN), *args, "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)],
         capture_output=True,
         text=True,
         timeout=60,
         env={**os.environ, "COLUMNS": "200"},
     )
+
+
+def plugin(cluster: Any, namespace: str, *args: str) -> str:
+    result = run_plugin(cluster, namespace, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -124,3 +129,46 @@ def test_pause_and_resume_set_the_environments_suspend(
     assert (api.get("Environment", namespace, ENV) or {})["spec"]["suspend"] is True
     plugin(cluster, namespace, "resume", ENV)
     assert (api.get("Environment", namespace, ENV) or {})["spec"]["suspend"] is False
+
+
+def test_a_command_is_the_users_write_and_their_rbac_decides(
+    api: Api, namespace: str, cluster: Any
+) -> None:
+    api.apply(release("shop:1"), namespace)
+    user = "jane"
+    refused = run_plugin(cluster, namespace, "promote", ENV, "--as", user)
+    assert refused.returncode == 1
+    assert "forbidden" in refused.stderr
+    assert not (api.get("Release", namespace, ENV) or {})["spec"].get("promote")
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "release-steering"},
+        "rules": [
+            {
+                "apiGroups": ["tierkeeper.dev"],
+                "resources": ["releases", "environments"],
+                "verbs": ["get", "list", "patch"],
+            }
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "jane-steers"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "release-steering",
+        },
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all([role, binding]))
+    eventually(
+        lambda: run_plugin(cluster, namespace, "promote", ENV, "--as", user).returncode == 0,
+        timeout=30,
+        what="promote allowed once the Role is bound",
+    )
+    assert (api.get("Release", namespace, ENV) or {})["spec"]["promote"] is True
+    fields = (api.get("Release", namespace, ENV) or {})["metadata"]["managedFields"]
+    assert any(f["manager"] == "kubectl-tierkeeper" for f in fields)

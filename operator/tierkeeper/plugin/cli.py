@@ -31,7 +31,7 @@ LOG_SECONDS = 30.0
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        cluster = Cluster(Target(args.kubeconfig, args.context, args.namespace))
+        cluster = Cluster(Target(args.kubeconfig, args.context, args.namespace, args.user))
     except (ConfigException, OSError) as error:
         print(f"kubectl-tierkeeper: no usable kubeconfig: {error}", file=sys.stderr)
         return 1
@@ -57,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     connection.add_argument("-n", "--namespace", help="namespace (default: the context's)")
     connection.add_argument("--context", help="kubeconfig context to use")
     connection.add_argument("--kubeconfig", type=Path, help="path to the kubeconfig file")
+    connection.add_argument("--as", dest="user", help="act as this user (impersonation)")
     top = argparse.ArgumentParser(
         prog="kubectl tierkeeper",
         description="See and steer tierkeeper Environments and their Releases.",

@@ -37,12 +37,15 @@ class Target:
     kubeconfig: Path | None = None
     context: str | None = None
     namespace: str | None = None
+    user: str | None = None  # --as: act as this user (impersonation), if RBAC lets you
 
 
 class Cluster:
     def __init__(self, target: Target) -> None:
         kubeconfig = str(target.kubeconfig) if target.kubeconfig else None
         self.api = config.new_client_from_config(config_file=kubeconfig, context=target.context)
+        if target.user:
+            self.api.set_default_header("Impersonate-User", target.user)
         self.namespace = target.namespace or _context_namespace(kubeconfig, target.context)
         self.custom = client.CustomObjectsApi(self.api)
         self.apps = client.AppsV1Api(self.api)
