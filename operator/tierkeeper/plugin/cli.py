@@ -18,6 +18,7 @@ from kubernetes.config import ConfigException
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
+from urllib3.exceptions import HTTPError as ConnectionFailed
 
 from tierkeeper.plugin.cluster import Cluster, NotFound, Target
 from tierkeeper.plugin.commands import COMMANDS
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ApiException as error:
         print(f"kubectl-tierkeeper: {_api_error(error)}", file=sys.stderr)
+        return 1
+    except (ConnectionFailed, OSError) as error:
+        print(f"kubectl-tierkeeper: cannot reach the API server: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -100,7 +104,7 @@ def frame(cluster: Cluster, name: str, *, errors_shown: bool = False) -> Rendera
     frame (a watch outlives a blip of the API server) instead of ending the command."""
     try:
         snapshot = cluster.snapshot(cluster.environment(name))
-    except (ApiException, NotFound, OSError) as error:
+    except (ApiException, NotFound, OSError, ConnectionFailed) as error:
         if not errors_shown:
             raise
         return _unreadable(name, error)
@@ -112,7 +116,7 @@ def overview(cluster: Cluster, focus: str | None) -> RenderableType:
     dev`'s view); an API error becomes the frame."""
     try:
         snapshots = [cluster.snapshot(env) for env in cluster.environments(None)]
-    except (ApiException, OSError) as error:
+    except (ApiException, OSError, ConnectionFailed) as error:
         return _unreadable("the Environments", error)
     now = datetime.now(UTC)
     return render_many([build(snapshot, now) for snapshot in snapshots], focus)
