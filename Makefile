@@ -35,8 +35,9 @@ controlplane:
 test-integration: setup controlplane
 	TIERKEEPER_REQUIRE_ALL=1 $(BIN)/pytest tests/integration
 
-# A local cluster with the CRDs and examples/ applied, watched until Ctrl-C.
-dev: setup controlplane
+# A local cluster with the operator, the CRDs and examples/, watched until Ctrl-C. It builds
+# the control plane itself when missing, with a progress line instead of Go's output.
+dev: setup
 	$(BIN)/tierkeeper dev
 
 # The integration suite against the cluster KUBECONFIG points at (kind, where Docker exists);

@@ -297,6 +297,13 @@ ACTIONS: list[tuple[str, str, str, str, Obj]] = [
         "promoted-rolling-rollback",
         {"metadata": {"annotations": {"tierkeeper.dev/rollback": "true"}}},
     ),
+    (
+        "Release",
+        "deploying",
+        "abort",
+        "deploying-abort",
+        {"metadata": {"annotations": {"tierkeeper.dev/abort": "true"}}},
+    ),
 ]
 
 

@@ -39,6 +39,7 @@ var wantPatches = map[string]string{
 	"Environment/resume":  `{"spec":{"suspend":false}}`,
 	"Release/promote":     `{"spec":{"promote":true}}`,
 	"Release/rollback":    `{"metadata":{"annotations":{"tierkeeper.dev/rollback":"true"}}}`,
+	"Release/abort":       `{"metadata":{"annotations":{"tierkeeper.dev/abort":"true"}}}`,
 }
 
 type healthTests struct {

@@ -32,7 +32,7 @@ import time
 import urllib.error
 import urllib.request
 from base64 import b64encode
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -254,9 +254,12 @@ class DevCluster:
         if recorded is not None and recorded["owner"]["pid"] == os.getpid():
             self.state.pidfile.unlink()
 
-    def spawn(self, name: str, argv: Sequence[str]) -> None:
-        """Run `argv` alongside the cluster (KUBECONFIG set), logging to logs/NAME.log."""
-        self._run(name, argv, self.env())
+    def spawn(
+        self, name: str, argv: Sequence[str], extra_env: Mapping[str, str] | None = None
+    ) -> None:
+        """Run `argv` alongside the cluster (KUBECONFIG set, and `extra_env`), logging to
+        logs/NAME.log."""
+        self._run(name, argv, {**self.env(), **(extra_env or {})})
 
     def check(self) -> None:
         """Raise ClusterError if any process of the cluster has exited."""

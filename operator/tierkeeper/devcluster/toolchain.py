@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from tierkeeper.devcluster.build_progress import run_build
 
 BINARIES = (
     "etcd",
@@ -81,8 +82,6 @@ class Toolchain:
     def build(cls) -> Toolchain:
         """Build whatever is missing (a no-op when complete), then return the toolchain."""
         toolchain = cls.locate()
-        if toolchain.buildable and toolchain.missing():
-            print(f"building the local control plane with {BUILD_SCRIPT}", file=sys.stderr)
-            # Its progress goes to our stderr; its stdout (the bin dir) is not needed.
-            subprocess.run(["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.DEVNULL)
+        if toolchain.buildable and (missing := toolchain.missing()):
+            run_build(BUILD_SCRIPT, [b for b in missing if b in BINARIES])
         return cls.built()
