@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from tests.integration.k8s import Api, eventually
+from tests.integration.serving import guarding
 from tierkeeper.models.names import ChildNames
 
 ENV = "shop"
@@ -103,39 +101,18 @@ def first_release(api: Api, namespace: str, image: str = "shop:1", **bg: Any) ->
 @contextmanager
 def traffic_guard(api: Api, namespace: str) -> Iterator[list[str]]:
     """Watch the active Service the whole time: never an empty selector, never a colour
-    whose pods are not all Ready. Blind, not failing, while the API server cannot answer
-    (fault tests); the list of violations also ends with how many looks succeeded."""
-    violations: list[str] = []
-    stop = threading.Event()
-    looks = 0
+    whose pods are not all Ready."""
 
-    def look() -> None:
-        nonlocal looks
+    def look() -> str | None:
         color = active_color(api, namespace)
-        deployment = (
-            api.get("Deployment", namespace, NAMES.color_deployment(color)) if color else None
-        )
-        looks += 1
         if not color:
-            violations.append("active Service selects no colour")
-            return
-        wanted = ((deployment or {}).get("spec") or {}).get("replicas", 0)
-        ready = ((deployment or {}).get("status") or {}).get("readyReplicas") or 0
+            return "active Service selects no colour"
+        deployment = api.get("Deployment", namespace, NAMES.color_deployment(color)) or {}
+        wanted = (deployment.get("spec") or {}).get("replicas", 0)
+        ready = (deployment.get("status") or {}).get("readyReplicas") or 0
         if wanted == 0 or ready < wanted:
-            violations.append(f"active Service selects {color} with {ready}/{wanted} Ready")
+            return f"active Service selects {color} with {ready}/{wanted} Ready"
+        return None
 
-    def watch() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(Exception):
-                look()
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
+    with guarding(look) as violations:
         yield violations
-    finally:
-        stop.set()
-        thread.join()
-    # After `finally`, not in it: a failure of the body must not be masked by this one.
-    assert looks, "the traffic guard never saw the cluster"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tests.integration.k8s import Api
@@ -44,9 +44,9 @@ def ready_pods_behind_service(api: Api, namespace: str, env: str) -> int:
 
 
 @contextmanager
-def serving_guard(api: Api, namespace: str, env: str) -> Iterator[list[str]]:
-    """Every look at the Environment's active Service finds a Ready pod behind its
-    selector; the violations seen, when the block ends."""
+def guarding(look: Callable[[], str | None]) -> Iterator[list[str]]:
+    """Call `look` every 50 ms while the block runs; each answer but None is a violation.
+    A look that raises (the API server away) is blind, not a violation."""
     violations: list[str] = []
     stop = threading.Event()
     looks = 0
@@ -55,10 +55,10 @@ def serving_guard(api: Api, namespace: str, env: str) -> Iterator[list[str]]:
         nonlocal looks
         while not stop.is_set():
             with contextlib.suppress(Exception):
-                selector, pods = behind_service(api, namespace, env)
+                problem = look()
                 looks += 1
-                if not any(ready for _, ready in pods):
-                    violations.append(f"look {looks}: no Ready pod behind {selector}: {pods}")
+                if problem is not None:
+                    violations.append(f"look {looks}: {problem}")
             time.sleep(0.05)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -68,4 +68,17 @@ def serving_guard(api: Api, namespace: str, env: str) -> Iterator[list[str]]:
     finally:
         stop.set()
         thread.join()
+    # After `finally`, not in it: a failure of the body must not be masked by this one.
     assert looks, "the guard never saw the cluster"
+
+
+@contextmanager
+def serving_guard(api: Api, namespace: str, env: str) -> Iterator[list[str]]:
+    """Every look at the Environment's active Service finds a Ready pod behind its selector."""
+
+    def look() -> str | None:
+        selector, pods = behind_service(api, namespace, env)
+        return None if any(ready for _, ready in pods) else f"no Ready pod behind {selector}"
+
+    with guarding(look) as violations:
+        yield violations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from tests.integration.k8s import Api, eventually
+from tests.integration.operator_process import stop_process
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.webhook.guard import sign
 
@@ -82,14 +82,8 @@ class HookProcess:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 
     def send(
         self,
