@@ -12,6 +12,11 @@
 #   object-store.sh restore-wal WAL_NAME DEST  restore_command = '... restore-wal %f %p'
 #   object-store.sh base-backup                a base backup into every store
 #   object-store.sh prune                      apply the retention policy in every store
+#   object-store.sh scheduled "M H DOM MON DOW"
+#                                              forever: at each minute the (numeric)
+#                                              cron line matches, base-backup, then prune
+#   object-store.sh cron-matches "M H DOM MON DOW" "M H DOM MON DOW"
+#                                              exit 0 when the time (2nd) matches the line
 #   object-store.sh restore BACKUP_ID DIR [OPTION...]
 #                                              a base backup into DIR; BACKUP_ID may be
 #                                              `latest`, or `auto` with --target-time T
@@ -42,6 +47,8 @@
 # configuration.
 
 set -eu
+# Cron lines hold `*`: nothing here ever wants a glob.
+set -f
 
 die() {
   echo "object-store: $*" >&2
@@ -78,6 +85,54 @@ with_store() {
     exec "$command" "$@"
   )
 }
+
+# field_matches FIELD VALUE MIN: VALUE is in one numeric cron field (`*`, `n`, `a-b`,
+# each with an optional `/step`, comma-separated), whose smallest value is MIN.
+field_matches() {
+  for part in $(echo "$1" | tr ',' ' '); do
+    step=1
+    case "$part" in */*)
+      step=${part#*/}
+      part=${part%/*}
+      ;;
+    esac
+    case "$part" in
+      '*') low=$3 high=99 ;;
+      *-*) low=${part%-*} high=${part#*-} ;;
+      *)
+        low=$part high=$part
+        if [ "$step" -ne 1 ]; then high=99; fi
+        ;;
+    esac
+    if [ "$2" -ge "$low" ] && [ "$2" -le "$high" ] && [ $(($2 - low)) -ge 0 ] &&
+      [ $((($2 - low) % step)) -eq 0 ]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# cron_matches "M H DOM MON DOW" M H DOM MON DOW: cron's rule, including that a
+# restricted day of month and day of week match when either does (7 is Sunday too).
+cron_matches() {
+  # shellcheck disable=SC2086 # splitting the line into its five fields
+  set -- $1 "$2" "$3" "$4" "$5" "$6"
+  field_matches "$1" "$6" 0 && field_matches "$2" "$7" 0 && field_matches "$4" "$9" 1 || return 1
+  dow=$5
+  if [ "$dow" != "${dow#*7}" ]; then dow="$dow,0"; fi
+  if [ "$3" != "*" ] && [ "$5" != "*" ]; then
+    field_matches "$3" "$8" 1 || field_matches "$dow" "${10}" 0
+  else
+    field_matches "$3" "$8" 1 && field_matches "$dow" "${10}" 0
+  fi
+}
+
+if [ "${1:-}" = cron-matches ]; then
+  [ $# -eq 3 ] || die "usage: object-store.sh cron-matches LINE TIME"
+  # shellcheck disable=SC2086 # the time's five fields
+  cron_matches "$2" $3
+  exit
+fi
 
 server=${BACKUP_SERVER_NAME:-}
 [ -n "$server" ] || die "BACKUP_SERVER_NAME is not set"
@@ -121,6 +176,27 @@ case "$action" in
         "$url" "$server" || status=1
     done
     exit "$status"
+    ;;
+  scheduled)
+    [ $# -eq 1 ] || die "usage: object-store.sh scheduled \"M H DOM MON DOW\""
+    line=$1
+    last=""
+    while :; do
+      # shellcheck disable=SC2046 # the five fields of the time
+      set -- $(date -u '+%M %H %d %m %w')
+      now="${1#0} ${2#0} ${3#0} ${4#0} $5"
+      # shellcheck disable=SC2086 # the time's five fields
+      if [ "$now" != "$last" ] && cron_matches "$line" $now; then
+        last=$now
+        # Pruning only after a base backup succeeded: never leave fewer backups behind.
+        if sh "$0" base-backup && sh "$0" prune; then
+          echo "object-store: scheduled base backup done"
+        else
+          echo "object-store: scheduled base backup failed" >&2
+        fi
+      fi
+      sleep 15
+    done
     ;;
   restore)
     [ $# -ge 2 ] || die "usage: object-store.sh restore BACKUP_ID DIR [OPTION...]"
