@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -84,9 +85,9 @@ class Archive:
         )
         return result
 
-    def base_backup(self, server: PostgresServer) -> None:
+    def base_backup(self, server: PostgresServer, *options: str) -> None:
         pg = server.env()
-        self.run("base-backup", env={k: v for k, v in pg.items() if k.startswith("PG")})
+        self.run("base-backup", *options, env={k: v for k, v in pg.items() if k.startswith("PG")})
 
     def backups(self, slot: str = "PRIMARY") -> list[dict[str, str]]:
         """barman-cloud-backup-list of one store, oldest first."""
@@ -212,37 +213,36 @@ class Writer:
 
 @contextlib.contextmanager
 def restored_server(
-    archive: Archive,
-    *,
-    target_time: datetime | None = None,
-    settings: Mapping[str, str] | None = None,
-    timeout: float = 600,
+    archive: Archive, *, target_time: datetime | None = None, timeout: float = 600
 ) -> Iterator[PostgresServer]:
-    """A fresh instance from the stores: the base backup before target_time (else the
-    latest) plus the archived WAL up to target_time (else all of it), then promoted."""
+    """A fresh instance from the stores through `tierkeeper restore --environment`: the base
+    backup before target_time (else the latest) plus the archived WAL up to target_time
+    (else all of it), then promoted."""
     root = new_server_root()
     server = PostgresServer(
         bindir=postgres_bindir(), root=root, port=free_port(), server_env=archive.env()
     )
+    target = ["--latest"] if target_time is None else ["--to-time", target_time.isoformat()]
     try:
-        if target_time is None:
-            archive.run("restore", "latest", str(server.datadir))
-        else:
-            archive.run(
-                "restore", "auto", str(server.datadir), "--target-time", target_time.isoformat()
-            )
-        server.datadir.chmod(0o700)
-        recovery = {
-            "restore_command": archive.command("restore-wal", "%f", "%p"),
-            # The copy must never archive into the stores of the database it came from.
-            "archive_mode": "off",
-            "recovery_target_action": "promote",
-            **(settings or {}),
-        }
-        if target_time is not None:
-            recovery["recovery_target_time"] = target_time.isoformat()
-        server.configure(recovery)
-        (server.datadir / "recovery.signal").touch()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tierkeeper",
+                "restore",
+                "--environment",
+                archive.server_name,
+                "--data-dir",
+                str(server.datadir),
+                *target,
+            ],
+            env=archive.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
         chown_tree_for_server(root)
         server.start(wait=False)
         wait_promoted(server, timeout)

@@ -10,7 +10,10 @@
 # Usage:
 #   object-store.sh archive-wal WAL_PATH       archive_command = '... archive-wal %p'
 #   object-store.sh restore-wal WAL_NAME DEST  restore_command = '... restore-wal %f %p'
-#   object-store.sh base-backup                a base backup into every store
+#   object-store.sh base-backup [OPTION...]    a base backup into every store (options go
+#                                              to barman-cloud-backup, e.g.
+#                                              --immediate-checkpoint; the default is a
+#                                              spread checkpoint, gentle on the server)
 #   object-store.sh prune                      apply the retention policy in every store
 #   object-store.sh scheduled "M H DOM MON DOW"
 #                                              forever: at each minute the (numeric)
@@ -157,12 +160,11 @@ case "$action" in
     exit 1
     ;;
   base-backup)
-    [ $# -eq 0 ] || die "usage: object-store.sh base-backup"
     # Every store gets its own backup, even when an earlier one failed.
     status=0
     for slot in $(slots); do
       eval "url=\$BACKUP_${slot}_URL"
-      with_store "$slot" barman-cloud-backup "$url" "$server" || status=1
+      with_store "$slot" barman-cloud-backup "$@" "$url" "$server" || status=1
     done
     exit "$status"
     ;;
