@@ -17,6 +17,7 @@ from tests.data.objectstore import S3Server
 from tests.data.walarchive import (
     SERVER_NAME,
     Archive,
+    ArgumentWatch,
     Writer,
     archiving_settings,
     commit_times,
@@ -40,7 +41,13 @@ def test_restore_to_a_time_holds_exactly_the_rows_committed_by_then_from_either_
             **s3_offsite.store_env("OFFSITE", "pitr"),
         }
     )
-    with postgres_server(settings=archiving_settings(archive), server_env=archive.env()) as pg:
+    secrets = [s.secret_key for s in (s3_primary, s3_offsite)]
+    secrets += [s.access_key for s in (s3_primary, s3_offsite)]
+    watch = ArgumentWatch(secrets)
+    with (
+        watch,
+        postgres_server(settings=archiving_settings(archive), server_env=archive.env()) as pg,
+    ):
         create_ticks(pg)
         with Writer(pg) as writer:
             writer.wait_for(100)
@@ -49,6 +56,11 @@ def test_restore_to_a_time_holds_exactly_the_rows_committed_by_then_from_either_
             writer.wait_for(300)
         switch_and_wait_archived(pg)
         committed = commit_times(pg)
+        server_log = pg.logfile.read_text(errors="replace")
+    # The credentials went to barman-cloud, never as an argument, never into a log.
+    assert {"barman-cloud-wal-archive", "barman-cloud-backup"} <= watch.barman_commands
+    assert watch.leaks == []
+    assert not any(secret in server_log for secret in secrets)
 
     # T is the commit time of a row written after the base backup ended, so the
     # restore must replay archived WAL past the backup and stop inside the stream.

@@ -266,3 +266,35 @@ def wait_promoted(server: PostgresServer, timeout: float) -> None:
         time.sleep(0.2)
     log = server.logfile.read_text(errors="replace")[-6000:] if server.logfile.exists() else ""
     raise AssertionError(f"the restored instance did not finish recovery in {timeout}s\n{log}")
+
+
+class ArgumentWatch:
+    """Samples every process's command line while active: which barman-cloud commands
+    ran, and whether any argument anywhere held one of the secrets."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = [s.encode() for s in secrets]
+        self.barman_commands: set[str] = set()
+        self.leaks: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with contextlib.suppress(OSError):
+                    args = cmdline.read_bytes().split(b"\0")
+                    for arg in args:
+                        if b"barman-cloud-" in arg:
+                            self.barman_commands.add(Path(arg.decode()).name)
+                    if any(secret in arg for arg in args for secret in self.secrets):
+                        self.leaks.append(b" ".join(args).decode(errors="replace"))
+            time.sleep(0.005)
+
+    def __enter__(self) -> ArgumentWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
