@@ -2,7 +2,8 @@
 # Install the real servers the data tests run against: PostgreSQL (server and
 # client tools) and Redis, from Debian's packages; and libfaketime (Debian's
 # `faketime`), which the backup-retention test runs barman-cloud-backup-delete
-# under, since its recovery window is measured from the real clock.
+# under, since its recovery window is measured from the real clock; and
+# python3-venv for barman-cloud's virtualenv (hack/install-barman-cloud.sh).
 #
 # Idempotent: apt-get runs only when a binary is missing. The packages' own
 # services are not started (the tests start their own servers on loopback, in
@@ -36,6 +37,10 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
 fi
 if ! command -v faketime >/dev/null 2>&1; then
   missing+=(faketime)
+fi
+# hack/install-barman-cloud.sh builds its virtualenv on Debian's python3 (the server user can run it).
+if ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
