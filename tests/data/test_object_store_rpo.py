@@ -28,8 +28,9 @@ pytestmark = [pytest.mark.data, pytest.mark.timeout(900)]
 
 ARCHIVE_TIMEOUT_S = 3
 # One archive_command run (a barman-cloud-wal-archive upload) for the segment
-# in flight when the server died; measured well under this on loopback.
-UPLOAD_MARGIN_S = 3
+# in flight when the server died: about a second on loopback, more on a loaded
+# CI machine.
+UPLOAD_MARGIN_S = 5
 
 
 def test_after_losing_the_server_and_its_volume_latest_restore_loses_at_most_archive_timeout(
