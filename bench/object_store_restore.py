@@ -61,7 +61,7 @@ def main() -> int:
             timed("archive the load's WAL", lambda: wait_archived(pg))
             backup_s, _ = timed(
                 "base backup (barman-cloud-backup)",
-                lambda: archive.base_backup(pg, "--immediate-checkpoint"),
+                lambda: archive.base_backup(pg),
             )
             # Writes after the backup: the restore has WAL to replay, as a real one would.
             pg.psql(
