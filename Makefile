@@ -45,9 +45,12 @@ dev: setup
 e2e-kind: setup
 	TIERKEEPER_EXISTING_CLUSTER=1 $(BIN)/pytest tests/integration
 
-# Real PostgreSQL and Redis for the data tests (apt-get only when missing).
+# Real PostgreSQL, Redis and S3 (versitygw) for the data tests, and barman-cloud
+# for their WAL archive and base backups (each installed or built only when missing).
 data-deps:
 	bash hack/install-data-deps.sh
+	bash hack/install-versitygw.sh
+	bash hack/install-barman-cloud.sh
 
 # promtool for the alert-rule tests in tests/tools, npm and GitHub's example webhook payloads
 # for the deploy hook's parser tests (apt-get and npm install only when missing).

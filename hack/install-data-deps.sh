@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the real servers the data tests run against: PostgreSQL (server and
-# client tools) and Redis, from Debian's packages.
+# client tools) and Redis, from Debian's packages; and libfaketime (Debian's
+# `faketime`), which the backup-retention test runs barman-cloud-backup-delete
+# under, since its recovery window is measured from the real clock; and
+# python3-venv for barman-cloud's virtualenv (hack/install-barman-cloud.sh).
 #
 # Idempotent: apt-get runs only when a binary is missing. The packages' own
 # services are not started (the tests start their own servers on loopback, in
@@ -32,9 +35,16 @@ done
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
   missing+=(redis-server)
 fi
+if ! command -v faketime >/dev/null 2>&1; then
+  missing+=(faketime)
+fi
+# hack/install-barman-cloud.sh builds its virtualenv on Debian's python3 (the server user can run it).
+if ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  log "PostgreSQL ($(pg_server_bindir)) and Redis ($(command -v redis-server)) already installed"
+  log "PostgreSQL ($(pg_server_bindir)), Redis ($(command -v redis-server)) and faketime already installed"
   exit 0
 fi
 
@@ -66,7 +76,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
 bindir=$(pg_server_bindir)
-if [ -z "$bindir" ] || ! command -v redis-server >/dev/null 2>&1; then
+if [ -z "$bindir" ] || ! command -v redis-server >/dev/null 2>&1 || ! command -v faketime >/dev/null 2>&1; then
   log "install finished but a server binary is still missing"
   exit 1
 fi

@@ -20,6 +20,8 @@ from tests.data.dataservers import (
     postgres_server,
     redis_server_binary,
 )
+from tests.data.objectstore import S3Server, s3_server, versitygw_binary
+from tests.data.walarchive import barman_bin_dir
 
 
 def _unavailable(reason: str) -> None:
@@ -63,3 +65,28 @@ def require_redis() -> Callable[[], None]:
             _unavailable(str(e))
 
     return check
+
+
+@pytest.fixture(scope="session")
+def require_object_store() -> None:
+    """versitygw and barman-cloud are installed (`make data-deps`)."""
+    try:
+        postgres_bindir()
+        versitygw_binary()
+        barman_bin_dir()
+    except ServerUnavailable as e:
+        _unavailable(str(e))
+
+
+@pytest.fixture
+def s3_primary(require_object_store: None) -> Iterator[S3Server]:
+    """The primary backup store: a real S3 server (versitygw) standing for one region."""
+    with s3_server("region-a") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_offsite(require_object_store: None) -> Iterator[S3Server]:
+    """The off-site store: a second S3 server, in its own directory, for another region."""
+    with s3_server("region-b") as server:
+        yield server

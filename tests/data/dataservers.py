@@ -13,12 +13,13 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "tierkeeper"
@@ -85,6 +86,9 @@ class PostgresServer:
     host: str = "127.0.0.1"
     user: str = SUPERUSER
     password: str = PASSWORD
+    # Extra environment of the server process (and so of archive_command and
+    # restore_command), e.g. the object stores' credentials.
+    server_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def datadir(self) -> Path:
@@ -137,22 +141,112 @@ class PostgresServer:
     def databases(self) -> set[str]:
         return set(self.psql("SELECT datname FROM pg_database").splitlines())
 
+    def configure(self, settings: Mapping[str, str]) -> None:
+        """Append settings to postgresql.conf (later lines win over earlier ones)."""
+        lines = [
+            f"{name} = '{value.replace(chr(39), chr(39) * 2)}'" for name, value in settings.items()
+        ]
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# --- test settings ---\n" + "\n".join(lines) + "\n")
+
+    def start(self, *, durable: bool = False, wait: bool = True) -> None:
+        options = [
+            "-c listen_addresses=127.0.0.1",
+            f"-c port={self.port}",
+            "-c unix_socket_directories=''",
+            "-c max_connections=50",
+        ]
+        if not durable:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        try:
+            subprocess.run(
+                _as_server_user(
+                    [
+                        self.tool("pg_ctl"),
+                        "--pgdata",
+                        str(self.datadir),
+                        "--log",
+                        str(self.logfile),
+                        "--options",
+                        " ".join(options),
+                        "--wait" if wait else "--no-wait",
+                        "--timeout",
+                        "600",
+                        "start",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
+                env={**os.environ, **self.server_env},
+            )
+        except subprocess.CalledProcessError as e:
+            log = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+            raise RuntimeError(
+                f"PostgreSQL failed to start: {e.stderr!r}\n--- server log ---\n{log}"
+            ) from e
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_server_user(
+                [self.tool("pg_ctl"), "--pgdata", str(self.datadir), "-m", "fast", "stop"]
+            ),
+            check=False,
+            capture_output=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a lost node would; its children exit when they notice."""
+        pid = int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def new_server_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="tierkeeper-pg-"))
+    _chown_for_server(root)
+    return root
+
+
+def chown_tree_for_server(path: Path) -> None:
+    """Hand a directory tree (e.g. a restored data directory) to the server's user."""
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        for directory, _, files in os.walk(path):
+            os.chown(directory, user.pw_uid, user.pw_gid)
+            for name in files:
+                os.chown(Path(directory) / name, user.pw_uid, user.pw_gid)
+
 
 @contextlib.contextmanager
-def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+def postgres_server(
+    *,
+    durable: bool = False,
+    settings: Mapping[str, str] | None = None,
+    server_env: Mapping[str, str] | None = None,
+) -> Iterator[PostgresServer]:
     """A fresh PostgreSQL cluster on loopback; password auth (scram) over TCP only.
 
     `durable=False` turns fsync off, which only matters for crash safety, not
-    for anything the tests look at.
+    for anything the tests look at. `settings` go into postgresql.conf.
     """
     bindir = postgres_bindir()
-    root = Path(tempfile.mkdtemp(prefix="tierkeeper-pg-"))
-    _chown_for_server(root)
-    server = PostgresServer(bindir=bindir, root=root, port=free_port())
+    root = new_server_root()
+    server = PostgresServer(
+        bindir=bindir, root=root, port=free_port(), server_env=dict(server_env or {})
+    )
     pwfile = root / "pwfile"
     pwfile.write_text(PASSWORD + "\n")
     _chown_for_server(pwfile)
-    started = False
     try:
         subprocess.run(
             _as_server_user(
@@ -176,49 +270,12 @@ def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
             check=True,
             capture_output=True,
         )
-        options = [
-            "-c listen_addresses=127.0.0.1",
-            f"-c port={server.port}",
-            "-c unix_socket_directories=''",
-            "-c max_connections=50",
-        ]
-        if not durable:
-            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        subprocess.run(
-            _as_server_user(
-                [
-                    str(bindir / "pg_ctl"),
-                    "--pgdata",
-                    str(server.datadir),
-                    "--log",
-                    str(server.logfile),
-                    "--options",
-                    " ".join(options),
-                    "--wait",
-                    "--timeout",
-                    "60",
-                    "start",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
-        started = True
+        if settings:
+            server.configure(settings)
+        server.start(durable=durable)
         yield server
-    except subprocess.CalledProcessError as e:
-        log = server.logfile.read_text(errors="replace") if server.logfile.exists() else ""
-        raise RuntimeError(
-            f"PostgreSQL failed to start: {e.stderr!r}\n--- server log ---\n{log}"
-        ) from e
     finally:
-        if started:
-            subprocess.run(
-                _as_server_user(
-                    [str(bindir / "pg_ctl"), "--pgdata", str(server.datadir), "-m", "fast", "stop"]
-                ),
-                check=False,
-                capture_output=True,
-            )
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -67,6 +67,17 @@ def secret_doc(name: str, data: dict[str, str]) -> dict[str, Any]:
     }
 
 
+# The backup object store's credentials: they reach the postgres pod as secretKeyRefs.
+OBJECT_STORE = {
+    "bucket": "shop-backups",
+    "endpoint": "https://s3.example.net",
+    "credentials": {
+        "accessKeyId": {"name": "s3", "key": "id"},
+        "secretAccessKey": {"name": "s3", "key": "secret"},
+    },
+}
+
+
 def environment(external: dict[str, tuple[str, str]]) -> dict[str, Any]:
     return {
         "apiVersion": "tierkeeper.dev/v1alpha1",
@@ -74,7 +85,11 @@ def environment(external: dict[str, tuple[str, str]]) -> dict[str, Any]:
         "metadata": {"name": ENV},
         "spec": {
             "tier": "production",
-            "postgres": {"provider": "builtin", "instances": 1},
+            "postgres": {
+                "provider": "builtin",
+                "instances": 1,
+                "backup": {"objectStore": OBJECT_STORE},
+            },
             "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
             "strategy": {"blueGreen": {"postPromotionSeconds": 2}},
             "external": {
@@ -117,6 +132,10 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     }
     api.apply(secret_doc("sentry", {"dsn": values["sentry dsn"]}), namespace)
     api.apply(secret_doc("mongo", {"uri": values["mongo uri"]}), namespace)
+    values["s3 access key id"] = "AK" + secrets.token_hex(8).upper()
+    values["s3 secret access key"] = secrets.token_urlsafe(30)
+    store = {"id": values["s3 access key id"], "secret": values["s3 secret access key"]}
+    api.apply(secret_doc("s3", store), namespace)
 
     # A refusal that names a Secret (the key is missing) says so without its contents.
     refused = environment({"sentry": ("sentry", "dsn"), "mongodb": ("mongo", "nope")})
@@ -136,6 +155,15 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     api.apply(release("shop:2", name=ENV), namespace)
     eventually(lambda: phase(api, namespace, ENV) == ("Promoted", "shop:2"), timeout=120, what="2")
     eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
+    # The store's credentials are wired into the database pod, by reference only.
+    database = api.get("StatefulSet", namespace, ChildNames(ENV).postgres)
+    assert database is not None
+    wired = {
+        var["name"]: var.get("valueFrom", {}).get("secretKeyRef")
+        for container in database["spec"]["template"]["spec"]["containers"]
+        for var in container["env"]
+    }
+    assert wired["BACKUP_PRIMARY_SECRET_ACCESS_KEY"] == {"name": "s3", "key": "secret"}
 
     credentials = ChildNames(ENV).postgres_credentials
     stored = api.get("Secret", namespace, credentials)
@@ -170,7 +198,7 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     # The scan would see a value were it there: it finds them all in the Secrets themselves.
     in_secrets = {
         name: json.dumps(api.get("Secret", namespace, name))
-        for name in ("sentry", "mongo", credentials)
+        for name in ("sentry", "mongo", "s3", credentials)
     }
     found = {leak.split(" found in ")[0] for leak in leaks(in_secrets, values)}
     assert found == set(values) - {"client key", "generated password"}, found

@@ -61,6 +61,15 @@ EXPECTED = {
 }
 
 
+STORE = {
+    "bucket": "backups",
+    "credentials": {
+        "accessKeyId": {"name": "s3", "key": "id"},
+        "secretAccessKey": {"name": "s3", "key": "secret"},
+    },
+}
+
+
 @pytest.mark.parametrize("tier", list(EXPECTED))
 def test_tier_fills_every_default(tier: str) -> None:
     spec = env_of({"tier": tier}).spec
@@ -76,7 +85,11 @@ def test_tier_fills_every_default(tier: str) -> None:
     assert spec.postgres.provider.value == want["provider"]
     assert spec.postgres.backup.schedule == want["schedule"]
     assert spec.postgres.backup.retention_days == want["retention"]
-    assert spec.postgres.backup.pitr.enabled is want["pitr"]
+    # The tier's PITR holds where WAL has somewhere to go, and only there.
+    assert spec.postgres.backup.pitr.enabled is False
+    stored = env_of({"tier": tier, "postgres": {"backup": {"objectStore": STORE}}}).spec
+    assert stored.postgres.backup.pitr.enabled is want["pitr"]
+    assert stored.postgres.backup.pitr.archive_timeout == "5m"
     assert (spec.redis.max_memory, spec.redis.persistence.value) == want["redis"]
     assert spec.redis.eviction_policy == "allkeys-lru"
     assert spec.deletion_policy.value == want["deletion"]
@@ -144,6 +157,32 @@ def test_resolve_does_not_mutate_the_tier_table() -> None:
         (
             {"tier": "staging", "external": {"kafka": {"secretRef": {"name": "k", "key": "url"}}}},
             "UnknownExternalService",
+        ),
+        (
+            {"tier": "development", "postgres": {"backup": {"pitr": {"enabled": True}}}},
+            "ObjectStoreRequired",
+        ),
+        (
+            {"tier": "staging", "postgres": {"backup": {"offsiteObjectStore": STORE}}},
+            "ObjectStoreRequired",
+        ),
+        (
+            {
+                "tier": "production",
+                "postgres": {"backup": {"objectStore": STORE, "offsiteObjectStore": STORE}},
+            },
+            "OffsiteNotSupported",
+        ),
+        (
+            {
+                "tier": "production",
+                "postgres": {"backup": {"objectStore": STORE, "pitr": {"archiveTimeout": "10m"}}},
+            },
+            "ArchiveTimeoutOverRPO",
+        ),
+        (
+            {"tier": "staging", "postgres": {"backup": {"pitr": {"archiveTimeout": "0s"}}}},
+            "InvalidArchiveTimeout",
         ),
     ],
 )

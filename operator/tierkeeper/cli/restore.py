@@ -1,7 +1,14 @@
 """`tierkeeper restore`: restore a backup, or drill a restore (`--verify`).
 
     tierkeeper restore --dump FILE --target DSN [--clean]
+    tierkeeper restore --environment ENV --data-dir DIR (--to-time T | --latest)
     tierkeeper restore --verify --source DSN (--backup-dir DIR | --dump FILE) [--scratch DSN] [--json]
+
+The second form restores from the object stores (postgres.backup.objectStore) into a new,
+empty data directory, set to recover to time T (or to the latest archived WAL) when
+PostgreSQL starts on it. The stores come from the environment: BACKUP_PRIMARY_URL,
+_ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _CA_BUNDLE (and BACKUP_OFFSITE_*),
+as in the Environment's postgres pod; credentials are never taken as arguments.
 
 Exit codes: 0 done (drill: every table matches), 1 restore failed or the drill
 found a difference, 2 bad usage.
@@ -11,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
+from tierkeeper.backup.object_store import StoreRestoreError, prepare_restore
 from tierkeeper.backup.restore import (
     LARGE_OBJECTS,
     DrillReport,
@@ -57,6 +67,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(default: the source's server)",
     )
     parser.add_argument("--json", action="store_true", help="print the drill report as JSON")
+    parser.add_argument(
+        "--environment",
+        metavar="ENV",
+        help="restore ENV's database from the object stores (its folder there)",
+    )
+    parser.add_argument("--data-dir", type=Path, help="a new, empty data directory to restore into")
+    parser.add_argument(
+        "--to-time",
+        type=datetime.fromisoformat,
+        metavar="T",
+        help="recover to T, an ISO 8601 time with a zone: what was committed by then",
+    )
+    parser.add_argument("--latest", action="store_true", help="recover to the last archived WAL")
     parser.set_defaults(func=run)
 
 
@@ -66,6 +89,8 @@ def _usage(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.environment is not None:
+        return _run_store_restore(args)
     if args.verify:
         if args.source is None or (args.backup_dir is None and args.dump is None):
             return _usage("--verify needs --source and one of --backup-dir or --dump")
@@ -84,6 +109,23 @@ def run(args: argparse.Namespace) -> int:
         f"{what} {describe(args.target)} from {args.dump.name} in {result.seconds:.1f}s: "
         f"{result.tables} tables, {result.rows} rows, "
         f"{result.counts.get(LARGE_OBJECTS, 0)} large objects"
+    )
+    return 0
+
+
+def _run_store_restore(args: argparse.Namespace) -> int:
+    if args.data_dir is None or (args.to_time is None) == (not args.latest):
+        return _usage("--environment needs --data-dir and one of --to-time T or --latest")
+    env = {**os.environ, "BACKUP_SERVER_NAME": args.environment}
+    try:
+        prepared = prepare_restore(args.data_dir, args.to_time, env=env)
+    except StoreRestoreError as e:
+        print(f"tierkeeper restore: error: {e}", file=sys.stderr)
+        return 1
+    target = "the latest archived WAL" if args.latest else args.to_time.isoformat()
+    print(
+        f"restored {args.environment}'s base backup into {prepared.data_dir} in "
+        f"{prepared.seconds:.1f}s; PostgreSQL started on it recovers to {target}, then promotes"
     )
     return 0
 

@@ -101,5 +101,10 @@ class ChildNames:
         return self._name("-backups")
 
     @property
+    def object_store_script(self) -> str:
+        """The ConfigMap of the WAL-archiving and base-backup script."""
+        return self._name("-object-store")
+
+    @property
     def scheduled_backup(self) -> str:
         return self._name("-postgres-scheduled")

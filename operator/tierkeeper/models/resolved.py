@@ -12,12 +12,15 @@ from pydantic import ValidationError
 from tierkeeper.models.endpoints import POSTGRES_PORT, REDIS_PORT, Endpoints
 from tierkeeper.models.environment import (
     EXTERNAL_SERVICES,
+    Backup,
     EnvironmentSpec,
     PostgresProvider,
     StrategyType,
+    Tier,
 )
 from tierkeeper.models.names import ChildNames
 from tierkeeper.models.tiers import TIER_DEFAULTS
+from tierkeeper.models.units import duration_seconds
 
 
 class InvalidSpec(ValueError):
@@ -104,6 +107,11 @@ def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvi
     if backup.get("enabled") is False and "pitr" not in explicit_backup:
         # Turning backups off turns the tier's PITR off with them; asking for both is refused.
         backup["pitr"] = {"enabled": False}
+    if not backup.get("objectStore") and "enabled" not in explicit_backup.get("pitr", {}):
+        # The tier's PITR needs a store to archive WAL into; without one it would be
+        # a setting that does nothing, so only an explicit `enabled: true` asks for
+        # it (and is refused below, with what to set).
+        backup.setdefault("pitr", {})["enabled"] = False
     try:
         resolved = EnvironmentSpec.model_validate(merged)
     except ValidationError as error:
@@ -121,6 +129,11 @@ def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvi
             "postgres.backup.pitr needs backups enabled; "
             "set postgres.backup.enabled: true or postgres.backup.pitr.enabled: false",
         )
+    _check_object_store(
+        postgres.backup,
+        resolved.tier,
+        cloudnative_pg=postgres.provider is PostgresProvider.CLOUDNATIVE_PG,
+    )
     unknown = sorted(set(resolved.external) - set(EXTERNAL_SERVICES))
     if unknown:
         raise InvalidSpec(
@@ -129,3 +142,42 @@ def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvi
             f"known services are {', '.join(sorted(EXTERNAL_SERVICES))}",
         )
     return ResolvedEnvironment(name=name, namespace=namespace, spec=resolved)
+
+
+# Production's RPO is 15 minutes; archiving at least every 5 keeps it with margin.
+PRODUCTION_MAX_ARCHIVE_TIMEOUT_S = 300
+
+
+def _check_object_store(backup: Backup, tier: Tier, *, cloudnative_pg: bool) -> None:
+    if backup.pitr.enabled and backup.object_store is None:
+        raise InvalidSpec(
+            "ObjectStoreRequired",
+            "postgres.backup.pitr needs somewhere to archive WAL: set "
+            "postgres.backup.objectStore (bucket and credentials Secret), or "
+            "postgres.backup.pitr.enabled: false",
+        )
+    if backup.offsite_object_store is not None and backup.object_store is None:
+        raise InvalidSpec(
+            "ObjectStoreRequired",
+            "postgres.backup.offsiteObjectStore is a second copy of "
+            "postgres.backup.objectStore: set objectStore too",
+        )
+    if backup.offsite_object_store is not None and cloudnative_pg:
+        raise InvalidSpec(
+            "OffsiteNotSupported",
+            "CloudNativePG archives to one object store; remove "
+            "postgres.backup.offsiteObjectStore (or use provider builtin)",
+        )
+    timeout = duration_seconds(backup.pitr.archive_timeout)
+    if not 1 <= timeout <= 3600:
+        raise InvalidSpec(
+            "InvalidArchiveTimeout",
+            "postgres.backup.pitr.archiveTimeout must be between 1s and 1h",
+        )
+    if tier is Tier.PRODUCTION and timeout > PRODUCTION_MAX_ARCHIVE_TIMEOUT_S:
+        raise InvalidSpec(
+            "ArchiveTimeoutOverRPO",
+            f"postgres.backup.pitr.archiveTimeout {backup.pitr.archive_timeout} would let "
+            "production lose more than its 15-minute RPO allows with margin: set it to 5m "
+            "or less",
+        )

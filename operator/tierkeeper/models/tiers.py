@@ -1,4 +1,8 @@
-"""The tier defaults table of SPEC §1, as data: the only place these values live."""
+"""The tier defaults table of SPEC §1, as data: the only place these values live.
+
+`pitr.enabled` here is the tier's promise; resolve() keeps it only where
+postgres.backup.objectStore gives the WAL somewhere to go.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,11 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "storage": "1Gi",
             "instances": 1,
             "provider": "builtin",
-            "backup": {"schedule": "0 3 * * *", "retentionDays": 7, "pitr": {"enabled": False}},
+            "backup": {
+                "schedule": "0 3 * * *",
+                "retentionDays": 7,
+                "pitr": {"enabled": False, "archiveTimeout": "5m"},
+            },
         },
         "redis": {"maxMemory": "128Mi", "evictionPolicy": "allkeys-lru", "persistence": "none"},
         "deletionPolicy": "Delete",
@@ -33,7 +41,11 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "storage": "5Gi",
             "instances": 1,
             "provider": "builtin",
-            "backup": {"schedule": "0 3 * * *", "retentionDays": 14, "pitr": {"enabled": True}},
+            "backup": {
+                "schedule": "0 3 * * *",
+                "retentionDays": 14,
+                "pitr": {"enabled": True, "archiveTimeout": "5m"},
+            },
         },
         "redis": {
             "maxMemory": "512Mi",
@@ -58,7 +70,9 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "backup": {
                 "schedule": "0 * * * *",
                 "retentionDays": 30,
-                "pitr": {"enabled": True, "windowDays": 7},
+                # archiveTimeout bounds the RPO: 5 minutes plus one upload, a third of
+                # production's 15-minute target.
+                "pitr": {"enabled": True, "windowDays": 7, "archiveTimeout": "5m"},
             },
         },
         "redis": {"maxMemory": "2Gi", "evictionPolicy": "allkeys-lru", "persistence": "aof"},

@@ -95,6 +95,34 @@ def check_schedule(schedule: str) -> str:
     return schedule
 
 
+CRON_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def numeric_schedule(schedule: str) -> str:
+    """A valid cron line with macros expanded, names as numbers and `?` as `*`: the
+    form a plain matcher (object-store.sh's) understands."""
+    line = CRON_MACROS.get(schedule, schedule)
+    fields = []
+    for field, (name, low, _, names) in zip(line.split(), _CRON_FIELDS, strict=True):
+        items = []
+        for item in field.split(","):
+            span, slash, step = item.partition("/")
+            if span in ("*", "?"):
+                items.append("*" + slash + step)
+                continue
+            bounds = [str(_cron_value(name, b, low, names)) for b in span.split("-")]
+            items.append("-".join(bounds) + slash + step)
+        fields.append(",".join(items))
+    return " ".join(fields)
+
+
 Schedule = Annotated[
     str, Field(pattern=SCHEDULE_PATTERN, max_length=128), AfterValidator(check_schedule)
 ]

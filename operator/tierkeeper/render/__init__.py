@@ -21,6 +21,7 @@ from tierkeeper.render.backup import (
     render_backups_pvc,
 )
 from tierkeeper.render.common import Manifest
+from tierkeeper.render.objectstore import render_object_store_script
 from tierkeeper.render.postgres import (
     CNPG_API_VERSION,
     render_cnpg_cluster,
@@ -93,6 +94,12 @@ def data_children(env: ResolvedEnvironment) -> list[Child]:
         Child("v1", "ConfigMap", names.backup_script, render_backup_script(env)),
         Child("v1", "PersistentVolumeClaim", names.backups_pvc, render_backups_pvc(env)),
         Child("batch/v1", "CronJob", names.backup_cronjob, render_backup_cronjob(env)),
+        Child(
+            "v1",
+            "ConfigMap",
+            names.object_store_script,
+            render_object_store_script(env),
+        ),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.endpoints import POSTGRES_PORT
+from tierkeeper.models.units import CRON_MACROS, duration_seconds
 from tierkeeper.render.common import (
     Component,
     Manifest,
@@ -14,7 +15,19 @@ from tierkeeper.render.common import (
     metadata,
     secret_env,
     selector,
+    value_env,
 )
+from tierkeeper.render.objectstore import (
+    archiving,
+    base_backup_sidecar,
+    cnpg_barman_object_store,
+    postgres_args,
+    recovery_window_days,
+    store_env,
+    store_mounts,
+    store_volumes,
+)
+from tierkeeper.render.objectstore import image as object_store_image
 
 DATABASE = "app"
 USERNAME = "app"
@@ -63,6 +76,41 @@ def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
         return None
     postgres = env.spec.postgres
     credentials = env.names.postgres_credentials
+    data_mount = {"name": "data", "mountPath": DATA_MOUNT}
+    container: Manifest = {
+        "name": "postgres",
+        "image": f"postgres:{postgres.version}",
+        "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
+        "env": [
+            secret_env("POSTGRES_USER", credentials, "username"),
+            secret_env("POSTGRES_PASSWORD", credentials, PASSWORD_KEY),
+            secret_env("POSTGRES_DB", credentials, "database"),
+            {"name": "PGDATA", "value": f"{DATA_MOUNT}/pgdata"},
+        ],
+        "readinessProbe": {
+            "exec": {"command": ["pg_isready", "-U", USERNAME, "-d", DATABASE]},
+            "periodSeconds": 10,
+        },
+        "volumeMounts": [data_mount],
+    }
+    pod: Manifest = {"securityContext": {"fsGroup": 999}, "containers": [container]}
+    if archiving(env):
+        # The image with barman-cloud; the official entry point passes `-c` args on.
+        container["image"] = object_store_image(env)
+        container["args"] = ["postgres", *postgres_args(env)]
+        container["env"] += store_env(env)
+        container["volumeMounts"] += store_mounts(env)
+        pod["volumes"] = store_volumes(env)
+        client_env = [
+            value_env("PGHOST", "127.0.0.1"),
+            value_env("PGPORT", POSTGRES_PORT),
+            secret_env("PGUSER", credentials, "username"),
+            secret_env("PGPASSWORD", credentials, PASSWORD_KEY),
+            secret_env("PGDATABASE", credentials, "database"),
+        ]
+        pod["containers"].append(
+            base_backup_sidecar(env, postgres_env=client_env, data_mount=data_mount)
+        )
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -71,30 +119,7 @@ def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
             "serviceName": env.names.postgres,
             "replicas": 1,
             "selector": {"matchLabels": selector(env, Component.POSTGRES)},
-            "template": {
-                "metadata": {"labels": labels(env, Component.POSTGRES)},
-                "spec": {
-                    "securityContext": {"fsGroup": 999},
-                    "containers": [
-                        {
-                            "name": "postgres",
-                            "image": f"postgres:{postgres.version}",
-                            "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
-                            "env": [
-                                secret_env("POSTGRES_USER", credentials, "username"),
-                                secret_env("POSTGRES_PASSWORD", credentials, PASSWORD_KEY),
-                                secret_env("POSTGRES_DB", credentials, "database"),
-                                {"name": "PGDATA", "value": f"{DATA_MOUNT}/pgdata"},
-                            ],
-                            "readinessProbe": {
-                                "exec": {"command": ["pg_isready", "-U", USERNAME, "-d", DATABASE]},
-                                "periodSeconds": 10,
-                            },
-                            "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT}],
-                        }
-                    ],
-                },
-            },
+            "template": {"metadata": {"labels": labels(env, Component.POSTGRES)}, "spec": pod},
             "volumeClaimTemplates": [claim_template(env, Component.POSTGRES, postgres.storage)],
             "persistentVolumeClaimRetentionPolicy": claim_retention(env),
         },
@@ -123,6 +148,14 @@ def render_cnpg_cluster(env: ResolvedEnvironment) -> Manifest | None:
             "retentionPolicy": f"{postgres.backup.retention_days}d",
             "volumeSnapshot": {"online": True},
         }
+        barman = cnpg_barman_object_store(env)
+        if barman is not None:
+            # Snapshots stay as an extra; the store is what survives the cluster.
+            spec["backup"]["barmanObjectStore"] = barman
+            spec["backup"]["retentionPolicy"] = f"{recovery_window_days(env)}d"
+            if postgres.backup.pitr.enabled:
+                seconds = duration_seconds(postgres.backup.pitr.archive_timeout)
+                spec["postgresql"] = {"parameters": {"archive_timeout": f"{seconds}s"}}
     return {
         "apiVersion": CNPG_API_VERSION,
         "kind": "Cluster",
@@ -142,23 +175,15 @@ def render_cnpg_scheduled_backup(env: ResolvedEnvironment) -> Manifest | None:
         "spec": {
             "schedule": cnpg_schedule(postgres.backup.schedule),
             "cluster": {"name": env.names.postgres},
-            "method": "volumeSnapshot",
+            "method": (
+                "volumeSnapshot" if postgres.backup.object_store is None else "barmanObjectStore"
+            ),
             "backupOwnerReference": "self",
             "immediate": True,
         },
     }
 
 
-_MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-
-
 def cnpg_schedule(schedule: str) -> str:
     """CloudNativePG's six-field schedule (seconds first) for a five-field cron line."""
-    return "0 " + _MACROS.get(schedule, schedule)
+    return "0 " + CRON_MACROS.get(schedule, schedule)

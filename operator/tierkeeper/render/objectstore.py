@@ -1,0 +1,193 @@
+"""Backups to object stores (postgres.backup.objectStore): WAL archiving and restore for the
+builtin StatefulSet through the packaged object-store.sh (barman-cloud), and the
+CloudNativePG Cluster's own `barmanObjectStore`.
+
+Credentials only ever travel as secretKeyRef environment variables: never as a value
+in a manifest, never in a command line.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.environment import ObjectStore
+from tierkeeper.models.units import duration_seconds, numeric_schedule
+from tierkeeper.render.common import Component, Manifest, metadata, secret_env, value_env
+
+OBJECT_STORE_SCRIPT_NAME = "object-store.sh"
+SCRIPT_MOUNT = "/opt/tierkeeper/object-store"
+CA_MOUNT = "/etc/tierkeeper/object-store-ca"
+# PostgreSQL with barman-cloud (images/postgres/Dockerfile), one tag per major version.
+IMAGE_REPOSITORY = "ghcr.io/tierkeeper/postgres"
+
+
+def object_store_script() -> str:
+    """The text of object-store.sh, as shipped in the package."""
+    script = resources.files("tierkeeper") / "scripts" / OBJECT_STORE_SCRIPT_NAME
+    return script.read_text("utf-8")
+
+
+def archiving(env: ResolvedEnvironment) -> bool:
+    """Builtin PostgreSQL archives WAL to the store (a base backup needs it, PITR or not)."""
+    postgres = env.spec.postgres
+    return (
+        postgres.enabled
+        and postgres.backup.enabled
+        and postgres.backup.object_store is not None
+        and not env.cloudnative_pg
+    )
+
+
+def stores(env: ResolvedEnvironment) -> list[tuple[str, ObjectStore]]:
+    """(slot, store) in the order object-store.sh reads them: PRIMARY, then OFFSITE."""
+    backup = env.spec.postgres.backup
+    slots = [("PRIMARY", backup.object_store), ("OFFSITE", backup.offsite_object_store)]
+    return [(slot, store) for slot, store in slots if store is not None]
+
+
+def image(env: ResolvedEnvironment) -> str:
+    return f"{IMAGE_REPOSITORY}:{env.spec.postgres.version}"
+
+
+def recovery_window_days(env: ResolvedEnvironment) -> int:
+    """Base backups are kept retentionDays and WAL back to the oldest kept one, so
+    the window is at least the PITR window."""
+    backup = env.spec.postgres.backup
+    return max(backup.retention_days, backup.pitr.window_days if backup.pitr.enabled else 0)
+
+
+def store_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    """object-store.sh's environment: each store's location, and its credentials by reference."""
+    result = [value_env("BACKUP_SERVER_NAME", env.name)]
+    for slot, store in stores(env):
+        credentials = store.credentials
+        result += [
+            value_env(f"BACKUP_{slot}_URL", store.destination),
+            secret_env(
+                f"BACKUP_{slot}_ACCESS_KEY_ID",
+                credentials.access_key_id.name,
+                credentials.access_key_id.key,
+            ),
+            secret_env(
+                f"BACKUP_{slot}_SECRET_ACCESS_KEY",
+                credentials.secret_access_key.name,
+                credentials.secret_access_key.key,
+            ),
+        ]
+        if store.endpoint:
+            result.append(value_env(f"BACKUP_{slot}_ENDPOINT", store.endpoint))
+        if store.region:
+            result.append(value_env(f"BACKUP_{slot}_REGION", store.region))
+        if store.ca_bundle:
+            result.append(value_env(f"BACKUP_{slot}_CA_BUNDLE", f"{CA_MOUNT}/{slot.lower()}.pem"))
+    return result
+
+
+def store_volumes(env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    """The script's ConfigMap, and a projected volume of the stores' CA bundles if any."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "object-store-script", "configMap": {"name": env.names.object_store_script}}
+    ]
+    sources = [
+        {
+            "secret": {
+                "name": s.ca_bundle.name,
+                "items": [{"key": s.ca_bundle.key, "path": f"{slot.lower()}.pem"}],
+            }
+        }
+        for slot, s in stores(env)
+        if s.ca_bundle is not None
+    ]
+    if sources:
+        volumes.append({"name": "object-store-ca", "projected": {"sources": sources}})
+    return volumes
+
+
+def store_mounts(env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    mounts = [{"name": "object-store-script", "mountPath": SCRIPT_MOUNT, "readOnly": True}]
+    if any(store.ca_bundle is not None for _, store in stores(env)):
+        mounts.append({"name": "object-store-ca", "mountPath": CA_MOUNT, "readOnly": True})
+    return mounts
+
+
+def postgres_args(env: ResolvedEnvironment) -> list[str]:
+    """Server settings (`postgres -c ...`) for archiving into, and restoring from, the stores.
+
+    Without PITR, archive_timeout stays off: WAL leaves as segments fill (what base
+    backups need), and no RPO is promised.
+    """
+    script = f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}"
+    settings = {
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": f"sh {script} archive-wal %p",
+        "restore_command": f"sh {script} restore-wal %f %p",
+    }
+    pitr = env.spec.postgres.backup.pitr
+    if pitr.enabled:
+        settings["archive_timeout"] = str(duration_seconds(pitr.archive_timeout))
+    return [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
+
+
+def base_backup_sidecar(
+    env: ResolvedEnvironment, *, postgres_env: list[dict[str, Any]], data_mount: dict[str, Any]
+) -> dict[str, Any]:
+    """The container that takes the scheduled base backups, then prunes by retention.
+
+    barman-cloud-backup reads the data directory itself, so it runs beside the
+    server in its pod (sharing the data volume, as the server's user), not in a
+    CronJob's pod, which could not mount a ReadWriteOnce volume in use.
+    """
+    backup = env.spec.postgres.backup
+    return {
+        "name": "base-backup",
+        "image": image(env),
+        "command": [
+            "sh",
+            f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}",
+            "scheduled",
+            numeric_schedule(backup.schedule),
+        ],
+        "env": [
+            *postgres_env,
+            *store_env(env),
+            value_env("BACKUP_RETENTION", f"RECOVERY WINDOW OF {recovery_window_days(env)} DAYS"),
+        ],
+        "securityContext": {"runAsUser": 999, "runAsGroup": 999},
+        "volumeMounts": [data_mount, *store_mounts(env)],
+    }
+
+
+def render_object_store_script(env: ResolvedEnvironment) -> Manifest | None:
+    if not archiving(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(env, env.names.object_store_script, Component.BACKUP),
+        "data": {OBJECT_STORE_SCRIPT_NAME: object_store_script()},
+    }
+
+
+def cnpg_barman_object_store(env: ResolvedEnvironment) -> dict[str, Any] | None:
+    """The Cluster's `spec.backup.barmanObjectStore` (CloudNativePG's in-tree barman-cloud)."""
+    store = env.spec.postgres.backup.object_store
+    if store is None:
+        return None
+    credentials = store.credentials
+    barman: dict[str, Any] = {
+        "destinationPath": store.destination,
+        "serverName": env.name,
+        "s3Credentials": {
+            "accessKeyId": credentials.access_key_id.wire(),
+            "secretAccessKey": credentials.secret_access_key.wire(),
+        },
+        "wal": {"compression": "gzip"},
+    }
+    if store.endpoint:
+        barman["endpointURL"] = store.endpoint
+    if store.ca_bundle:
+        barman["endpointCA"] = store.ca_bundle.wire()
+    return barman
