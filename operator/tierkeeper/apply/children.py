@@ -169,7 +169,7 @@ async def converge(
     *,
     check_names: bool = True,
 ) -> dict[tuple[str, str], str]:
-    """Apply every wanted child and delete every unwanted one that exists.
+    """Apply every wanted child and delete every unwanted one that exists, but a volume.
 
     Nothing is written if a wanted name belongs to another owner (`NamesTaken`), unless the
     caller has just checked that (`check_names=False`).
@@ -185,6 +185,9 @@ async def converge(
     async def one(child: Child) -> None:
         key = (child.kind, child.name)
         if child.manifest is None:
+            # A volume holds data: deletionPolicy decides its fate (reconcile/volumes.py).
+            if child.kind == "PersistentVolumeClaim":
+                return
             if key in live and live[key].controller_uid in (None, owner.uid):
                 with contextlib.suppress(NotFound):
                     await kube.delete(child.api_version, child.kind, env.namespace, child.name)

@@ -27,6 +27,12 @@ from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.credentials import ensure_credentials
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord
+from tierkeeper.reconcile.volumes import (
+    CHANGE_NOT_ALLOWED,
+    VolumeDecision,
+    decide_volumes,
+    write_volumes,
+)
 from tierkeeper.render import app_children, data_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, find, observe
@@ -35,6 +41,7 @@ from tierkeeper.status.environment import (
     environment_status,
     ready_event,
     refused_status,
+    volumes_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,7 +50,7 @@ CNPG_CRD = "clusters.postgresql.cnpg.io"
 CHILD_REJECTED = "ChildRejected"
 EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
 # Refusals under which an Environment writes no child: its Release must not write either.
-WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING})
+WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
 
 
 async def cloudnative_pg_installed(kube: ApiClient) -> bool:
@@ -96,13 +103,14 @@ async def _converge(
     live: LiveChildren,
     recorded: AppRollout,
     ledger: WriteLedger,
+    volumes: VolumeDecision,
     *,
     cnpg: bool,
 ) -> Observation | None:
     """Write every child, or nothing at all if one of their names is another owner's."""
     key = record.key
     owner = Owner(record.name, record.uid)
-    data = data_children(env)
+    data = data_children(env, volumes.sizes)
     if not cnpg:
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
     app = app_children(env, ledger.decided.get(key, recorded))
@@ -117,6 +125,7 @@ async def _converge(
         with ledger.expecting(key, data):
             written = await converge(kube, env, data, live, owner, check_names=False)
         ledger.record(key, data, written)
+        await write_volumes(kube, env, volumes, owner)
 
     await asyncio.gather(
         write_data(),
@@ -151,10 +160,13 @@ async def reconcile_environment(
         return error.reason
     cnpg = cnpg_installed and env.cloudnative_pg
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
+    # What the change does to the live volumes, decided before anything is written.
+    volumes = await decide_volumes(kube, env, live, record.uid)
+    refusal = refusal or volumes.refusal
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
         try:
-            refusal = await _converge(kube, env, record, live, recorded, ledger, cnpg=cnpg)
+            refusal = await _converge(kube, env, record, live, recorded, ledger, volumes, cnpg=cnpg)
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
                 # Everything in it, this Environment included, is on its way out.
@@ -170,6 +182,7 @@ async def reconcile_environment(
         rollout=ledger.decided.get(record.key, recorded),
         cnpg_installed=cnpg,
         refusal=refusal,
+        volumes=volumes.condition(env, live),
     )
     status = environment_status(env, observed, previous, now=now, generation=record.generation)
     _export(env, observed, status)
@@ -214,5 +227,6 @@ async def _report(
     if status == previous:
         return
     await kube.write_status("Environment", record.namespace, record.name, status)
-    if (event := ready_event(previous, status)) is not None:
-        await post_event(kube, record.involved, *event)
+    for event in (ready_event(previous, status), volumes_event(previous, status)):
+        if event is not None:
+            await post_event(kube, record.involved, *event)

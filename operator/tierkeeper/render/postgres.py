@@ -15,6 +15,7 @@ from tierkeeper.render.common import (
     secret_env,
     selector,
 )
+from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, volume_size
 
 DATABASE = "app"
 USERNAME = "app"
@@ -58,7 +59,9 @@ def render_postgres_service(env: ResolvedEnvironment) -> Manifest | None:
     return data_service(env, Component.POSTGRES, env.names.postgres, POSTGRES_PORT)
 
 
-def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
+def render_postgres_statefulset(
+    env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED
+) -> Manifest | None:
     if not _builtin(env):
         return None
     postgres = env.spec.postgres
@@ -95,7 +98,9 @@ def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
                     ],
                 },
             },
-            "volumeClaimTemplates": [claim_template(env, Component.POSTGRES, postgres.storage)],
+            "volumeClaimTemplates": [
+                claim_template(env, Component.POSTGRES, volume_size(env, Volume.POSTGRES, sizes))
+            ],
             "persistentVolumeClaimRetentionPolicy": claim_retention(env),
         },
     }
