@@ -68,7 +68,7 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     from our write (or they were refused), else one of status only; their Releases look too."""
     if state.paused:
         return
-    for owner in event.owners:
+    for owner in event.owners or state.labelled(event.namespace, event.instance):
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
         state.environments.request(key, converge=drifted or key in state.ledger.blocked)
