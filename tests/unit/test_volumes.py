@@ -269,3 +269,15 @@ def test_a_growth_decided_blocked_is_never_resized():
         plan_volumes(env, staging_claims(), OWNER), (Growth(change, ("X", "y")),)
     )
     assert decision.resizes == []
+
+
+def test_a_growth_waiting_for_its_claim_to_be_bound_asks_for_a_converge_on_its_next_change():
+    env = env_of({"tier": "staging", "postgres": {"storage": "8Gi"}})
+    live = staging_claims(phase="Pending")
+    plan = plan_volumes(env, live, OWNER)
+    growths = tuple(
+        decide_growth(c, live[("PersistentVolumeClaim", c.volume.claim)], None)
+        for c in plan.growths
+    )
+    assert VolumeDecision(plan, growths).waiting
+    assert not VolumeDecision(plan).waiting

@@ -68,11 +68,17 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     from our write (or they were refused), else one of status only; their Releases look too."""
     if state.paused:
         return
-    for owner in event.owners or state.labelled(event.namespace, event.instance):
+    for owner in event.owners:
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
         state.environments.request(key, converge=drifted or key in state.ledger.blocked)
         state.wake_releases_of(key)
+    if not event.owners and event.summary.kind == "PersistentVolumeClaim":
+        # A StatefulSet's claims name no Environment as their owner: the Environment of
+        # their instance label reports their resizes (VolumesResized).
+        for owner in state.labelled(event.namespace, event.instance):
+            key = (event.namespace, owner)
+            state.environments.request(key, converge=key in state.ledger.blocked)
     if event.deleted:
         # A name another Environment's child held is free now: those refused for it
         # (ChildNameTaken, e.g. while a previous incarnation's children were still being

@@ -175,7 +175,7 @@ async def reconcile_environment(
             rejected = error
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if converge_children:
-        ledger.block(record.key, refusal is not None)
+        ledger.block(record.key, refusal is not None or volumes.waiting)
     observed = StatusInputs(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,

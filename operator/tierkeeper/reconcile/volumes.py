@@ -177,6 +177,11 @@ class VolumeDecision:
         return MappingProxyType({**self.plan.held, **blocked})
 
     @property
+    def waiting(self) -> bool:
+        """A growth waits for its claim to be bound: the claim's next change must converge."""
+        return any(g.blocked and g.blocked[0] == CLAIM_NOT_BOUND for g in self.growths)
+
+    @property
     def resizes(self) -> list[VolumeChange]:
         return [growth.change for growth in self.growths if growth.blocked is None]
 
