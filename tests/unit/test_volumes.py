@@ -62,6 +62,16 @@ def staging_claims(postgres: str = "5Gi", redis: str = "1024Mi", **kw: Any) -> L
     )
 
 
+def decided(env: Any, live: LiveChildren, expandable: bool | None) -> VolumeDecision:
+    """The plan with every growth decided as if each claim's class answered `expandable`."""
+    plan = plan_volumes(env, live, OWNER)
+    growths = tuple(
+        decide_growth(c, live[("PersistentVolumeClaim", c.volume.claim)], expandable)
+        for c in plan.growths
+    )
+    return VolumeDecision(plan, growths)
+
+
 def test_a_first_creation_has_nothing_to_compare():
     plan = plan_volumes(env_of(STAGING), {}, OWNER)
     assert (plan.shrinks, plan.growths, plan.unwanted, plan.refusal) == ((), (), (), None)
@@ -103,11 +113,7 @@ def test_growth_on_an_expandable_class_resizes_and_renders_the_wanted_size():
     plan = plan_volumes(env, staging_claims(), OWNER)
     assert {c.volume.claim for c in plan.growths} == {"data-shop-postgres-0", "shop-backups"}
     live = staging_claims()
-    growths = tuple(
-        decide_growth(c, live[("PersistentVolumeClaim", c.volume.claim)], True)
-        for c in plan.growths
-    )
-    decision = VolumeDecision(plan, growths)
+    decision = decided(env, live, True)
     assert dict(decision.sizes) == {}
     assert {c.volume.claim for c in decision.resizes} == {"data-shop-postgres-0", "shop-backups"}
     assert _claim_template_size(data_children(env, decision.sizes), "shop-postgres") == "8Gi"
@@ -118,12 +124,7 @@ def test_growth_on_an_expandable_class_resizes_and_renders_the_wanted_size():
 def test_growth_on_a_class_without_expansion_is_refused_and_held_at_the_live_size():
     env = env_of({"tier": "staging", "postgres": {"storage": "8Gi"}})
     live = staging_claims(storage_class="fixed")
-    plan = plan_volumes(env, live, OWNER)
-    growths = tuple(
-        decide_growth(c, live[("PersistentVolumeClaim", c.volume.claim)], False)
-        for c in plan.growths
-    )
-    decision = VolumeDecision(plan, growths)
+    decision = decided(env, live, False)
     assert decision.refusal is None  # everything else converges
     assert decision.resizes == []
     assert dict(decision.sizes) == {Volume.POSTGRES: "5Gi", Volume.BACKUPS: "5Gi"}
@@ -274,10 +275,5 @@ def test_a_growth_decided_blocked_is_never_resized():
 def test_a_growth_waiting_for_its_claim_to_be_bound_asks_for_a_converge_on_its_next_change():
     env = env_of({"tier": "staging", "postgres": {"storage": "8Gi"}})
     live = staging_claims(phase="Pending")
-    plan = plan_volumes(env, live, OWNER)
-    growths = tuple(
-        decide_growth(c, live[("PersistentVolumeClaim", c.volume.claim)], None)
-        for c in plan.growths
-    )
-    assert VolumeDecision(plan, growths).waiting
-    assert not VolumeDecision(plan).waiting
+    assert decided(env, live, None).waiting
+    assert not decided(env, staging_claims(), True).waiting

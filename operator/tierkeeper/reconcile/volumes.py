@@ -58,9 +58,8 @@ class VolumePlan:
 
     shrinks: tuple[VolumeChange, ...] = ()  # refused: the whole change with them
     growths: tuple[VolumeChange, ...] = ()  # resized where the StorageClass allows
-    held: VolumeSizes = field(
-        default_factory=dict
-    )  # rendered at the live size instead of the wanted one
+    # Rendered at the live size instead of the wanted one.
+    held: VolumeSizes = field(default_factory=dict)
     unwanted: tuple[ChildKey, ...] = ()  # live data the spec no longer wants, not kept yet
     adopted: tuple[str, ...] = ()  # claims kept from before that the spec wants again
 
@@ -69,7 +68,11 @@ class VolumePlan:
         """Ready=False for a shrink, which refuses the change before anything is written."""
         if not self.shrinks:
             return None
-        changes = "; ".join(change.describe() for change in self.shrinks)
+        claims: dict[str, list[str]] = {}
+        for change in self.shrinks:
+            what = f"{change.volume.source} {change.live} -> {change.volume.size}"
+            claims.setdefault(what, []).append(change.volume.claim)
+        changes = "; ".join(f"{what} ({', '.join(names)})" for what, names in claims.items())
         keep = self.shrinks[0]
         return observe(
             "Ready",
@@ -114,10 +117,10 @@ def plan_volumes(env: ResolvedEnvironment, live: LiveChildren, owner_uid: str) -
             shrinks.append(change)
     unwanted: list[ChildKey] = []
     kept = {volume.claim for volume in wanted}
-    for kind, name in all_claims(env).items():
+    for which, name in all_claims(env).items():
         claim = live.get((PVC, name))
         # A StatefulSet's claims may name it as their owner; ours by name and label.
-        made_by_statefulset = kind is not Volume.BACKUPS
+        made_by_statefulset = which is not Volume.BACKUPS
         if name not in kept and _retirable(claim, owner_uid, any_owner=made_by_statefulset):
             unwanted.append((PVC, name))
     secret = live.get(("Secret", env.names.postgres_credentials))

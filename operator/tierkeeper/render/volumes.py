@@ -22,6 +22,7 @@ class Volume(StrEnum):
 # API server would refuse to change.
 VolumeSizes = Mapping[Volume, str]
 AS_WANTED: VolumeSizes = MappingProxyType({})
+STORAGE = "postgres.storage"
 
 
 @dataclass(frozen=True)
@@ -50,20 +51,17 @@ def redis_volume_size(max_memory: str) -> str:
 def data_volumes(env: ResolvedEnvironment) -> list[DataVolume]:
     """Every data volume the Environment wants, at the size its spec asks for."""
     names, postgres, redis = env.names, env.spec.postgres, env.spec.redis
+    storage = postgres.storage
     volumes = []
     if _builtin_postgres(env):
-        storage = postgres.storage
-        volumes.append(
-            DataVolume(Volume.POSTGRES, names.postgres_data, storage, "postgres.storage")
-        )
+        volumes.append(DataVolume(Volume.POSTGRES, names.postgres_data, storage, STORAGE))
     if redis.enabled and redis.persistence is not Persistence.NONE:
         size = redis_volume_size(redis.max_memory)
         volumes.append(DataVolume(Volume.REDIS, names.redis_data, size, "redis.maxMemory (x2)"))
     if builtin_backups(env):
         # Compressed dumps of a database are smaller than its volume; the same size holds
         # several of them.
-        source = "postgres.storage (backups)"
-        volumes.append(DataVolume(Volume.BACKUPS, names.backups_pvc, postgres.storage, source))
+        volumes.append(DataVolume(Volume.BACKUPS, names.backups_pvc, storage, STORAGE))
     return volumes
 
 
