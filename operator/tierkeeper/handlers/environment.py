@@ -16,8 +16,9 @@ from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import OperatorState, state_of
 from tierkeeper.models import InvalidSpec, resolve_document
-from tierkeeper.models.child import summarize
+from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.units import quantity_bytes
 from tierkeeper.reconcile.environment import (
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,
@@ -26,6 +27,8 @@ from tierkeeper.reconcile.environment import (
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.retention import retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
+from tierkeeper.status.conditions import raw_condition
+from tierkeeper.status.environment import VOLUMES_RESIZED
 
 SECRET_RECHECK_SECONDS = 20.0
 
@@ -75,16 +78,29 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
         state.wake_releases_of(key)
     if not event.owners and event.summary.kind == "PersistentVolumeClaim":
         # A StatefulSet's claims name no Environment as their owner: the Environment of
-        # their instance label reports their resizes (VolumesResized).
+        # their instance label hears of them while one of its volumes is being resized
+        # (not of every binding and status write, which would cost a reconcile each).
         for owner in state.labelled(event.namespace, event.instance):
             key = (event.namespace, owner)
-            state.environments.request(key, converge=key in state.ledger.blocked)
+            if _resizing(state.environment(key), event.summary):
+                state.environments.request(key, converge=key in state.ledger.blocked)
     if event.deleted:
         # A name another Environment's child held is free now: those refused for it
         # (ChildNameTaken, e.g. while a previous incarnation's children were still being
         # collected) try again.
         for key in state.ledger.blocked_in(event.namespace):
             state.environments.request(key, converge=True)
+
+
+def _resizing(record: EnvRecord | None, claim: ChildSummary) -> bool:
+    """The claim is mid-resize, or the Environment says its volumes are not at their size."""
+    capacity, requested = claim.capacity, claim.requested
+    if claim.resize is not None or (
+        capacity and requested and quantity_bytes(capacity) < quantity_bytes(requested)
+    ):
+        return True
+    volumes = raw_condition(record.status, VOLUMES_RESIZED) if record is not None else None
+    return volumes is not None and volumes.get("status") == "False"
 
 
 async def cloudnative_pg_child_changed(
