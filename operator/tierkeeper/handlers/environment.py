@@ -71,19 +71,22 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     from our write (or they were refused), else one of status only; their Releases look too."""
     if state.paused:
         return
-    for owner in event.owners:
+    claim = event.summary.kind == "PersistentVolumeClaim"
+    # A StatefulSet's claims name no Environment as their owner: the Environment of their
+    # instance label hears of them.
+    owners = event.owners or (state.labelled(event.namespace, event.instance) if claim else ())
+    for owner in owners:
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
-        state.environments.request(key, converge=drifted or key in state.ledger.blocked)
+        converge = drifted or key in state.ledger.blocked
+        if claim and not (
+            converge or event.deleted or _resizing(state.environment(key), event.summary)
+        ):
+            # A claim's binding and status writes matter only to a resize under way: each
+            # would otherwise cost a reconcile.
+            continue
+        state.environments.request(key, converge=converge)
         state.wake_releases_of(key)
-    if not event.owners and event.summary.kind == "PersistentVolumeClaim":
-        # A StatefulSet's claims name no Environment as their owner: the Environment of
-        # their instance label hears of them while one of its volumes is being resized
-        # (not of every binding and status write, which would cost a reconcile each).
-        for owner in state.labelled(event.namespace, event.instance):
-            key = (event.namespace, owner)
-            if _resizing(state.environment(key), event.summary):
-                state.environments.request(key, converge=key in state.ledger.blocked)
     if event.deleted:
         # A name another Environment's child held is free now: those refused for it
         # (ChildNameTaken, e.g. while a previous incarnation's children were still being
