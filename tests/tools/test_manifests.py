@@ -224,6 +224,8 @@ def test_rbac_grants_nothing_the_operator_does_not_touch(base: Objects) -> None:
         ("apiextensions.k8s.io", "customresourcedefinitions"),
         ("postgresql.cnpg.io", "clusters"),
         ("postgresql.cnpg.io", "scheduledbackups"),
+        # Read only when a volume would grow: may its class expand?
+        ("storage.k8s.io", "storageclasses"),
     }
     granted = {
         (group, resource)

@@ -202,7 +202,8 @@ async def converge(
     *,
     check_names: bool = True,
 ) -> dict[tuple[str, str], str]:
-    """Apply every wanted child, then delete every unwanted one that exists.
+    """Apply every wanted child, then delete every unwanted one that exists, but a volume
+    (deletionPolicy decides its fate: reconcile/volumes.py).
 
     Nothing is written if a wanted name belongs to another owner (`NamesTaken`), unless the
     caller has just checked that (`check_names=False`).
@@ -222,6 +223,8 @@ async def converge(
 
     async def remove(child: Child) -> None:
         key = (child.kind, child.name)
+        if child.kind == "PersistentVolumeClaim":
+            return
         if key in live and live[key].controller_uid in (None, owner.uid):
             with contextlib.suppress(NotFound):
                 await kube.delete(child.api_version, child.kind, env.namespace, child.name)

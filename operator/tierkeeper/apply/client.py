@@ -37,6 +37,7 @@ PLURALS = {
     "Environment": "environments",
     "Release": "releases",
     "CustomResourceDefinition": "customresourcedefinitions",
+    "StorageClass": "storageclasses",
 }
 
 Object = dict[str, Any]

@@ -47,6 +47,9 @@ class ChildEvent:
     owners: tuple[str, ...]  # the Environments named in its owner references
     summary: ChildSummary
     deleted: bool
+    # Its Environment's instance label: a StatefulSet's claims, and kept data, name no
+    # Environment as their owner.
+    instance: str = ""
 
 
 def owners_of(body: Mapping[str, Any]) -> tuple[str, ...]:
@@ -122,7 +125,7 @@ class ChildCache:
             return  # nothing the operator reads changed (a status heartbeat, a label)
         filed[(kind, name)] = summary
         if notify:
-            self.on_change(ChildEvent(namespace, owners, summary, deleted=False))
+            self.on_change(ChildEvent(namespace, owners, summary, deleted=False, instance=instance))
 
     def _drop(self, kind: str, namespace: str, name: str, *, notify: bool) -> None:
         entry = self._filed.pop((kind, namespace, name), None)
@@ -134,7 +137,7 @@ class ChildCache:
         if not filed:
             self._by_instance.pop((namespace, instance), None)
         if summary is not None and notify:
-            self.on_change(ChildEvent(namespace, owners, summary, deleted=True))
+            self.on_change(ChildEvent(namespace, owners, summary, deleted=True, instance=instance))
 
 
 @dataclass

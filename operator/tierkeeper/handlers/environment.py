@@ -16,17 +16,20 @@ from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import OperatorState, state_of
 from tierkeeper.models import InvalidSpec, resolve_document
-from tierkeeper.models.child import summarize
+from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.units import quantity_bytes
+from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.environment import (
     CNPG_CRD,
     EXTERNAL_SECRET_MISSING,
     reconcile_environment,
 )
-from tierkeeper.reconcile.provider_change import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.retention import retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
+from tierkeeper.status.conditions import raw_condition
+from tierkeeper.status.environment import VOLUMES_RESIZED
 
 # Refusals whose cause may go without an event of ours (a Secret of the team's created, a
 # quota or an admission policy changed): the Environment looks again now and then.
@@ -72,10 +75,21 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     from our write (or they were refused), else one of status only; their Releases look too."""
     if state.paused:
         return
-    for owner in event.owners:
+    claim = event.summary.kind == "PersistentVolumeClaim"
+    # A StatefulSet's claims name no Environment as their owner: the Environment of their
+    # instance label hears of them.
+    owners = event.owners or (state.labelled(event.namespace, event.instance) if claim else ())
+    for owner in owners:
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
-        state.environments.request(key, converge=drifted or key in state.ledger.refusals)
+        converge = drifted or key in state.ledger.refusals or key in state.ledger.resizing
+        if claim and not (
+            converge or event.deleted or _resizing(state.environment(key), event.summary)
+        ):
+            # A claim's binding and status writes matter only to a resize under way: each
+            # would otherwise cost a reconcile.
+            continue
+        state.environments.request(key, converge=converge)
         state.wake_releases_of(key)
     if event.deleted:
         # A name another Environment's child held is free now: those refused for it
@@ -83,6 +97,17 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
         # collected) try again.
         for key in state.ledger.blocked_in(event.namespace):
             state.environments.request(key, converge=True)
+
+
+def _resizing(record: EnvRecord | None, claim: ChildSummary) -> bool:
+    """The claim is mid-resize, or the Environment says its volumes are not at their size."""
+    capacity, requested = claim.capacity, claim.requested
+    if claim.resize is not None or (
+        capacity and requested and quantity_bytes(capacity) < quantity_bytes(requested)
+    ):
+        return True
+    volumes = raw_condition(record.status, VOLUMES_RESIZED) if record is not None else None
+    return volumes is not None and volumes.get("status") == "False"
 
 
 async def cloudnative_pg_child_changed(

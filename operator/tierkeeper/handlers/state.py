@@ -62,6 +62,14 @@ class OperatorState:
             self.indexes = {k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)}
         return self
 
+    def labelled(self, namespace: str, instance: str) -> tuple[str, ...]:
+        """The Environments of `namespace` whose children carry the instance label `instance`."""
+        return tuple(
+            name
+            for ns, name in self.indexes.get("environments", {})
+            if ns == namespace and ChildNames(name).instance_label == instance
+        )
+
     def environment(self, key: ObjectKey) -> EnvRecord | None:
         return next(iter(self.indexes["environments"].get(key, [])), None)
 

@@ -17,6 +17,18 @@ from tierkeeper import FIELD_MANAGER
 # (kind, name) of a child within its Environment's namespace.
 ChildKey = tuple[str, str]
 
+# The label on data (volumes, the credentials Secret) detached from the Environment it
+# came from, which keeps it for an Environment of that name to adopt.
+RETAINED_FROM = "tierkeeper.dev/retained-from"
+# PersistentVolumeClaim conditions of a resize under way or stuck; a later one wins when
+# several are True (an error over progress).
+RESIZE_CONDITIONS = (
+    "Resizing",
+    "FileSystemResizePending",
+    "ControllerResizeError",
+    "NodeResizeError",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ChildSummary:
@@ -35,6 +47,14 @@ class ChildSummary:
     last_success: str | None = None
     phase: str | None = None
     controller_uid: str | None = None  # the uid of the owner reference marked controller
+    retained: bool = False  # labelled RETAINED_FROM: kept, not (yet) adopted
+    deleting: bool = False  # has a deletionTimestamp (a finalizer holds it)
+    # PersistentVolumeClaims: the size asked for, the size provisioned, their class and
+    # the resize condition that is True, if any.
+    requested: str | None = None
+    capacity: str | None = None
+    storage_class: str | None = None
+    resize: str | None = None
 
 
 # An Environment's children as the watches last saw them.
@@ -80,6 +100,11 @@ def _caught_up(status: Mapping[str, Any], generation: int | None) -> bool:
     return False
 
 
+def _resize_condition(status: Mapping[str, Any]) -> str | None:
+    true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    return next((type_ for type_ in reversed(RESIZE_CONDITIONS) if type_ in true), None)
+
+
 def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
     """The summary of one watched child, from its body as the API server sent it."""
     meta = body.get("metadata", {})
@@ -96,6 +121,8 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
         "name": meta.get("name", ""),
         "version": version,
         "controller_uid": controller.get("uid") if controller else None,
+        "retained": RETAINED_FROM in (meta.get("labels") or {}),
+        "deleting": meta.get("deletionTimestamp") is not None,
     }
     if kind in ("Deployment", "StatefulSet"):
         containers = spec.get("template", {}).get("spec", {}).get("containers") or [{}]
@@ -120,6 +147,15 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
             updated=ready,
             observed_current=_caught_up(status, generation),
             phase=status.get("phase"),
+        )
+    if kind == "PersistentVolumeClaim":
+        return ChildSummary(
+            **base,
+            phase=status.get("phase"),
+            requested=(spec.get("resources") or {}).get("requests", {}).get("storage"),
+            capacity=(status.get("capacity") or {}).get("storage"),
+            storage_class=spec.get("storageClassName"),
+            resize=_resize_condition(status),
         )
     if kind == "CronJob":
         return ChildSummary(**base, last_success=status.get("lastSuccessfulTime"))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 DNS_LABEL_MAX = 63
 SUFFIXED_CONTROLLER_MAX = 52
 _HASH_LENGTH = 8
+# The volumeClaimTemplate of both data StatefulSets; their claims are named after it.
+DATA_CLAIM_TEMPLATE = "data"
 _VALID_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -72,6 +74,11 @@ class ChildNames:
         return self._name("-postgres", SUFFIXED_CONTROLLER_MAX)
 
     @property
+    def postgres_data(self) -> str:
+        """The claim the database StatefulSet's template `data` makes for its one pod."""
+        return f"{DATA_CLAIM_TEMPLATE}-{self.postgres}-0"
+
+    @property
     def postgres_credentials(self) -> str:
         return self._name("-postgres-credentials")
 
@@ -83,6 +90,11 @@ class ChildNames:
     @property
     def redis(self) -> str:
         return self._name("-redis", SUFFIXED_CONTROLLER_MAX)
+
+    @property
+    def redis_data(self) -> str:
+        """The claim the Redis StatefulSet's template `data` makes for its one pod."""
+        return f"{DATA_CLAIM_TEMPLATE}-{self.redis}-0"
 
     @property
     def redis_config(self) -> str:

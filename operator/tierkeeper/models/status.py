@@ -49,7 +49,8 @@ class EnvironmentStatus(Model):
     observed_generation: int | None = Field(None, description="Last generation reconciled.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, AppReady, DatabaseReady, CacheReady, BackupsScheduled, Degraded.",
+        description="Ready, AppReady, DatabaseReady, CacheReady, BackupsScheduled, Degraded; "
+        "VolumesResized from the first change of a data volume's size.",
         json_schema_extra=CONDITIONS_SCHEMA,
     )
     active_color: str | None = Field(None, description="Colour receiving traffic (blue-green).")

@@ -12,8 +12,7 @@ from tierkeeper.apply.children import Owner, owned
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.child import LiveChildren
-from tierkeeper.reconcile.retention import RETAINED_FROM
+from tierkeeper.models.child import RETAINED_FROM, LiveChildren
 from tierkeeper.render.postgres import render_credentials_secret
 
 
@@ -26,7 +25,8 @@ async def ensure_credentials(
     password, so the retained database volume still opens.
     """
     name = env.names.postgres_credentials
-    if not env.spec.postgres.enabled or ("Secret", name) in live:
+    known = live.get(("Secret", name))
+    if not env.spec.postgres.enabled or (known is not None and not known.retained):
         return
     try:
         existing = await kube.get("v1", "Secret", env.namespace, name)

@@ -24,11 +24,17 @@ from tierkeeper.models.child import LiveChildren, summarize
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import parse_status
+from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.credentials import ensure_credentials
 from tierkeeper.reconcile.ledger import WriteLedger
-from tierkeeper.reconcile.provider_change import CHANGE_NOT_ALLOWED, provider_change
+from tierkeeper.reconcile.provider_change import provider_change
 from tierkeeper.reconcile.records import EnvRecord
+from tierkeeper.reconcile.volumes import (
+    VolumeDecision,
+    decide_volumes,
+    write_volumes,
+)
 from tierkeeper.render import app_children, data_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, find, observe
@@ -37,6 +43,7 @@ from tierkeeper.status.environment import (
     environment_status,
     ready_event,
     refused_status,
+    volumes_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -99,6 +106,7 @@ async def _converge(
     recorded: AppRollout,
     ledger: WriteLedger,
     previous: EnvironmentStatus,
+    volumes: VolumeDecision,
     *,
     cnpg_installed: bool,
 ) -> Observation | None:
@@ -106,7 +114,7 @@ async def _converge(
     for a change of a live Environment, if the API server would refuse any of them."""
     key = record.key
     owner = Owner(record.name, record.uid)
-    data = data_children(env)
+    data = data_children(env, volumes.sizes)
     if not (cnpg_installed and env.cloudnative_pg):
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
     app = app_children(env, ledger.decided.get(key, recorded))
@@ -134,6 +142,7 @@ async def _converge(
         with ledger.expecting(key, data):
             written = await converge(kube, env, data, live, owner, check_names=False)
         ledger.record(key, data, written)
+        await write_volumes(kube, env, volumes, owner)
 
     await asyncio.gather(
         write_data(),
@@ -179,11 +188,22 @@ async def reconcile_environment(
         return error.reason
     cnpg = cnpg_installed and env.cloudnative_pg
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
+    # What the change does to the live volumes, decided before anything is written.
+    volumes = await decide_volumes(kube, env, live, record.uid)
+    refusal = refusal or volumes.refusal
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
         try:
             refusal = await _converge(
-                kube, env, record, live, recorded, ledger, previous, cnpg_installed=cnpg_installed
+                kube,
+                env,
+                record,
+                live,
+                recorded,
+                ledger,
+                previous,
+                volumes,
+                cnpg_installed=cnpg_installed,
             )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
@@ -194,6 +214,7 @@ async def reconcile_environment(
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if converge_children:
         ledger.block(record.key, refusal)
+        ledger.mark_resizing(record.key, volumes.waiting)
     elif refusal is None:
         refusal = ledger.refusals.get(record.key)
     observed = StatusInputs(
@@ -202,6 +223,7 @@ async def reconcile_environment(
         rollout=ledger.decided.get(record.key, recorded),
         cnpg_installed=cnpg,
         refusal=refusal,
+        volumes=volumes.condition(env, live),
     )
     # Only a reconcile that converged this generation may say it observed it: a status-only
     # look at a new spec has not acted on it (and a later converge must know it is a change).
@@ -250,5 +272,6 @@ async def _report(
     if status == previous:
         return
     await kube.write_status("Environment", record.namespace, record.name, status, previous)
-    if (event := ready_event(previous, status)) is not None:
-        await post_event(kube, record.involved, *event)
+    for event in (ready_event(previous, status), volumes_event(previous, status)):
+        if event is not None:
+            await post_event(kube, record.involved, *event)

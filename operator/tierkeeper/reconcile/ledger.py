@@ -37,6 +37,8 @@ class WriteLedger:
     # child (a name freed, a child put right by hand) may unblock it, and until a converge
     # does, a status-only reconcile reports the refusal still.
     refusals: dict[ObjectKey, Observation] = field(default_factory=dict)
+    # Environments with a volume resize under way: a change of their claims may move it on.
+    resizing: set[ObjectKey] = field(default_factory=set)
     _in_flight: dict[ObjectKey, Counter[ChildKey]] = field(default_factory=dict)
     _app_locks: dict[ObjectKey, asyncio.Lock] = field(default_factory=dict)
 
@@ -81,6 +83,12 @@ class WriteLedger:
         else:
             self.refusals.pop(key, None)
 
+    def mark_resizing(self, key: ObjectKey, resizing: bool) -> None:
+        if resizing:
+            self.resizing.add(key)
+        else:
+            self.resizing.discard(key)
+
     def blocked_in(self, namespace: str) -> list[ObjectKey]:
         return [key for key in self.refusals if key[0] == namespace]
 
@@ -90,4 +98,5 @@ class WriteLedger:
         self.decided.pop(key, None)
         self.applied_rollout.pop(key, None)
         self.refusals.pop(key, None)
+        self.resizing.discard(key)
         self._app_locks.pop(key, None)

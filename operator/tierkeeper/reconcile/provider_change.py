@@ -12,10 +12,9 @@ from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren
+from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, observe
-
-CHANGE_NOT_ALLOWED = "ChangeNotAllowed"
 
 _BY_HAND = (
     "the data would stay behind in the old one. To move it: create a new Environment "

@@ -1,4 +1,5 @@
-"""What an Environment leaves behind when it is deleted with `deletionPolicy: Retain`.
+"""What an Environment leaves behind when it is deleted with `deletionPolicy: Retain` (and,
+the same way, what a component turned off leaves: see reconcile/volumes.py).
 
 Data volumes, the credentials Secret (our only Secret) and a CloudNativePG Cluster (which
 owns its own volumes) lose their owner reference before garbage collection takes the
@@ -12,12 +13,14 @@ from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import post_event
 from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
+from tierkeeper.models.child import RETAINED_FROM
 from tierkeeper.models.names import ChildNames, label_value
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 from tierkeeper.render.postgres import CNPG_API_VERSION
 
-RETAINED_FROM = "tierkeeper.dev/retained-from"
+__all__ = ["RETAINED_FROM", "retain", "retain_data", "retain_on_deletion"]
+
 RETAINED_KINDS = (
     ("v1", "PersistentVolumeClaim"),
     ("v1", "Secret"),
@@ -25,12 +28,20 @@ RETAINED_KINDS = (
 )
 
 
+async def retain(
+    kube: ApiClient, api_version: str, kind: str, namespace: str, name: str, env_name: str
+) -> None:
+    """Detach one object from its owners and label it with the Environment it came from."""
+    # A label value (63 characters at most): a long Environment name is shortened as names are.
+    patch = {
+        "metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: label_value(env_name)}}
+    }
+    await kube.merge_patch(api_version, kind, namespace, name, patch)
+
+
 async def retain_data(kube: ApiClient, env_name: str, namespace: str, selector: str) -> list[str]:
     """Detach the data of a departing Environment from it; returns what was kept."""
     kept: list[str] = []
-    # A label value (63 characters at most): a long Environment name is shortened as names are.
-    retained_from = label_value(env_name)
-    patch = {"metadata": {"ownerReferences": None, "labels": {RETAINED_FROM: retained_from}}}
     for api_version, kind in RETAINED_KINDS:
         try:
             items = await kube.list(api_version, kind, namespace, selector)
@@ -38,7 +49,7 @@ async def retain_data(kube: ApiClient, env_name: str, namespace: str, selector: 
             continue
         for item in items:
             name = item["metadata"]["name"]
-            await kube.merge_patch(api_version, kind, namespace, name, patch)
+            await retain(kube, api_version, kind, namespace, name, env_name)
             kept.append(f"{kind}/{name}")
     return kept
 

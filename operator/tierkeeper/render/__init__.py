@@ -34,6 +34,7 @@ from tierkeeper.render.redis import (
     render_redis_service,
     render_redis_statefulset,
 )
+from tierkeeper.render.volumes import AS_WANTED, VolumeSizes
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
     ]
 
 
-def data_children(env: ResolvedEnvironment) -> list[Child]:
-    """Every other child but the credentials Secret: the data services and backups.
+def data_children(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED) -> list[Child]:
+    """Every other child but the credentials Secret: the data services and backups, their
+    volumes at `sizes` where given.
 
     The Secret is left out because its password is generated once, at creation, by
     the reconcile (see `render.postgres.render_credentials_secret`).
@@ -80,7 +82,7 @@ def data_children(env: ResolvedEnvironment) -> list[Child]:
     names = env.names
     return [
         Child("v1", "Service", names.postgres, render_postgres_service(env)),
-        Child("apps/v1", "StatefulSet", names.postgres, render_postgres_statefulset(env)),
+        Child("apps/v1", "StatefulSet", names.postgres, render_postgres_statefulset(env, sizes)),
         Child(CNPG_API_VERSION, "Cluster", names.postgres, render_cnpg_cluster(env)),
         Child(
             CNPG_API_VERSION,
@@ -90,9 +92,9 @@ def data_children(env: ResolvedEnvironment) -> list[Child]:
         ),
         Child("v1", "ConfigMap", names.redis_config, render_redis_config(env)),
         Child("v1", "Service", names.redis, render_redis_service(env)),
-        Child("apps/v1", "StatefulSet", names.redis, render_redis_statefulset(env)),
+        Child("apps/v1", "StatefulSet", names.redis, render_redis_statefulset(env, sizes)),
         Child("v1", "ConfigMap", names.backup_script, render_backup_script(env)),
-        Child("v1", "PersistentVolumeClaim", names.backups_pvc, render_backups_pvc(env)),
+        Child("v1", "PersistentVolumeClaim", names.backups_pvc, render_backups_pvc(env, sizes)),
         Child("batch/v1", "CronJob", names.backup_cronjob, render_backup_cronjob(env)),
         Child(
             "v1",

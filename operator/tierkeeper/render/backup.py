@@ -7,6 +7,7 @@ from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.endpoints import POSTGRES_PORT
 from tierkeeper.render.common import Component, Manifest, labels, metadata, secret_env, value_env
 from tierkeeper.render.postgres import PASSWORD_KEY
+from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, builtin_backups, volume_size
 
 BACKUP_MOUNT = "/backups"
 SCRIPT_MOUNT = "/opt/tierkeeper"
@@ -15,13 +16,8 @@ BACKOFF_LIMIT = 2
 ACTIVE_DEADLINE_SECONDS = 3600
 
 
-def _wanted(env: ResolvedEnvironment) -> bool:
-    postgres = env.spec.postgres
-    return postgres.enabled and postgres.backup.enabled and not env.cloudnative_pg
-
-
 def render_backup_script(env: ResolvedEnvironment) -> Manifest | None:
-    if not _wanted(env):
+    if not builtin_backups(env):
         return None
     return {
         "apiVersion": "v1",
@@ -31,8 +27,8 @@ def render_backup_script(env: ResolvedEnvironment) -> Manifest | None:
     }
 
 
-def render_backups_pvc(env: ResolvedEnvironment) -> Manifest | None:
-    if not _wanted(env):
+def render_backups_pvc(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED) -> Manifest | None:
+    if not builtin_backups(env):
         return None
     return {
         "apiVersion": "v1",
@@ -40,15 +36,13 @@ def render_backups_pvc(env: ResolvedEnvironment) -> Manifest | None:
         "metadata": metadata(env, env.names.backups_pvc, Component.BACKUP),
         "spec": {
             "accessModes": ["ReadWriteOnce"],
-            # Compressed dumps of a database are smaller than its volume; the same size
-            # holds several of them.
-            "resources": {"requests": {"storage": env.spec.postgres.storage}},
+            "resources": {"requests": {"storage": volume_size(env, Volume.BACKUPS, sizes)}},
         },
     }
 
 
 def render_backup_cronjob(env: ResolvedEnvironment) -> Manifest | None:
-    if not _wanted(env):
+    if not builtin_backups(env):
         return None
     postgres = env.spec.postgres
     names = env.names

@@ -28,6 +28,7 @@ from tierkeeper.render.objectstore import (
     store_volumes,
 )
 from tierkeeper.render.objectstore import image as object_store_image
+from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, volume_size
 
 DATABASE = "app"
 USERNAME = "app"
@@ -71,7 +72,9 @@ def render_postgres_service(env: ResolvedEnvironment) -> Manifest | None:
     return data_service(env, Component.POSTGRES, env.names.postgres, POSTGRES_PORT)
 
 
-def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
+def render_postgres_statefulset(
+    env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED
+) -> Manifest | None:
     if not _builtin(env):
         return None
     postgres = env.spec.postgres
@@ -120,7 +123,9 @@ def render_postgres_statefulset(env: ResolvedEnvironment) -> Manifest | None:
             "replicas": 1,
             "selector": {"matchLabels": selector(env, Component.POSTGRES)},
             "template": {"metadata": {"labels": labels(env, Component.POSTGRES)}, "spec": pod},
-            "volumeClaimTemplates": [claim_template(env, Component.POSTGRES, postgres.storage)],
+            "volumeClaimTemplates": [
+                claim_template(env, Component.POSTGRES, volume_size(env, Volume.POSTGRES, sizes))
+            ],
             "persistentVolumeClaimRetentionPolicy": claim_retention(env),
         },
     }

@@ -17,6 +17,7 @@ from tierkeeper.render.common import (
     metadata,
     selector,
 )
+from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, volume_size
 
 REDIS_IMAGE = "redis:7.4"
 CONFIG_FILE = "redis.conf"
@@ -67,7 +68,9 @@ def render_redis_service(env: ResolvedEnvironment) -> Manifest | None:
     return data_service(env, Component.REDIS, env.names.redis, REDIS_PORT)
 
 
-def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
+def render_redis_statefulset(
+    env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED
+) -> Manifest | None:
     redis = env.spec.redis
     if not redis.enabled:
         return None
@@ -75,9 +78,10 @@ def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
     # A config change must restart Redis, which only reads redis.conf at start.
     config_hash = hashlib.sha256(redis_conf(env).encode()).hexdigest()[:16]
     data_volume = [] if persistent else [{"name": "data", "emptyDir": {}}]
-    # Twice maxmemory: room for an AOF rewrite or RDB fork beside the current file.
     claims = (
-        [claim_template(env, Component.REDIS, _volume_size(redis.max_memory))] if persistent else []
+        [claim_template(env, Component.REDIS, volume_size(env, Volume.REDIS, sizes))]
+        if persistent
+        else []
     )
     spec: Manifest = {
         "serviceName": env.names.redis,
@@ -121,8 +125,3 @@ def render_redis_statefulset(env: ResolvedEnvironment) -> Manifest | None:
         "metadata": metadata(env, env.names.redis, Component.REDIS),
         "spec": spec,
     }
-
-
-def _volume_size(max_memory: str) -> str:
-    """Twice maxmemory, in whole MiB."""
-    return f"{-(-2 * quantity_bytes(max_memory) // 2**20)}Mi"

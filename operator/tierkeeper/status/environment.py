@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from tierkeeper.models import EnvironmentStatus, ResolvedEnvironment
+from tierkeeper.models import Condition, EnvironmentStatus, ResolvedEnvironment
 from tierkeeper.models.child import ChildSummary, LiveChildren
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
@@ -21,6 +21,9 @@ HA_PROVIDER_MISSING = (
 # Why an Environment is not Ready yet on its way there, after a create or a change: worth a
 # Normal Event. Any other reason is a refusal or a fault, worth a Warning.
 ON_THE_WAY = frozenset({"Creating", "Progressing"})
+VOLUMES_RESIZED = "VolumesResized"
+# The same for VolumesResized: a resize under way (any other reason is a refusal or an error).
+VOLUMES_ON_THE_WAY = frozenset({"Resizing", "FileSystemResizePending"})
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class StatusInputs:
     rollout: AppRollout
     cnpg_installed: bool
     refusal: Observation | None = None
+    # VolumesResized, of a live Environment (reconcile/volumes.py): whether its volumes
+    # have the sizes the spec asks for. Never part of Ready: the app serves meanwhile.
+    volumes: Observation | None = None
 
 
 def _replicas(kind: str, child: ChildSummary | None, what: str) -> Observation:
@@ -112,6 +118,15 @@ def _ready(components: list[Observation], refusal: Observation | None) -> Observ
     return observe("Ready", True, "Ready", "all components are ready")
 
 
+def _volumes(inputs: StatusInputs, previous: EnvironmentStatus) -> list[Observation]:
+    """Shown from the first resize on: an Environment whose volumes never changed size has
+    nothing to say about it."""
+    seen = inputs.volumes
+    if seen is None or (seen.true and find(previous.conditions, seen.type) is None):
+        return []
+    return [seen]
+
+
 def _degraded(ready: Observation, previous: EnvironmentStatus) -> Observation:
     was_ready = find(previous.conditions, "Ready")
     was_degraded = find(previous.conditions, "Degraded")
@@ -140,7 +155,7 @@ def environment_status(
     ready = _ready(components, inputs.refusal)
     conditions = merge_conditions(
         previous.conditions,
-        [ready, *components, _degraded(ready, previous)],
+        [ready, *components, _degraded(ready, previous), *_volumes(inputs, previous)],
         now=now,
         generation=generation,
     )
@@ -172,14 +187,32 @@ def refused_status(
     )
 
 
-def ready_event(
-    previous: EnvironmentStatus, status: EnvironmentStatus
-) -> tuple[Literal["Normal", "Warning"], str, str] | None:
+Event = tuple[Literal["Normal", "Warning"], str, str]
+
+
+def _changed(
+    previous: EnvironmentStatus, status: EnvironmentStatus, type_: str
+) -> Condition | None:
+    """The condition `type_` of `status` if its status or reason differs from before."""
+    now, was = find(status.conditions, type_), find(previous.conditions, type_)
+    if now is None or (was is not None and (was.status, was.reason) == (now.status, now.reason)):
+        return None
+    return now
+
+
+def ready_event(previous: EnvironmentStatus, status: EnvironmentStatus) -> Event | None:
     """The Event for a change of Ready (status or reason), if it changed."""
-    ready, was = find(status.conditions, "Ready"), find(previous.conditions, "Ready")
-    if ready is None or (
-        was is not None and (was.status, was.reason) == (ready.status, ready.reason)
-    ):
+    ready = _changed(previous, status, "Ready")
+    if ready is None:
         return None
     normal = ready.status == "True" or ready.reason in ON_THE_WAY
     return ("Normal" if normal else "Warning", ready.reason, ready.message)
+
+
+def volumes_event(previous: EnvironmentStatus, status: EnvironmentStatus) -> Event | None:
+    """The Event for a change of VolumesResized: a Warning when a growth is refused."""
+    volumes = _changed(previous, status, VOLUMES_RESIZED)
+    if volumes is None:
+        return None
+    normal = volumes.status == "True" or volumes.reason in VOLUMES_ON_THE_WAY
+    return ("Normal" if normal else "Warning", volumes.reason, volumes.message)
