@@ -85,6 +85,8 @@ def test_tier_changes_keep_ready_pods_behind_the_service_and_keep_the_data(
     wait_for_shape(
         api, namespace, [NAMES.color_deployment("blue"), NAMES.color_deployment("green")], "blue"
     )
+    # Every volume exists once the data services are Ready.
+    eventually(lambda: is_ready(api, namespace), timeout=120, what="Ready")
     before = data_uids(api, namespace)
     with serving_guard(api, namespace, ENV) as violations:
         api.apply(environment("development"), namespace)

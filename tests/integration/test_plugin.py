@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import Api, eventually
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 from tests.integration.releases import (
     ENV,
     active_color,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, is_true
-from tests.integration.operator import OperatorProcess
+from tests.integration.operator_process import OperatorProcess
 from tests.integration.releases import release
 from tierkeeper.models.units import quantity_bytes
 
