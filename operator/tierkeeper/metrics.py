@@ -42,6 +42,7 @@ class EnvironmentFigures:
     ready: bool
     degraded: bool
     cost: float
+    budget: float | None
     backup_interval: float | None
     last_backup: float | None  # seconds since the epoch
 
@@ -68,6 +69,11 @@ class ObjectFigures(Collector):
             "Estimated monthly cost.",
             labels=labels,
         )
+        budget = GaugeMetricFamily(
+            "tierkeeper_environment_monthly_budget_usd",
+            "The Environment's spec.budget.monthlyUSD (none: no budget set).",
+            labels=labels,
+        )
         last_backup = GaugeMetricFamily(
             "tierkeeper_backup_last_success_timestamp_seconds",
             "When the last backup succeeded (builtin backups).",
@@ -84,6 +90,8 @@ class ObjectFigures(Collector):
             ready.add_metric(values, int(figures.ready))
             degraded.add_metric(values, int(figures.degraded))
             cost.add_metric(values, figures.cost)
+            if figures.budget is not None:
+                budget.add_metric(values, figures.budget)
             if figures.backup_interval is not None:
                 interval.add_metric(values, figures.backup_interval)
             if figures.last_backup is not None:
@@ -95,7 +103,7 @@ class ObjectFigures(Collector):
         )
         for (namespace, name), current in list(self.release_phases.items()):
             phase.add_metric([namespace, name, current.value], 1)
-        yield from (ready, degraded, cost, last_backup, interval, phase)
+        yield from (ready, degraded, cost, budget, last_backup, interval, phase)
 
 
 FIGURES = ObjectFigures()
@@ -143,11 +151,17 @@ def environment(
     ready: bool,
     degraded: bool,
     cost: float,
+    budget: float | None,
     backup_interval: float | None,
     last_backup: datetime | None,
 ) -> None:
     FIGURES.environments[(namespace, name)] = EnvironmentFigures(
-        ready, degraded, cost, backup_interval, last_backup.timestamp() if last_backup else None
+        ready,
+        degraded,
+        cost,
+        budget,
+        backup_interval,
+        last_backup.timestamp() if last_backup else None,
     )
 
 

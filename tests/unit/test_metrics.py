@@ -47,6 +47,7 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
         ready=False,
         degraded=True,
         cost=8,
+        budget=None,
         backup_interval=None,
         last_backup=None,
     )
@@ -56,6 +57,7 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
         ready=True,
         degraded=False,
         cost=12.5,
+        budget=42,
         backup_interval=86400,
         last_backup=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
     )
@@ -63,6 +65,7 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
         "tierkeeper_environment_ready": 1,
         "tierkeeper_environment_degraded": 0,
         "tierkeeper_environment_estimated_monthly_cost_usd": 12.5,
+        "tierkeeper_environment_monthly_budget_usd": 42,
         "tierkeeper_backup_interval_seconds": 86400,
         "tierkeeper_backup_last_success_timestamp_seconds": 1795489200,
     }

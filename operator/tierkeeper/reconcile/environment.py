@@ -258,6 +258,7 @@ def _export(env: ResolvedEnvironment, observed: StatusInputs, status: Environmen
         ready=ready is not None and ready.status == "True",
         degraded=degraded is not None and degraded.status == "True",
         cost=status.estimated_monthly_cost_usd or 0.0,
+        budget=env.spec.budget.monthly_usd if env.spec.budget else None,
         backup_interval=metrics.schedule_interval_seconds(backup.schedule)
         if builtin_backups
         else None,
