@@ -9,14 +9,14 @@ import yaml
 
 from tests.integration.test_cloudnative_pg import cloudnative_pg_crds  # noqa: F401 (fixture)
 from tests.unit.test_render_objectstore import STORE
-from tierkeeper.devcluster import Kube
+from tierkeeper.devcluster import Kubectl
 from tierkeeper.models import resolve_document
 from tierkeeper.render.postgres import render_cnpg_cluster, render_cnpg_scheduled_backup
 
 
 def test_cluster_and_scheduled_backup_with_a_barman_object_store_pass_the_real_crds(
     namespace: str,
-    cluster: Kube,
+    cluster: Kubectl,
     cloudnative_pg_crds: Path,  # noqa: F811 (fixture)
 ) -> None:
     env = resolve_document(
