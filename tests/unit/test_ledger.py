@@ -48,3 +48,12 @@ def test_a_child_the_write_deleted_is_no_longer_ours() -> None:
     ledger.record(KEY, [], {("Service", "shop"): "fields:abc"})
     ledger.record(KEY, [Child("v1", "Service", "shop", None)], {})
     assert not ledger.drifted(KEY, SERVICE, deleted=True)
+
+
+def test_our_write_coming_back_before_its_answer_has_not_drifted() -> None:
+    ledger = WriteLedger()
+    ledger.record(KEY, [], {("Service", "shop"): "fields:old"})
+    wanted = [Child("v1", "Service", "shop", {"kind": "Service"})]
+    with ledger.expecting(KEY, wanted):
+        assert not ledger.drifted(KEY, SERVICE, deleted=False)
+    assert ledger.drifted(KEY, SERVICE, deleted=False), "after the write, a change is drift"

@@ -69,13 +69,16 @@ class WriteLedger:
         versions.update(written)
 
     def drifted(self, key: ObjectKey, child: ChildSummary, deleted: bool) -> bool:
+        """Whether a watch event of a child is someone else's change. A change of a child
+        being written is taken for our write coming back before its answer: it nearly
+        always is, and taking it for drift rewrote every child after each write. The cost:
+        someone else's edit that lands in the few milliseconds of our write is seen only
+        at the next change. A deletion is drift all the same."""
         ours = self.versions.get(key, {}).get((child.kind, child.name))
+        writing = self._in_flight.get(key, Counter())[(child.kind, child.name)] > 0
         if deleted:
-            return (
-                ours is not None
-                or self._in_flight.get(key, Counter())[(child.kind, child.name)] > 0
-            )
-        return ours is not None and ours != child.version
+            return ours is not None or writing
+        return not writing and ours is not None and ours != child.version
 
     def block(self, key: ObjectKey, refusal: Observation | None) -> None:
         if refusal is not None:
