@@ -1,6 +1,6 @@
 """tierkeeper's benchmarks against the local control plane; see bench/README.md.
 
-    .venv/bin/python bench/run.py            # full: `make bench`, < 20 minutes on two cores
+    .venv/bin/python bench/run.py            # full: `make bench`, < 25 minutes on two cores
     .venv/bin/python bench/run.py --quick    # smaller N, shorter idle: < 3 minutes
 
 Writes bench/results.json (bench/results-quick.json with --quick). Not a test: nothing

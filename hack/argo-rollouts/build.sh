@@ -32,9 +32,9 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
-# The pinned release requires this Go (its go.mod's `go` line); an older local Go
-# fetches it as a module, like any other dependency.
-export GOTOOLCHAIN=go$(awk '$1 == "go" { print $2 }' "$here/go.mod")
+# The pinned release requires the Go of go.mod's `go` line: `auto` lets an older local Go
+# fetch that toolchain as a module, like any other dependency (a newer one is used as is).
+export GOTOOLCHAIN=auto
 export CGO_ENABLED=0
 
 mkdir -p "$dir"
@@ -44,7 +44,7 @@ staging=$(mktemp -d "$dir/staging.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 
 if [[ ! -x $dir/bin/rollouts-controller ]]; then
-  echo "build.sh: building rollouts-controller $version (from scratch: about 10 minutes on 2 cores)" >&2
+  echo "build.sh: building rollouts-controller $version (from scratch: about 15 minutes on 2 cores)" >&2
   (cd "$here" && go build -trimpath -ldflags="-s -w" -o "$staging/rollouts-controller" \
     "$module/cmd/rollouts-controller")
   mkdir -p "$dir/bin"
@@ -52,7 +52,7 @@ if [[ ! -x $dir/bin/rollouts-controller ]]; then
 fi
 
 if [[ ! -d $dir/crds ]]; then
-  src=$(cd "$here" && go list -m -f '{{.Dir}}' "$module")
+  src=$(cd "$here" && go mod download "$module" && go list -m -f '{{.Dir}}' "$module")
   mkdir -p "$staging/crds"
   cp "$src"/manifests/crds/*-crd.yaml "$staging/crds/"
   mv "$staging/crds" "$dir/crds"
