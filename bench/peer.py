@@ -293,11 +293,13 @@ async def measure(
     n: int,
     idle_seconds: float,
     samples: int,
-) -> dict[str, Any]:
+    figures: dict[str, Any],
+) -> None:
+    """Fills `figures` as they are taken, so that an interrupted run still has them."""
     names = [f"app-{i:04d}" for i in range(n)]
     await create_namespace(kube, side.namespace)
     controller.start()
-    figures: dict[str, Any] = {"objects": n}
+    figures["objects"] = n
     try:
         figures["startSeconds"] = round(await controller.wait_ready(), 2)
         await asyncio.sleep(1)
@@ -332,7 +334,6 @@ async def measure(
         figures["cpuSeconds"] = round(controller.cpu_seconds() - cpu_before, 2)
     finally:
         controller.stop()
-    return figures
 
 
 async def switches(
@@ -414,16 +415,31 @@ async def peer(
     n: int,
     idle_seconds: float,
     samples: int,
-) -> dict[str, Any]:
-    """Argo Rollouts first, then tierkeeper, each over its own namespace."""
-    result: dict[str, Any] = {"objects": n, "switchSamples": samples}
-    result["argoRollouts"] = await measure(
-        argo_side(argo.namespace), argo, kube, audit, n, idle_seconds, samples
+    result: dict[str, Any],
+) -> None:
+    """Argo Rollouts first, then tierkeeper, each over its own namespace; `result` filled
+    as the figures are taken."""
+    result.update(objects=n, switchSamples=samples, argoRollouts={}, tierkeeper={})
+    await measure(
+        argo_side(argo.namespace),
+        argo,
+        kube,
+        audit,
+        n,
+        idle_seconds,
+        samples,
+        result["argoRollouts"],
     )
     namespace = "peer-tierkeeper"
-    result["tierkeeper"] = await measure(
-        tierkeeper_side(namespace), operator(namespace), kube, audit, n, idle_seconds, samples
+    await measure(
+        tierkeeper_side(namespace),
+        operator(namespace),
+        kube,
+        audit,
+        n,
+        idle_seconds,
+        samples,
+        result["tierkeeper"],
     )
     result["ratio"] = ratios(result["tierkeeper"], result["argoRollouts"])
     result["note"] = "every ratio is tierkeeper / Argo Rollouts (below 1: tierkeeper uses less)"
-    return result

@@ -508,7 +508,8 @@ async def measure(
             idle = plan.idle_seconds if n == plan.ratio_at else 0
             results["convergence"].append(await convergence(bench, n, idle))
         results["switch"] = await switch_latency(bench, plan.switches)
-        results["peer"] = await peer(
+        results["peer"] = {}
+        await peer(
             bench.kube,
             bench.audit,
             ArgoController(argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir),
@@ -516,6 +517,7 @@ async def measure(
             plan.peer,
             plan.peer_idle_seconds,
             plan.switches,
+            results["peer"],
         )
         results.update(await memory_and_startup(bench, plan))
         cluster.check()
