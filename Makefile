@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds tools argocd-lua
+.PHONY: setup lint test test-unit test-integration test-data dev controlplane data-deps e2e-kind bench crds tools argocd-lua argo-rollouts
 
 setup: $(VENV)/.installed
 
@@ -64,9 +64,15 @@ tools:
 argocd-lua:
 	cd hack/argocd-lua && go test -count=1 ./...
 
-# Benchmarks on the local control plane (bench/README.md): bench/results.json in < 20 minutes;
+# The Argo Rollouts controller and its CRDs, the bench's peer (hack/argo-rollouts), built from
+# its Go module into ~/.cache/tierkeeper/argo-rollouts only when missing. Not part of `make
+# test`: only the bench runs it.
+argo-rollouts:
+	bash hack/argo-rollouts/build.sh
+
+# Benchmarks on the local control plane (bench/README.md): bench/results.json in < 25 minutes;
 # `make bench BENCH_ARGS=--quick` for a smaller run in < 3 (bench/results-quick.json).
-bench: setup controlplane
+bench: setup controlplane argo-rollouts
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Everything: lint, unit, integration (local control plane) and data (PostgreSQL, Redis).

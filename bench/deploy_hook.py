@@ -177,7 +177,7 @@ async def measure(kubeconfig: Path, workdir: Path, count: int) -> dict[str, Any]
     to_traffic: list[float] = []
     answered: list[float] = []
     try:
-        operator.wait_ready()
+        await operator.wait_ready()
         async with (
             Watch(kube, f"/apis/{API_VERSION}/namespaces/{NAMESPACE}/releases") as releases,
             Watch(kube, f"/api/v1/namespaces/{NAMESPACE}/services") as services,

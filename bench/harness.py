@@ -183,6 +183,18 @@ def by_request(entries: list[AuditEntry]) -> dict[str, int]:
     return dict(sorted(Counter(f"{e.verb} {e.resource}" for e in entries).items()))
 
 
+def idle_figures(entries: list[AuditEntry], seconds: float) -> dict[str, Any]:
+    """The requests of an idle window, and the writes among them (0 is the target)."""
+    writes = [e for e in entries if e.verb in WRITE_VERBS]
+    return {
+        "seconds": seconds,
+        "writes": len(writes),
+        "writesByRequest": by_request(writes),
+        "requests": len(entries),
+        "requestsByRequest": by_request(entries),
+    }
+
+
 # -- the operator ------------------------------------------------------------------
 
 
@@ -240,22 +252,14 @@ class Operator:
         return int(children[0]) if children else pid
 
     def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        return rss_bytes(self.pid)
 
-    def _get(self, port: int, path: str) -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-                body: bytes = response.read()
-                return body.decode()
-        except OSError:
-            return None
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Every sample by (name, sorted labels); empty while the endpoint is not up."""
-        text = self._get(self.metrics_port, "/metrics")
+        text = http_get(self.metrics_port, "/metrics")
         if text is None:
             return {}
         return {
@@ -273,18 +277,55 @@ class Operator:
         )
 
     def live(self) -> bool:
-        return self._get(self.liveness_port, "/healthz") is not None
+        return http_get(self.liveness_port, "/healthz") is not None
 
-    def wait_ready(self, timeout: float = 120) -> float:
+    async def wait_ready(self, within: float = 120) -> float:
         """Seconds from start until kopf's liveness endpoint answers (start-up handlers done)."""
-        deadline = time.monotonic() + timeout
-        while not self.live():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited; see {self.log_path}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"operator not live after {timeout}s; see {self.log_path}")
-            time.sleep(0.05)
-        return time.monotonic() - self.started
+        return await wait_live(self.process, self.live, self.started, within, self.log_path)
+
+
+def http_get(port: int, path: str) -> str | None:
+    """The body a local endpoint answers; None while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            body: bytes = response.read()
+            return body.decode()
+    except OSError:
+        return None
+
+
+async def wait_live(
+    process: subprocess.Popen[bytes],
+    live: Callable[[], bool],
+    started: float,
+    within: float,
+    log_path: Path,
+) -> float:
+    """Seconds from `started` until `live()`; polled without blocking the event loop, so
+    that a Ctrl-C lands at once."""
+    deadline = time.monotonic() + within
+    while not live():
+        if process.poll() is not None:
+            raise RuntimeError(f"exited; see {log_path}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not live after {within}s; see {log_path}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of `pid`, all its threads."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name (field 2) may hold spaces and parentheses: split after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the bench's own view of the API ----------------------------------------------

@@ -1,6 +1,6 @@
 """tierkeeper's benchmarks against the local control plane; see bench/README.md.
 
-    .venv/bin/python bench/run.py            # full: `make bench`, < 20 minutes on two cores
+    .venv/bin/python bench/run.py            # full: `make bench`, < 25 minutes on two cores
     .venv/bin/python bench/run.py --quick    # smaller N, shorter idle: < 3 minutes
 
 Writes bench/results.json (bench/results-quick.json with --quick). Not a test: nothing
@@ -20,7 +20,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -43,11 +43,14 @@ from bench.harness import (
     conditions,
     create_namespace,
     create_or_get,
+    idle_figures,
     log,
     summary_ms,
 )
+from bench.peer import ArgoController, argo_rollouts, peer
 from tierkeeper import API_VERSION
 from tierkeeper.apply.client import ApiClient, Object
+from tierkeeper.devcluster import DevCluster
 from tierkeeper.devcluster.health import HealthServer
 from tierkeeper.render.common import COLOR
 
@@ -85,14 +88,16 @@ class Plan:
     # floor's, never reconciled until then; conv-N: the operator's).
     memory: dict[int, tuple[str, ...]]
     startup_at: int
+    peer: int  # Rollouts, and Environments with Releases, in the peer run (bench/peer.py)
+    peer_idle_seconds: float
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
             memory = {0: (), 20: ("conv-20",), 50: ("conv-50",)}
-            return cls((20, 50), 50, 10, 3, memory, 50)
+            return cls((20, 50), 50, 10, 3, memory, 50, 10, 5)
         memory = {0: (), 200: ("conv-200",), 1000: ("conv-500", "floor-500")}
-        return cls((50, 200, 500), 200, 60, 10, memory, 200)
+        return cls((50, 200, 500), 200, 60, 10, memory, 200, 100, 60)
 
 
 @dataclass
@@ -100,8 +105,8 @@ class Bench:
     kubeconfig: Path
     workdir: Path
     audit: Audit
-    kube: ApiClient  # the bench's own client (User-Agent tierkeeper-bench)
     profile: str | None = None  # py-spy | heap
+    kube: ApiClient = field(init=False)  # the bench's own client (User-Agent tierkeeper-bench)
     operators: int = 0
 
     def operator(self, *namespaces: str, **env: str) -> Operator:
@@ -187,7 +192,7 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
     operator = bench.operator(namespace)
     operator.start()
     try:
-        operator.wait_ready()
+        await operator.wait_ready()
         await asyncio.sleep(1)
         async with Watch(bench.kube, env_path(namespace)) as envs:
             wall, started = time.time(), time.monotonic()
@@ -233,17 +238,12 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
             quiet = converged_wall + GRACE
             grace = bench.audit.between(converged_wall, quiet, lambda e: e.operator)
             idle = bench.audit.between(quiet, time.time(), lambda e: e.operator)
-            writes = [e for e in idle if e.verb in WRITE_VERBS]
             result["idle"] = {
-                "seconds": idle_seconds,
-                "writes": len(writes),
-                "writesByRequest": by_request(writes),
-                "requests": len(idle),
-                "requestsByRequest": by_request(idle),
+                **idle_figures(idle, idle_seconds),
                 "graceSeconds": GRACE,
                 "writesInGrace": by_request([e for e in grace if e.verb in WRITE_VERBS]),
             }
-            log(f"idle: {len(writes)} writes, {len(idle)} requests")
+            log(f"idle: {result['idle']['writes']} writes, {len(idle)} requests")
     finally:
         operator.stop()
     return result
@@ -275,7 +275,7 @@ async def switch_latency(bench: Bench, count: int) -> dict[str, Any]:
     switch: list[float] = []
     rollback: list[float] = []
     try:
-        operator.wait_ready()
+        await operator.wait_ready()
         releases_path = f"/apis/{API_VERSION}/namespaces/{namespace}/releases"
         async with (
             Watch(bench.kube, releases_path) as releases,
@@ -407,7 +407,7 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
             operator = bench.operator(*(group or ("idle",)))
             operator.start()
             try:
-                operator.wait_ready()
+                await operator.wait_ready()
                 started = time.monotonic()
                 await envs.until(deployed(group, size), 300 + 1.5 * size, f"memory {size}")
                 log(f"memory: {size} Ready with a Release in {time.monotonic() - started:.0f}s")
@@ -494,25 +494,58 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
     }
 
 
-async def run(plan: Plan, workdir: Path, profile: str | None) -> dict[str, Any]:
+async def measure(
+    plan: Plan,
+    bench: Bench,
+    cluster: DevCluster,
+    argo: Path,
+    results: dict[str, Any],
+) -> None:
+    """Every measurement in turn, each result put into `results` as soon as it is taken."""
+    bench.kube = kube = await bench_kube(cluster.kubeconfig)
+    try:
+        for n in plan.convergence:
+            idle = plan.idle_seconds if n == plan.ratio_at else 0
+            results["convergence"].append(await convergence(bench, n, idle))
+        results["switch"] = await switch_latency(bench, plan.switches)
+        results["peer"] = {}
+        await peer(
+            bench.kube,
+            bench.audit,
+            ArgoController(argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir),
+            bench.operator,
+            plan.peer,
+            plan.peer_idle_seconds,
+            plan.switches,
+            results["peer"],
+        )
+        results.update(await memory_and_startup(bench, plan))
+        cluster.check()
+    except Exception as error:
+        # What was measured before the failure is still worth writing down.
+        log(traceback.format_exc())
+        results["error"] = f"{type(error).__name__}: {error}"
+    finally:
+        await kube.close()
+
+
+def run(plan: Plan, workdir: Path, profile: str | None) -> dict[str, Any]:
+    """What was measured; on Ctrl-C, what was measured until then."""
     started = time.monotonic()
-    with bench_cluster(workdir) as (cluster, audit_log):
-        kube = await bench_kube(cluster.kubeconfig)
-        bench = Bench(cluster.kubeconfig, workdir, Audit(audit_log), kube, profile)
-        results: dict[str, Any] = {"convergence": []}
-        try:
-            for n in plan.convergence:
-                idle = plan.idle_seconds if n == plan.ratio_at else 0
-                results["convergence"].append(await convergence(bench, n, idle))
-            results["switch"] = await switch_latency(bench, plan.switches)
-            results.update(await memory_and_startup(bench, plan))
-            cluster.check()
-        except Exception as error:
-            # What was measured before the failure is still worth writing down.
-            log(traceback.format_exc())
-            results["error"] = f"{type(error).__name__}: {error}"
-        finally:
-            await kube.close()
+    results: dict[str, Any] = {"convergence": []}
+    try:
+        # Built (when missing) before the control plane starts: a build is not measured.
+        argo = argo_rollouts()
+        with bench_cluster(workdir) as (cluster, audit_log):
+            cluster.kube.install_crds(argo / "crds")
+            # asyncio.run turns the first Ctrl-C into a cancellation of `measure`; every
+            # wait in it is asynchronous, so that lands at once and the finally clauses
+            # stop the processes; asyncio.run then raises KeyboardInterrupt.
+            bench = Bench(cluster.kubeconfig, workdir, Audit(audit_log), profile=profile)
+            asyncio.run(measure(plan, bench, cluster, argo, results))
+    except KeyboardInterrupt:
+        log("interrupted: writing what was measured")
+        results["error"] = "interrupted (Ctrl-C)"
     results["runSeconds"] = round(time.monotonic() - started, 1)
     results["benchRetries"] = dict(RETRIES)
     return results
@@ -536,7 +569,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tierkeeper-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = asyncio.run(run(plan, workdir, args.profile))
+        results = run(plan, workdir, args.profile)
     document = {
         "benchmark": "operator",
         "mode": "quick" if args.quick else "full",
@@ -552,6 +585,8 @@ def main() -> int:
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
     log(f"wrote {output}" + (f" (incomplete: {results['error']})" if "error" in results else ""))
+    if results.get("error") == "interrupted (Ctrl-C)":
+        return 130
     return 1 if "error" in results else 0
 
 
