@@ -57,3 +57,12 @@ def test_our_write_coming_back_before_its_answer_has_not_drifted() -> None:
     with ledger.expecting(KEY, wanted):
         assert not ledger.drifted(KEY, SERVICE, deleted=False)
     assert ledger.drifted(KEY, SERVICE, deleted=False), "after the write, a change is drift"
+
+
+def test_an_event_of_the_spec_being_written_asks_for_no_converge() -> None:
+    ledger = WriteLedger()
+    assert ledger.spec_changed(KEY, 1)
+    with ledger.converging_to(KEY, 1):
+        assert not ledger.spec_changed(KEY, 1), "kopf's finalizer, our own status write"
+        assert ledger.spec_changed(KEY, 2), "a new spec meanwhile"
+    assert ledger.spec_changed(KEY, 1), "the converge did not finish"

@@ -182,8 +182,7 @@ async def environment_changed(
         state.recheck(key, None)
         metrics.forget_environment(*key)
         return
-    changed = state.ledger.applied_generation.get(key) != meta.get("generation")
-    state.environments.request(key, converge=changed)
+    state.environments.request(key, converge=state.ledger.spec_changed(key, meta.get("generation")))
     state.wake_releases_of(key)
 
 

@@ -194,17 +194,18 @@ async def reconcile_environment(
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
         try:
-            refusal = await _converge(
-                kube,
-                env,
-                record,
-                live,
-                recorded,
-                ledger,
-                previous,
-                volumes,
-                cnpg_installed=cnpg_installed,
-            )
+            with ledger.converging_to(record.key, record.generation):
+                refusal = await _converge(
+                    kube,
+                    env,
+                    record,
+                    live,
+                    recorded,
+                    ledger,
+                    previous,
+                    volumes,
+                    cnpg_installed=cnpg_installed,
+                )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
                 # Everything in it, this Environment included, is on its way out.

@@ -28,6 +28,8 @@ class WriteLedger:
     """What this process wrote for each Environment, keyed by (namespace, name)."""
 
     applied_generation: dict[ObjectKey, int] = field(default_factory=dict)
+    # The generation a converge in progress writes.
+    converging: dict[ObjectKey, int] = field(default_factory=dict)
     versions: dict[ObjectKey, dict[ChildKey, str]] = field(default_factory=dict)
     # The rollout a Release step decided last, per Environment.
     decided: dict[ObjectKey, AppRollout] = field(default_factory=dict)
@@ -41,6 +43,19 @@ class WriteLedger:
     resizing: set[ObjectKey] = field(default_factory=set)
     _in_flight: dict[ObjectKey, Counter[ChildKey]] = field(default_factory=dict)
     _app_locks: dict[ObjectKey, asyncio.Lock] = field(default_factory=dict)
+
+    def spec_changed(self, key: ObjectKey, generation: int | None) -> bool:
+        """Whether an event's generation is neither written nor being written: an event
+        of the same spec (our status write, kopf's finalizer) needs no converge of its own."""
+        return generation not in (self.applied_generation.get(key), self.converging.get(key))
+
+    @contextlib.contextmanager
+    def converging_to(self, key: ObjectKey, generation: int) -> Iterator[None]:
+        self.converging[key] = generation
+        try:
+            yield
+        finally:
+            self.converging.pop(key, None)
 
     def app_lock(self, key: ObjectKey) -> asyncio.Lock:
         """Held while the app's children are written: each write renders the rollout it
@@ -97,6 +112,7 @@ class WriteLedger:
 
     def forget(self, key: ObjectKey) -> None:
         self.applied_generation.pop(key, None)
+        self.converging.pop(key, None)
         self.versions.pop(key, None)
         self.decided.pop(key, None)
         self.applied_rollout.pop(key, None)
