@@ -89,6 +89,10 @@ class ChildNames:
         return self._name("-redis-config")
 
     @property
+    def redis_credentials(self) -> str:
+        return self._name("-redis-credentials")
+
+    @property
     def backup_cronjob(self) -> str:
         return self._name("-postgres-backup", SUFFIXED_CONTROLLER_MAX)
 

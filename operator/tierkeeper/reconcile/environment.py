@@ -24,7 +24,7 @@ from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.app_writer import write_app
-from tierkeeper.reconcile.credentials import ensure_credentials
+from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.render import app_children, data_children
@@ -107,8 +107,7 @@ async def _converge(
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
-    if env.spec.postgres.enabled:
-        wanted.append(("v1", "Secret", env.names.postgres_credentials))
+    wanted += [("v1", "Secret", name) for name, _ in credential_secrets(env)]
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
     await ensure_credentials(kube, env, owner, live)

@@ -71,10 +71,10 @@ def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
 
 
 def data_children(env: ResolvedEnvironment) -> list[Child]:
-    """Every other child but the credentials Secret: the data services and backups.
+    """Every other child but the password Secrets: the data services and backups.
 
-    The Secret is left out because its password is generated once, at creation, by
-    the reconcile (see `render.postgres.render_credentials_secret`).
+    The Secrets are left out because their passwords are generated once, at creation, by
+    the reconcile (see `reconcile.credentials`).
     """
     names = env.names
     return [
@@ -97,7 +97,7 @@ def data_children(env: ResolvedEnvironment) -> list[Child]:
 
 
 def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
-    """Every child of the Environment except the credentials Secret, wanted or not."""
+    """Every child of the Environment except the password Secrets, wanted or not."""
     return [*app_children(env, rollout), *data_children(env)]
 
 
