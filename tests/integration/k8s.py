@@ -25,6 +25,7 @@ API_VERSIONS = {
     "Cluster": "postgresql.cnpg.io/v1",
     "ScheduledBackup": "postgresql.cnpg.io/v1",
     "KopfPeering": "kopf.dev/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
 }
 
 

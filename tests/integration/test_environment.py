@@ -26,6 +26,7 @@ OWNED_KINDS = (
     "CronJob",
     "PersistentVolumeClaim",
     "Secret",
+    "NetworkPolicy",
 )
 
 

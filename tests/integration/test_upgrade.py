@@ -1,5 +1,6 @@
-"""An Environment made by the operator as it was before Redis had a password gains one from
-the current operator, keeping its Redis volume and its traffic (issue 19).
+"""An Environment made by the operator as it was before Redis had a password gains one (and
+its NetworkPolicies) from the current operator, keeping its Redis volume and its traffic
+(issue 19).
 
 "Before" is the operator's own code at `BEFORE_REDIS_PASSWORD`, the last commit without the
 Redis password, taken from this repository's history and run as a real process: the
@@ -15,6 +16,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from tests.integration.fixtures import operator_process
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator import HealthServer, OperatorProcess
 from tests.integration.releases import ENV, active_color, first_release, traffic_guard
@@ -78,13 +80,8 @@ def test_an_environment_from_before_redis_passwords_gains_one_keeping_volume_and
     old_source = operator_source_at(BEFORE_REDIS_PASSWORD, tmp_path, unavailable)
 
     def operator(source: Path | None, log: str) -> OperatorProcess:
-        extra = {"PYTHONPATH": str(source)} if source else {}
-        return OperatorProcess(
-            kubeconfig=Path(cluster.kubeconfig),
-            namespace=namespace,
-            log=tmp_path / log,
-            extra_env={"TIERKEEPER_HEALTH_URL": health.template, **extra},
-        )
+        imports = {"PYTHONPATH": str(source)} if source else {}
+        return operator_process(cluster, namespace, health, tmp_path / log, **imports)
 
     before = operator(old_source, "before.log")
     before.start()
@@ -92,7 +89,9 @@ def test_an_environment_from_before_redis_passwords_gains_one_keeping_volume_and
         first_release(api, namespace)
     finally:
         before.stop()
-    # What the old operator left: Redis without a Secret, a plain REDIS_URL, a volume.
+    # What the old operator left: Redis without a Secret, a plain REDIS_URL, a volume,
+    # no NetworkPolicy.
+    assert api.list("NetworkPolicy", namespace) == []
     assert api.get("Secret", namespace, NAMES.redis_credentials) is None
     assert redis_url_var(api, namespace)["value"].startswith("redis://")
     redis = api.get("StatefulSet", namespace, NAMES.redis)
@@ -140,3 +139,7 @@ def test_an_environment_from_before_redis_passwords_gains_one_keeping_volume_and
         for c in api.list("PersistentVolumeClaim", namespace, "app.kubernetes.io/component=redis")
     } == claims
     assert active_color(api, namespace) == color
+    # ...and its private network: the data servers' policies (the app's needs an ingress
+    # namespace, which this operator is not given).
+    policies = {p["metadata"]["name"] for p in api.list("NetworkPolicy", namespace)}
+    assert policies == {NAMES.network_policy("postgres"), NAMES.network_policy("redis")}

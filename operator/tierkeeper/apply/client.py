@@ -32,6 +32,7 @@ PLURALS = {
     "Deployment": "deployments",
     "StatefulSet": "statefulsets",
     "CronJob": "cronjobs",
+    "NetworkPolicy": "networkpolicies",
     "Cluster": "clusters",
     "ScheduledBackup": "scheduledbackups",
     "Environment": "environments",

@@ -35,6 +35,7 @@ WATCHED = (
     ("v1", "Secret"),
     ("v1", "PersistentVolumeClaim"),
     ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
 )
 SELECTOR = f"{MANAGED_BY}=tierkeeper"
 

@@ -177,6 +177,7 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             cnpg_installed=state.cnpg_installed,
             converge_children=converge,
             now=datetime.now(UTC).replace(microsecond=0),
+            site=state.config.site,
         )
     # The Secrets that spec.external names are the team's, not ours: watching them would
     # mean watching every Secret of the cluster. An Environment refused for want of one

@@ -216,6 +216,17 @@ class Redis(Model):
     )
 
 
+class Network(Model):
+    """The Environment's private network."""
+
+    policies: bool = Field(
+        True,
+        description="NetworkPolicies: PostgreSQL and Redis accept only this Environment's "
+        "app (and backup) pods, the app only the ingress controller's namespace when the "
+        "operator names one. Off for clusters whose network plugin enforces no policies.",
+    )
+
+
 class SecretKeyRef(Model):
     """A key of a Secret in the Environment's namespace."""
 
@@ -277,6 +288,7 @@ class EnvironmentSpec(Model):
     strategy: Strategy = Field(default_factory=Strategy, description="Rollout strategy.")
     postgres: Postgres = Field(default_factory=Postgres, description="PostgreSQL database.")
     redis: Redis = Field(default_factory=Redis, description="Redis cache.")
+    network: Network = Field(default_factory=Network, description="Private network.")
     external: dict[str, ExternalService] = Field(
         default_factory=dict,
         description="External services by name (mongodb, upstash, sentry), wired from Secrets.",

@@ -92,6 +92,10 @@ class ChildNames:
     def redis_credentials(self) -> str:
         return self._name("-redis-credentials")
 
+    def network_policy(self, component: str) -> str:
+        """The NetworkPolicy that says who may reach `component`'s pods."""
+        return self._name(f"-{component}-policy")
+
     @property
     def backup_cronjob(self) -> str:
         return self._name("-postgres-backup", SUFFIXED_CONTROLLER_MAX)

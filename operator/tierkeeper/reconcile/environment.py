@@ -22,12 +22,13 @@ from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
 from tierkeeper.models.child import LiveChildren, summarize
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.site import Site
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord
-from tierkeeper.render import app_children, data_children
+from tierkeeper.render import app_children, data_children, network_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, find, observe
 from tierkeeper.status.environment import (
@@ -98,6 +99,7 @@ async def _converge(
     ledger: WriteLedger,
     *,
     cnpg: bool,
+    site: Site,
 ) -> Observation | None:
     """Write every child, or nothing at all if one of their names is another owner's."""
     key = record.key
@@ -105,6 +107,7 @@ async def _converge(
     data = data_children(env)
     if not cnpg:
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
+    data += network_children(env, site)
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
     wanted += [("v1", "Secret", name) for name, _ in credential_secrets(env)]
@@ -136,6 +139,7 @@ async def reconcile_environment(
     cnpg_installed: bool,
     converge_children: bool,
     now: datetime,
+    site: Site = Site(),  # noqa: B008  (frozen: one shared default is safe)
 ) -> str | None:
     """Converge the children (when `converge_children`) and report status; refusals become
     conditions and Events. `recorded` is the rollout in the bound Release's status.
@@ -153,7 +157,9 @@ async def reconcile_environment(
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
         try:
-            refusal = await _converge(kube, env, record, live, recorded, ledger, cnpg=cnpg)
+            refusal = await _converge(
+                kube, env, record, live, recorded, ledger, cnpg=cnpg, site=site
+            )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
                 # Everything in it, this Environment included, is on its way out.

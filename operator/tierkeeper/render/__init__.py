@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout, Color
+from tierkeeper.models.site import Site
 from tierkeeper.render.app import (
     render_active_service,
     render_color_deployment,
@@ -20,7 +21,13 @@ from tierkeeper.render.backup import (
     render_backup_script,
     render_backups_pvc,
 )
-from tierkeeper.render.common import Manifest
+from tierkeeper.render.common import Component, Manifest
+from tierkeeper.render.network import (
+    NETWORK_API_VERSION,
+    render_app_policy,
+    render_postgres_policy,
+    render_redis_policy,
+)
 from tierkeeper.render.postgres import (
     CNPG_API_VERSION,
     render_cnpg_cluster,
@@ -96,9 +103,28 @@ def data_children(env: ResolvedEnvironment) -> list[Child]:
     ]
 
 
-def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
+def network_children(env: ResolvedEnvironment, site: Site) -> list[Child]:
+    """Who may reach whom: a NetworkPolicy per component that accepts connections."""
+    policy = env.names.network_policy
+    return [
+        Child(NETWORK_API_VERSION, "NetworkPolicy", policy(c.value), manifest)
+        for c, manifest in (
+            (Component.APP, render_app_policy(env, site)),
+            (Component.POSTGRES, render_postgres_policy(env)),
+            (Component.REDIS, render_redis_policy(env)),
+        )
+    ]
+
+
+def render_children(
+    env: ResolvedEnvironment, rollout: AppRollout, site: Site | None = None
+) -> list[Child]:
     """Every child of the Environment except the password Secrets, wanted or not."""
-    return [*app_children(env, rollout), *data_children(env)]
+    return [
+        *app_children(env, rollout),
+        *data_children(env),
+        *network_children(env, site or Site()),
+    ]
 
 
 def wanted(children: list[Child]) -> list[Manifest]:
