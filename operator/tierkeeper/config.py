@@ -24,5 +24,6 @@ class OperatorConfig:
             site=Site(
                 ingress_namespace=os.environ.get("TIERKEEPER_INGRESS_NAMESPACE") or None,
                 operator_namespace=os.environ.get("TIERKEEPER_OPERATOR_NAMESPACE") or None,
+                route_host_template=os.environ.get("TIERKEEPER_ROUTE_HOST_TEMPLATE") or None,
             ),
         )

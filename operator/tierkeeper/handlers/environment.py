@@ -178,6 +178,7 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             converge_children=converge,
             now=datetime.now(UTC).replace(microsecond=0),
             site=state.config.site,
+            release_status=release.status if release else None,
         )
     # The Secrets that spec.external names are the team's, not ours: watching them would
     # mean watching every Secret of the cluster. An Environment refused for want of one

@@ -18,6 +18,8 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "backup": {"schedule": "0 3 * * *", "retentionDays": 7, "pitr": {"enabled": False}},
         },
         "redis": {"maxMemory": "128Mi", "evictionPolicy": "allkeys-lru", "persistence": "none"},
+        # Routes from outside (spec.route); a tier may turn them off.
+        "route": {"enabled": True},
         "deletionPolicy": "Delete",
     },
     Tier.STAGING: {
@@ -38,6 +40,8 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "evictionPolicy": "allkeys-lru",
             "persistence": "snapshot",
         },
+        # Routes from outside (spec.route); a tier may turn them off.
+        "route": {"enabled": True},
         "deletionPolicy": "Retain",
     },
     Tier.PRODUCTION: {
@@ -59,6 +63,8 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             },
         },
         "redis": {"maxMemory": "2Gi", "evictionPolicy": "allkeys-lru", "persistence": "aof"},
+        # Routes from outside (spec.route); a tier may turn them off.
+        "route": {"enabled": True},
         "deletionPolicy": "Retain",
     },
 }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from tierkeeper import metrics
 from tierkeeper.apply.children import (
@@ -28,7 +30,15 @@ from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord
-from tierkeeper.render import app_children, data_children, network_children
+from tierkeeper.reconcile.routes import (
+    ROUTE_HOST_TAKEN,
+    hosts_taken,
+    in_flight,
+    remove_unwatched,
+    route_endpoints,
+    sync_preview_route,
+)
+from tierkeeper.render import app_children, data_children, network_children, route_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, find, observe
 from tierkeeper.status.environment import (
@@ -100,20 +110,27 @@ async def _converge(
     *,
     cnpg: bool,
     site: Site,
+    flight: bool,
 ) -> Observation | None:
-    """Write every child, or nothing at all if one of their names is another owner's."""
+    """Write every child, or nothing at all if one of their names (or route hosts) is
+    another owner's."""
     key = record.key
     owner = Owner(record.name, record.uid)
     data = data_children(env)
     if not cnpg:
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
-    data += network_children(env, site)
+    routes = route_children(env, site, flight)
+    data += network_children(env, site) + routes
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
     wanted += [("v1", "Secret", name) for name, _ in credential_secrets(env)]
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
+    if hosts := await hosts_taken(kube, env, site, owner):
+        message = "; ".join(hosts) + ": nothing was written; choose another spec.route.hosts"
+        return observe("Ready", False, ROUTE_HOST_TAKEN, message)
     await ensure_credentials(kube, env, owner, live)
+    await remove_unwatched(kube, env, routes)
 
     async def write_data() -> None:
         with ledger.expecting(key, data):
@@ -140,6 +157,7 @@ async def reconcile_environment(
     converge_children: bool,
     now: datetime,
     site: Site = Site(),  # noqa: B008  (frozen: one shared default is safe)
+    release_status: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Converge the children (when `converge_children`) and report status; refusals become
     conditions and Events. `recorded` is the rollout in the bound Release's status.
@@ -153,12 +171,13 @@ async def reconcile_environment(
         await _report(kube, record, previous, status)
         return error.reason
     cnpg = cnpg_installed and env.cloudnative_pg
+    flight = in_flight(env, release_status or {}, ledger.decided.get(record.key, recorded))
     refusal = await _missing_secrets(kube, env) if env.spec.external else None
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
         try:
             refusal = await _converge(
-                kube, env, record, live, recorded, ledger, cnpg=cnpg, site=site
+                kube, env, record, live, recorded, ledger, cnpg=cnpg, site=site, flight=flight
             )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
@@ -169,6 +188,10 @@ async def reconcile_environment(
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if converge_children:
         ledger.block(record.key, refusal is not None)
+    elif refusal is None and ledger.applied_generation.get(record.key) == record.generation:
+        # Converged at this generation (not refused since): the rollout may move the preview.
+        owner = Owner(record.name, record.uid)
+        await sync_preview_route(kube, env, site, live, owner, flight)
     observed = StatusInputs(
         children=await _live_with_cnpg(kube, env, live) if cnpg else live,
         release=release,
@@ -177,6 +200,9 @@ async def reconcile_environment(
         refusal=refusal,
     )
     status = environment_status(env, observed, previous, now=now, generation=record.generation)
+    status = status.model_copy(
+        update={"endpoints": route_endpoints(status.endpoints, env, site, flight)}
+    )
     _export(env, observed, status)
     await _report(kube, record, previous, status)
     if isinstance(rejected, Forbidden):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.environment import RouteKind
 from tierkeeper.models.rollout import AppRollout, Color
 from tierkeeper.models.site import Site
 from tierkeeper.render.app import (
@@ -39,6 +40,14 @@ from tierkeeper.render.redis import (
     render_redis_config,
     render_redis_service,
     render_redis_statefulset,
+)
+from tierkeeper.render.route import (
+    CERT_MANAGER_API_VERSION,
+    GATEWAY_API_VERSION,
+    INGRESS_API_VERSION,
+    render_certificate,
+    render_preview_route,
+    render_route,
 )
 
 
@@ -114,6 +123,33 @@ def network_children(env: ResolvedEnvironment, site: Site) -> list[Child]:
             (Component.REDIS, render_redis_policy(env)),
         )
     ]
+
+
+ROUTE_API_VERSIONS = {
+    RouteKind.INGRESS: INGRESS_API_VERSION,
+    RouteKind.HTTP_ROUTE: GATEWAY_API_VERSION,
+}
+
+
+def route_children(env: ResolvedEnvironment, site: Site, in_flight: bool) -> list[Child]:
+    """The routes from outside, of both kinds (the one not asked for must not exist), and
+    the Certificate of an HTTPRoute."""
+    names = env.names
+    routes = [
+        Child(api_version, kind.value, name, manifest)
+        for kind, api_version in ROUTE_API_VERSIONS.items()
+        for name, manifest in (
+            (names.route, render_route(env, site, kind)),
+            (names.preview_route, render_preview_route(env, site, kind, in_flight)),
+        )
+    ]
+    certificate = Child(
+        CERT_MANAGER_API_VERSION,
+        "Certificate",
+        names.route_certificate,
+        render_certificate(env, site),
+    )
+    return [*routes, certificate]
 
 
 def render_children(
