@@ -23,7 +23,6 @@ from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import Phase, ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.models.endpoints import Endpoints
-from tierkeeper.models.environment import RouteKind
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.site import Site
 from tierkeeper.render import Child, route_children
@@ -73,31 +72,16 @@ async def hosts_taken(
 async def remove_unwatched(
     kube: ApiClient, env: ResolvedEnvironment, children: list[Child]
 ) -> None:
-    """Delete the unwanted routes and Certificates of kinds no watch reports (one request
-    each, on a converge only); a missing one, or a missing CRD, is already the goal."""
+    """Delete the unwanted routes and Certificates of kinds no watch reports, by name: a
+    request each on a converge (not on other reconciles); a missing one, or a missing CRD,
+    is already the goal."""
 
     async def remove(child: Child) -> None:
         with contextlib.suppress(NotFound):
             await kube.delete(child.api_version, child.kind, env.namespace, child.name)
 
-    await asyncio.gather(
-        *(
-            remove(c)
-            for c in children
-            if c.manifest is None and c.kind not in WATCHED_ROUTE_KINDS and _installed(env, c)
-        )
-    )
-
-
-def _installed(env: ResolvedEnvironment, child: Child) -> bool:
-    """Only the kinds this Environment could have written: an Environment that never asked
-    for an HTTPRoute (or a Certificate) costs no request for it."""
-    route = env.spec.route
-    if child.kind == "HTTPRoute":
-        return route.kind is RouteKind.HTTP_ROUTE or bool(route.parent_refs)
-    if child.kind == "Certificate":
-        return route.tls is not None and route.tls.issuer is not None
-    return True
+    unwanted = [c for c in children if c.manifest is None and c.kind not in WATCHED_ROUTE_KINDS]
+    await asyncio.gather(*(remove(c) for c in unwanted))
 
 
 async def sync_preview_route(
