@@ -185,9 +185,6 @@ def test_a_host_a_foreign_ingress_routes_is_refused_and_nothing_is_overwritten(
 
     api.apply(with_route(hosts=[host]), namespace)
 
-    ready = eventually(
-        lambda: condition(api.get("Environment", namespace, ENV), "Ready"), what="Ready condition"
-    )
     eventually(
         lambda: (
             (condition(api.get("Environment", namespace, ENV), "Ready") or {}).get("reason")
@@ -201,3 +198,59 @@ def test_a_host_a_foreign_ingress_routes_is_refused_and_nothing_is_overwritten(
     assert after is not None
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert api.get("Ingress", namespace, NAMES.route) is None
+
+
+@pytest.mark.parametrize(
+    ("tls", "reason", "named"),
+    [
+        ({"secretName": "no-such-cert"}, "TLSSecretMissing", "Secret no-such-cert"),
+        ({"issuer": {"name": "no-such-issuer"}}, "IssuerMissing", "ClusterIssuer no-such-issuer"),
+    ],
+)
+def test_a_missing_tls_secret_or_issuer_is_reported_while_the_plain_route_serves(
+    api: Api,
+    namespace: str,
+    operator: OperatorProcess,
+    tls: dict[str, Any],
+    reason: str,
+    named: str,
+) -> None:
+    host = host_of(namespace)
+    api.apply(with_route(hosts=[host], tls=tls), namespace)
+
+    reported = eventually(
+        lambda: condition(api.get("Environment", namespace, ENV), "RouteTLSReady"),
+        what="RouteTLSReady",
+    )
+
+    assert (reported["status"], reported["reason"]) == ("False", reason)
+    assert named in reported["message"]
+    ingress = eventually(lambda: api.get("Ingress", namespace, NAMES.route), what="the route")
+    assert ingress["spec"]["rules"][0]["host"] == host
+    assert backend_service(ingress) == NAMES.app_service
+
+
+def test_a_host_another_environment_routes_is_refused_and_its_route_is_untouched(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    host = host_of(namespace)
+    api.apply(with_route(hosts=[host]), namespace)
+    first = eventually(lambda: api.get("Ingress", namespace, NAMES.route), what="shop's route")
+    second = with_route(hosts=[host])
+    second["metadata"]["name"] = "blog"
+    api.apply(second, namespace)
+
+    eventually(
+        lambda: (
+            (condition(api.get("Environment", namespace, "blog"), "Ready") or {}).get("reason")
+            == "RouteHostTaken"
+        ),
+        what="RouteHostTaken",
+    )
+
+    ready = condition(api.get("Environment", namespace, "blog"), "Ready") or {}
+    assert f"host {host} is routed by Ingress {namespace}/{NAMES.route}" in ready["message"]
+    assert api.get("Ingress", namespace, ChildNames("blog").route) is None
+    kept = api.get("Ingress", namespace, NAMES.route)
+    assert kept is not None
+    assert kept["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]

@@ -36,11 +36,12 @@ from tierkeeper.reconcile.routes import (
     in_flight,
     remove_unwatched,
     route_endpoints,
+    route_tls,
     sync_preview_route,
 )
 from tierkeeper.render import app_children, data_children, network_children, route_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
-from tierkeeper.status.conditions import Observation, find, observe
+from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.status.environment import (
     StatusInputs,
     environment_status,
@@ -200,8 +201,18 @@ async def reconcile_environment(
         refusal=refusal,
     )
     status = environment_status(env, observed, previous, now=now, generation=record.generation)
+    tls = await route_tls(kube, env, site)
+    tls_condition = [tls] if tls else []
     status = status.model_copy(
-        update={"endpoints": route_endpoints(status.endpoints, env, site, flight)}
+        update={
+            "endpoints": route_endpoints(status.endpoints, env, site, flight),
+            "conditions": [
+                *status.conditions,
+                *merge_conditions(
+                    previous.conditions, tls_condition, now=now, generation=record.generation
+                ),
+            ],
+        }
     )
     _export(env, observed, status)
     await _report(kube, record, previous, status)

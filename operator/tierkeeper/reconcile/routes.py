@@ -23,10 +23,19 @@ from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import Phase, ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.models.endpoints import Endpoints
+from tierkeeper.models.environment import IssuerKind, RouteKind
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.site import Site
 from tierkeeper.render import Child, route_children
-from tierkeeper.render.route import INGRESS_API_VERSION, preview_host, route_hosts, urls
+from tierkeeper.render.route import (
+    CERT_MANAGER_API_VERSION,
+    GATEWAY_API_VERSION,
+    INGRESS_API_VERSION,
+    preview_host,
+    route_hosts,
+    urls,
+)
+from tierkeeper.status.conditions import Observation, observe
 
 ROUTE_HOST_TAKEN = "RouteHostTaken"
 WATCHED_ROUTE_KINDS = ("Ingress",)
@@ -52,21 +61,31 @@ def all_hosts(env: ResolvedEnvironment, site: Site) -> list[str]:
 async def hosts_taken(
     kube: ApiClient, env: ResolvedEnvironment, site: Site, owner: Owner
 ) -> list[str]:
-    """Hosts of this Environment's routes that an Ingress of another owner already routes."""
+    """Hosts of this Environment's routes that a route of another owner already serves:
+    any Ingress, and for an HTTPRoute Environment any HTTPRoute (a listing of each, in every
+    namespace, on a converge only)."""
     wanted = set(all_hosts(env, site))
     if not wanted:
         return []
-    ingresses = await kube.list(INGRESS_API_VERSION, "Ingress", None, "")
     taken = []
-    for ingress in ingresses:
-        meta = ingress["metadata"]
-        owners = {ref.get("uid") for ref in meta.get("ownerReferences") or []}
-        if owner.uid in owners:
-            continue
+    for ingress in await kube.list(INGRESS_API_VERSION, "Ingress", None, ""):
         rules = (ingress.get("spec") or {}).get("rules") or []
-        for host in sorted(wanted & {rule.get("host") for rule in rules}):
-            taken.append(f"host {host} is routed by Ingress {meta['namespace']}/{meta['name']}")
+        taken += _foreign("Ingress", ingress, owner, wanted & {r.get("host") for r in rules})
+    if env.spec.route.kind is RouteKind.HTTP_ROUTE:
+        with contextlib.suppress(NotFound):  # Gateway API not installed: nothing routes
+            for route in await kube.list(GATEWAY_API_VERSION, "HTTPRoute", None, ""):
+                hostnames = (route.get("spec") or {}).get("hostnames") or []
+                taken += _foreign("HTTPRoute", route, owner, wanted & set(hostnames))
     return taken
+
+
+def _foreign(kind: str, route: Mapping[str, Any], owner: Owner, hosts: set[str]) -> list[str]:
+    """A listing's items carry no kind: the caller names it."""
+    meta = route["metadata"]
+    if owner.uid in {ref.get("uid") for ref in meta.get("ownerReferences") or []}:
+        return []
+    where = f"{kind} {meta['namespace']}/{meta['name']}"
+    return [f"host {host} is routed by {where}" for host in sorted(hosts)]
 
 
 async def remove_unwatched(
@@ -137,3 +156,43 @@ def route_endpoints(
             "preview_url": preview[0] if preview else None,
         }
     )
+
+
+ROUTE_TLS_READY = "RouteTLSReady"
+
+
+async def route_tls(kube: ApiClient, env: ResolvedEnvironment, site: Site) -> Observation | None:
+    """Whether the route's TLS source exists: the team's Secret, or the cert-manager issuer.
+    None for a route without TLS. The route is written either way: without its certificate
+    the ingress controller or Gateway still serves the host (plain, or with its default
+    certificate), and the condition says what is missing."""
+    tls = env.spec.route.tls
+    if tls is None or not route_hosts(env, site):
+        return None
+    if tls.issuer is not None:
+        issuer = tls.issuer
+        namespace = env.namespace if issuer.kind is IssuerKind.ISSUER else None
+        try:
+            await kube.get(CERT_MANAGER_API_VERSION, issuer.kind.value, namespace, issuer.name)
+        except NotFound:
+            return observe(
+                ROUTE_TLS_READY,
+                False,
+                "IssuerMissing",
+                f"{issuer.kind.value} {issuer.name} does not exist (or cert-manager is not "
+                "installed): the route serves without its certificate until it does; create "
+                "it or change spec.route.tls.issuer",
+            )
+        return observe(ROUTE_TLS_READY, True, "IssuerFound", f"{issuer.kind.value} {issuer.name}")
+    name = tls.secret_name or env.names.route_certificate
+    try:
+        await kube.get("v1", "Secret", env.namespace, name)
+    except NotFound:
+        return observe(
+            ROUTE_TLS_READY,
+            False,
+            "TLSSecretMissing",
+            f"Secret {name} does not exist: the route serves without its certificate until "
+            "it does; create it or change spec.route.tls.secretName",
+        )
+    return observe(ROUTE_TLS_READY, True, "TLSSecretFound", f"Secret {name}")
