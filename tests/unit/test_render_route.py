@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.helpers import env_of
+from tierkeeper.cli.render import render_documents
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.site import Site
@@ -180,3 +181,16 @@ def test_default_and_preview_hosts_are_dns_names_at_the_longest_environment_name
         len(n) <= 63 for n in (env.names.route, env.names.preview_route, env.names.preview_tls)
     )
     assert preview_host("a" * 63 + ".example.com") != preview_host("a" * 62 + "b.example.com")
+
+
+def test_the_render_command_shows_the_route_of_an_environment_with_hosts() -> None:
+    document = {
+        "apiVersion": "tierkeeper.dev/v1alpha1",
+        "kind": "Environment",
+        "metadata": {"name": "shop", "namespace": "team"},
+        "spec": {"tier": "staging", "route": {"hosts": ["shop.example.com"]}},
+    }
+
+    kinds = {(m["kind"], m["metadata"]["name"]) for m in render_documents([document])}
+
+    assert ("Ingress", "shop") in kinds

@@ -155,11 +155,14 @@ def route_children(env: ResolvedEnvironment, site: Site, in_flight: bool) -> lis
 def render_children(
     env: ResolvedEnvironment, rollout: AppRollout, site: Site | None = None
 ) -> list[Child]:
-    """Every child of the Environment except the password Secrets, wanted or not."""
+    """Every child of the Environment except the password Secrets, wanted or not (routes
+    as they are with no rollout in flight)."""
+    site = site or Site()
     return [
         *app_children(env, rollout),
         *data_children(env),
-        *network_children(env, site or Site()),
+        *network_children(env, site),
+        *route_children(env, site, in_flight=False),
     ]
 
 
