@@ -23,7 +23,13 @@ from tierkeeper.models import InvalidSpec, resolve_document
 
 GROUP_VERSION = "tierkeeper.dev/v1alpha1"
 # Ready=False reasons that refuse a spec outright: nothing may have been written for it.
-REFUSALS = {"InvalidSpec", "HARequiresCloudNativePG", "ExternalSecretMissing", "ChildNameTaken"}
+REFUSALS = {
+    "InvalidSpec",
+    "HARequiresCloudNativePG",
+    "ExternalSecretMissing",
+    "ChildNameTaken",
+    "RouteHostTaken",
+}
 CHILD_KINDS = (
     "Deployment",
     "StatefulSet",
@@ -32,6 +38,8 @@ CHILD_KINDS = (
     "CronJob",
     "Secret",
     "PersistentVolumeClaim",
+    "NetworkPolicy",
+    "Ingress",
 )
 TRACEBACK = "Traceback (most recent call last)"
 
