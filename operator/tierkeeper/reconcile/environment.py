@@ -37,6 +37,7 @@ from tierkeeper.reconcile.routes import (
     remove_unwatched,
     route_endpoints,
     route_tls,
+    routed,
     sync_preview_route,
 )
 from tierkeeper.render import app_children, data_children, network_children, route_children
@@ -112,6 +113,7 @@ async def _converge(
     cnpg: bool,
     site: Site,
     flight: bool,
+    routed: bool,
 ) -> Observation | None:
     """Write every child, or nothing at all if one of their names (or route hosts) is
     another owner's."""
@@ -131,7 +133,8 @@ async def _converge(
         message = "; ".join(hosts) + ": nothing was written; choose another spec.route.hosts"
         return observe("Ready", False, ROUTE_HOST_TAKEN, message)
     await ensure_credentials(kube, env, owner, live)
-    await remove_unwatched(kube, env, routes)
+    if routed:
+        await remove_unwatched(kube, env, routes)
 
     async def write_data() -> None:
         with ledger.expecting(key, data):
@@ -178,7 +181,16 @@ async def reconcile_environment(
     if converge_children and refusal is None:
         try:
             refusal = await _converge(
-                kube, env, record, live, recorded, ledger, cnpg=cnpg, site=site, flight=flight
+                kube,
+                env,
+                record,
+                live,
+                recorded,
+                ledger,
+                cnpg=cnpg,
+                site=site,
+                flight=flight,
+                routed=routed(env, site, previous.endpoints),
             )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:

@@ -88,6 +88,12 @@ def _foreign(kind: str, route: Mapping[str, Any], owner: Owner, hosts: set[str])
     return [f"host {host} is routed by {where}" for host in sorted(hosts)]
 
 
+def routed(env: ResolvedEnvironment, site: Site, previous: Endpoints | None) -> bool:
+    """Whether the Environment has, or had when its status was last written, a route: only
+    then can an HTTPRoute or Certificate of its exist, and need deleting by name."""
+    return bool(route_hosts(env, site)) or bool(previous and previous.urls)
+
+
 async def remove_unwatched(
     kube: ApiClient, env: ResolvedEnvironment, children: list[Child]
 ) -> None:
