@@ -321,18 +321,21 @@ def localize_redis_conf(rendered: str, *, port: int, workdir: Path) -> str:
 
 
 @contextlib.contextmanager
-def redis_server(rendered_conf: str, *, workdir: Path | None = None) -> Iterator[RedisServer]:
+def redis_server(
+    rendered_conf: str, *, workdir: Path | None = None, args: Sequence[str] = ()
+) -> Iterator[RedisServer]:
     """redis-server on loopback running the given redis.conf (localized, see above).
 
     With `workdir`, the server keeps its files there (and they stay afterwards),
-    so that a second server can start on what the first one left.
+    so that a second server can start on what the first one left. `args` follow the
+    config file on the command line, as the container's do.
     """
     binary = redis_server_binary()
     root = workdir or Path(tempfile.mkdtemp(prefix="tierkeeper-redis-"))
     port = free_port()
     conf_path = root / "redis.conf"
     conf_path.write_text(localize_redis_conf(rendered_conf, port=port, workdir=root))
-    process = subprocess.Popen([str(binary), str(conf_path)], cwd=root)
+    process = subprocess.Popen([str(binary), str(conf_path), *args], cwd=root)
     server = RedisServer(process=process, port=port, root=root, conf_path=conf_path)
     try:
         _wait_for_redis(server)
@@ -360,7 +363,8 @@ def _wait_for_redis(server: RedisServer, timeout: float = 30.0) -> None:
             socket.create_connection((server.host, server.port), timeout=1) as sock,
         ):
             sock.sendall(b"PING\r\n")
-            if sock.recv(64).startswith(b"+PONG"):
+            # A server with a password answers too: it refuses the unauthenticated PING.
+            if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                 return
         time.sleep(0.05)
     raise RuntimeError(f"redis-server did not answer PING on port {server.port} within {timeout}s")

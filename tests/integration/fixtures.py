@@ -27,16 +27,23 @@ def health() -> Iterator[HealthServer]:
     server.close()
 
 
+def operator_process(
+    cluster: Any, namespace: str, health: HealthServer, log: Path, **env: str
+) -> OperatorProcess:
+    """The operator for `namespace`, its gates asking `health`, with settings `env`."""
+    return OperatorProcess(
+        kubeconfig=Path(cluster.kubeconfig),
+        namespace=namespace,
+        log=log,
+        extra_env={"TIERKEEPER_HEALTH_URL": health.template, **env},
+    )
+
+
 @pytest.fixture
 def operator(
     cluster: Any, namespace: str, health: HealthServer, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(
-        kubeconfig=Path(cluster.kubeconfig),
-        namespace=namespace,
-        log=tmp_path / "operator.log",
-        extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-    )
+    process = operator_process(cluster, namespace, health, tmp_path / "operator.log")
     process.start()
     yield process
     process.stop()

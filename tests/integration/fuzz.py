@@ -29,6 +29,7 @@ REFUSALS = {
     "ExternalSecretMissing",
     "ChildNameTaken",
     "ChangeNotAllowed",
+    "RouteHostTaken",
 }
 CHILD_KINDS = (
     "Deployment",
@@ -38,6 +39,8 @@ CHILD_KINDS = (
     "CronJob",
     "Secret",
     "PersistentVolumeClaim",
+    "NetworkPolicy",
+    "Ingress",
 )
 TRACEBACK = "Traceback (most recent call last)"
 

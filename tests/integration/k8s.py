@@ -28,6 +28,10 @@ API_VERSIONS = {
     "ScheduledBackup": "postgresql.cnpg.io/v1",
     "KopfPeering": "kopf.dev/v1",
     "StorageClass": "storage.k8s.io/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
+    "Ingress": "networking.k8s.io/v1",
+    "HTTPRoute": "gateway.networking.k8s.io/v1",
+    "Certificate": "cert-manager.io/v1",
 }
 
 

@@ -27,6 +27,7 @@ OWNED_KINDS = (
     "CronJob",
     "PersistentVolumeClaim",
     "Secret",
+    "NetworkPolicy",
 )
 
 
@@ -210,8 +211,8 @@ def test_deleting_production_keeps_volumes_and_credentials(
     doc = environment_doc("environment-production.yaml")
     api.apply(doc, namespace)
     eventually(lambda: ready(api, namespace, "shop-production"), timeout=90, what="Ready")
-    secret = api.get("Secret", namespace, names.postgres_credentials)
-    assert secret is not None
+    credentials = ("shop-production-postgres-credentials", "shop-production-redis-credentials")
+    secrets = {name: api.get("Secret", namespace, name) for name in credentials}
     api.delete("Environment", namespace, "shop-production")
     eventually(
         lambda: api.get("Environment", namespace, "shop-production") is None,
@@ -223,10 +224,12 @@ def test_deleting_production_keeps_volumes_and_credentials(
         timeout=60,
         what="children collected",
     )
-    kept = api.get("Secret", namespace, names.postgres_credentials)
-    assert kept is not None and not kept["metadata"].get("ownerReferences")
-    assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == "shop-production"
-    assert kept["data"] == secret["data"]
+    for name, secret in secrets.items():
+        kept = api.get("Secret", namespace, name)
+        assert secret is not None and kept is not None, name
+        assert not kept["metadata"].get("ownerReferences"), name
+        assert kept["metadata"]["labels"]["tierkeeper.dev/retained-from"] == "shop-production"
+        assert kept["data"] == secret["data"], name
     claims = {c["metadata"]["name"] for c in api.list("PersistentVolumeClaim", namespace)}
     assert {
         names.backups_pvc,
@@ -266,7 +269,11 @@ def test_restart_mid_reconcile_converges_without_duplicates(
         lambda: ready(api, namespace, "shop-staging"), timeout=90, what="Ready after restart"
     )
     secrets = api.list("Secret", namespace, instance_selector("shop-staging"))
-    assert len(secrets) == 1
+    # One of each password Secret (PostgreSQL's, Redis's), never a second of either.
+    assert sorted(s["metadata"]["name"] for s in secrets) == [
+        "shop-staging-postgres-credentials",
+        "shop-staging-redis-credentials",
+    ]
     assert set(owned_children(api, namespace, "shop-staging")) == expected_children(
         environment_doc("environment-staging.yaml"), namespace
     )

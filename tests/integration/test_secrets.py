@@ -170,6 +170,9 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     assert stored is not None
     for key in ("password", "uri"):
         values[f"generated {key}"] = base64.b64decode(stored["data"][key]).decode()
+    redis_secret = api.get("Secret", namespace, ChildNames(ENV).redis_credentials)
+    assert redis_secret is not None
+    values["generated Redis password"] = base64.b64decode(redis_secret["data"]["password"]).decode()
     # Someone rotates the password by hand: the operator neither rewrites nor reports it.
     rotated = secrets.token_urlsafe(24)
     values["rotated password"] = rotated
@@ -198,7 +201,7 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     # The scan would see a value were it there: it finds them all in the Secrets themselves.
     in_secrets = {
         name: json.dumps(api.get("Secret", namespace, name))
-        for name in ("sentry", "mongo", "s3", credentials)
+        for name in ("sentry", "mongo", "s3", credentials, ChildNames(ENV).redis_credentials)
     }
     found = {leak.split(" found in ")[0] for leak in leaks(in_secrets, values)}
     assert found == set(values) - {"client key", "generated password"}, found

@@ -226,6 +226,12 @@ def test_rbac_grants_nothing_the_operator_does_not_touch(base: Objects) -> None:
         ("postgresql.cnpg.io", "scheduledbackups"),
         # Read only when a volume would grow: may its class expand?
         ("storage.k8s.io", "storageclasses"),
+        # Routes and certificates of other CRDs' kinds: written, not watched.
+        ("gateway.networking.k8s.io", "httproutes"),
+        ("cert-manager.io", "certificates"),
+        # Read by name for the RouteTLSReady condition.
+        ("cert-manager.io", "issuers"),
+        ("cert-manager.io", "clusterissuers"),
     }
     granted = {
         (group, resource)

@@ -62,12 +62,14 @@ def test_names_columns_and_validations() -> None:
     assert environment["names"]["shortNames"] == ["tkenv"]
     assert release["names"]["shortNames"] == ["tkrel"]
     columns = [c["name"] for c in environment["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["Tier", "Ready", "Color", "Image", "Age"]
+    assert columns == ["Tier", "Ready", "Color", "Image", "URL", "Age"]
     spec = environment["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     messages = [rule["message"] for rule in spec["x-kubernetes-validations"]]
     assert any("cloudnative-pg" in message for message in messages)
     assert spec["properties"]["tier"]["enum"] == ["development", "staging", "production"]
     assert "x-kubernetes-validations" in spec["properties"]["postgres"]
+    route_rules = spec["properties"]["route"]["x-kubernetes-validations"]
+    assert {rule.get("fieldPath") for rule in route_rules} == {".hosts", ".parentRefs"}
     release_spec = release["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert release_spec["x-kubernetes-validations"][0]["message"].startswith("image")
     assert set(release_spec["required"]) == {"environment", "image"}

@@ -102,7 +102,10 @@ def test_injected_environment_variables() -> None:
     assert variables["DATABASE_POOL_MAX"] == "20"
     assert variables["DATABASE_POOL_MAX_LIFETIME_SECONDS"] == "1800"
     assert variables["DATABASE_POOL_MAX_IDLE_SECONDS"] == "600"
-    assert variables["REDIS_URL"] == "redis://shop-redis:6379/0"
+    # The URL holds the password: never a plain value.
+    assert variables["REDIS_URL"] == {
+        "secretKeyRef": {"name": "shop-redis-credentials", "key": "url"}
+    }
     assert variables["CACHE_TTL_SESSION_SECONDS"] == "3600"
     assert variables["CACHE_TTL_CONFIG_SECONDS"] == "86400"
     assert variables["TIERKEEPER_TIER"] == "production"

@@ -12,9 +12,9 @@ import yaml
 
 from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.reconcile.credentials import credential_secrets
 from tierkeeper.render import render_children, wanted
 from tierkeeper.render.common import Manifest
-from tierkeeper.render.postgres import render_credentials_secret
 
 PASSWORD_PLACEHOLDER = "generated-once-by-the-operator"
 
@@ -41,8 +41,10 @@ def render_documents(documents: Iterable[dict[str, Any]]) -> list[Manifest]:
         env = resolve_document(document["spec"], name=name, namespace=namespace)
         image = images.get((namespace, name))
         rollout = AppRollout() if image is None else AppRollout.first(env, image)
-        secret = render_credentials_secret(env, PASSWORD_PLACEHOLDER)
-        manifests += wanted(render_children(env, rollout)) + ([secret] if secret else [])
+        manifests += wanted(render_children(env, rollout))
+        for _, render_secret in credential_secrets(env):
+            secret = render_secret(env, PASSWORD_PLACEHOLDER)
+            manifests += [secret] if secret else []
     return manifests
 
 

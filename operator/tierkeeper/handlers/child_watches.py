@@ -35,7 +35,11 @@ WATCHED = (
     ("v1", "Secret"),
     ("v1", "PersistentVolumeClaim"),
     ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("networking.k8s.io/v1", "Ingress"),
 )
+# HTTPRoutes and cert-manager Certificates are not watched: their CRDs may be missing, and
+# a watch of a kind the API server does not serve fails. reconcile/routes.py looks them up.
 SELECTOR = f"{MANAGED_BY}=tierkeeper"
 
 

@@ -20,11 +20,11 @@ from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.units import quantity_bytes
 from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
+from tierkeeper.reconcile.cloudnative_pg import CNPG_CRD
 from tierkeeper.reconcile.environment import (
-    CNPG_CRD,
-    EXTERNAL_SECRET_MISSING,
     reconcile_environment,
 )
+from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.retention import retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
@@ -205,6 +205,8 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             cnpg_installed=state.cnpg_installed,
             converge_children=converge,
             now=datetime.now(UTC).replace(microsecond=0),
+            site=state.config.site,
+            release_status=release.status if release else None,
         )
     # The Secrets that spec.external names are the team's, and quotas and admission
     # policies are the cluster's: watching them would mean watching every one of the

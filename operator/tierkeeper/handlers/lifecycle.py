@@ -15,7 +15,7 @@ from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.environment import child_changed, reconcile
 from tierkeeper.handlers.release import STEPS_AT_ONCE, run_step
 from tierkeeper.handlers.state import OperatorState
-from tierkeeper.reconcile.environment import cloudnative_pg_installed
+from tierkeeper.reconcile.cloudnative_pg import cloudnative_pg_installed
 
 
 @kopf.on.startup()

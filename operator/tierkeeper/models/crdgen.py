@@ -56,6 +56,7 @@ KINDS = (
             _ready_column(),
             {"name": "Color", "type": "string", "jsonPath": ".status.activeColor"},
             {"name": "Image", "type": "string", "jsonPath": ".status.activeImage"},
+            {"name": "URL", "type": "string", "jsonPath": ".status.endpoints.url"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ),
     ),

@@ -101,6 +101,34 @@ class ChildNames:
         return self._name("-redis-config")
 
     @property
+    def redis_credentials(self) -> str:
+        return self._name("-redis-credentials")
+
+    @property
+    def route(self) -> str:
+        """The Ingress or HTTPRoute to the active Service."""
+        return self._name("")
+
+    @property
+    def preview_route(self) -> str:
+        """The Ingress or HTTPRoute to the preview Service, while a rollout is in flight."""
+        return self._name("-preview")
+
+    @property
+    def route_certificate(self) -> str:
+        """cert-manager's Certificate of an HTTPRoute's hosts, and its default Secret."""
+        return self._name("-tls")
+
+    @property
+    def preview_tls(self) -> str:
+        """The Secret cert-manager fills for the preview Ingress's host."""
+        return self._name("-preview-tls")
+
+    def network_policy(self, component: str) -> str:
+        """The NetworkPolicy that says who may reach `component`'s pods."""
+        return self._name(f"-{component}-policy")
+
+    @property
     def backup_cronjob(self) -> str:
         return self._name("-postgres-backup", SUFFIXED_CONTROLLER_MAX)
 

@@ -27,6 +27,8 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             },
         },
         "redis": {"maxMemory": "128Mi", "evictionPolicy": "allkeys-lru", "persistence": "none"},
+        # Routes from outside (spec.route); a tier may turn them off.
+        "route": {"enabled": True},
         "deletionPolicy": "Delete",
     },
     Tier.STAGING: {
@@ -52,6 +54,8 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "evictionPolicy": "allkeys-lru",
             "persistence": "snapshot",
         },
+        # Routes from outside (spec.route); a tier may turn them off.
+        "route": {"enabled": True},
         "deletionPolicy": "Retain",
     },
     Tier.PRODUCTION: {
@@ -76,6 +80,8 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             },
         },
         "redis": {"maxMemory": "2Gi", "evictionPolicy": "allkeys-lru", "persistence": "aof"},
+        # Routes from outside (spec.route); a tier may turn them off.
+        "route": {"enabled": True},
         "deletionPolicy": "Retain",
     },
 }

@@ -1,37 +1,61 @@
-"""The database credentials Secret: created once with a fresh password, never rewritten.
+"""The password Secrets (PostgreSQL's, Redis's): created once with a fresh password, never
+rewritten.
 
-Not a plain child: server-side apply would write the rendered password over the live one
-on every converge, and the database volume opens only with the first.
+Not plain children: server-side apply would write the rendered password over the live one
+on every converge, and the database volume opens only with the first (and every running
+app holds the password it started with).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from tierkeeper.apply.children import Owner, owned
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import RETAINED_FROM, LiveChildren
+from tierkeeper.render.common import Manifest
 from tierkeeper.render.postgres import render_credentials_secret
+from tierkeeper.render.redis import render_redis_secret
+
+SecretRenderer = Callable[[ResolvedEnvironment, str], Manifest | None]
+
+
+def credential_secrets(env: ResolvedEnvironment) -> list[tuple[str, SecretRenderer]]:
+    """(name, renderer) of each password Secret the Environment needs."""
+    wanted: list[tuple[str, SecretRenderer]] = []
+    if env.spec.postgres.enabled:
+        wanted.append((env.names.postgres_credentials, render_credentials_secret))
+    if env.spec.redis.enabled:
+        wanted.append((env.names.redis_credentials, render_redis_secret))
+    return wanted
 
 
 async def ensure_credentials(
     kube: ApiClient, env: ResolvedEnvironment, owner: Owner, live: LiveChildren
 ) -> None:
-    """Create the credentials Secret once, with a fresh password; never rewrite it.
+    """Create each password Secret once, with a fresh password; never rewrite one.
 
     A Secret retained from an earlier Environment of the same name is adopted with its
-    password, so the retained database volume still opens.
+    password, so the retained volume still opens. An Environment created before Redis
+    had a password gains its Secret here, on its next reconcile.
     """
-    name = env.names.postgres_credentials
-    known = live.get(("Secret", name))
-    if not env.spec.postgres.enabled or (known is not None and not known.retained):
-        return
+    for name, render in credential_secrets(env):
+        # A Secret the watches know is ours, unless it was retained (and is to be adopted).
+        known = live.get(("Secret", name))
+        if known is None or known.retained:
+            await _ensure_secret(kube, env, owner, name, render)
+
+
+async def _ensure_secret(
+    kube: ApiClient, env: ResolvedEnvironment, owner: Owner, name: str, render: SecretRenderer
+) -> None:
     try:
         existing = await kube.get("v1", "Secret", env.namespace, name)
     except NotFound:
-        secret = render_credentials_secret(env, secrets.token_urlsafe(24))
+        secret = render(env, secrets.token_urlsafe(24))
         if secret is not None:
             await kube.create(owned(secret, owner))
         return

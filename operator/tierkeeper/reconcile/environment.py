@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from tierkeeper import metrics
 from tierkeeper.apply.children import (
@@ -17,27 +19,40 @@ from tierkeeper.apply.children import (
     wanted_names,
 )
 from tierkeeper.apply.client import ApiClient
-from tierkeeper.apply.errors import Forbidden, Invalid, NotFound
+from tierkeeper.apply.errors import Forbidden, Invalid
 from tierkeeper.apply.events import post_event
 from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
-from tierkeeper.models.child import LiveChildren, summarize
+from tierkeeper.models.child import LiveChildren
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.site import Site
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.app_writer import write_app
-from tierkeeper.reconcile.credentials import ensure_credentials
+from tierkeeper.reconcile.cloudnative_pg import live_with_cluster
+from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
+from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING, missing_secrets
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.provider_change import provider_change
 from tierkeeper.reconcile.records import EnvRecord
+from tierkeeper.reconcile.routes import (
+    ROUTE_HOST_TAKEN,
+    hosts_taken,
+    in_flight,
+    remove_unwatched,
+    route_endpoints,
+    route_tls,
+    routed,
+    sync_preview_route,
+)
 from tierkeeper.reconcile.volumes import (
     VolumeDecision,
     decide_volumes,
     write_volumes,
 )
-from tierkeeper.render import app_children, data_children
+from tierkeeper.render import app_children, data_children, network_children, route_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
-from tierkeeper.status.conditions import Observation, find, observe
+from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.status.environment import (
     StatusInputs,
     environment_status,
@@ -48,54 +63,9 @@ from tierkeeper.status.environment import (
 
 logger = logging.getLogger(__name__)
 
-CNPG_CRD = "clusters.postgresql.cnpg.io"
 CHILD_REJECTED = "ChildRejected"
-EXTERNAL_SECRET_MISSING = "ExternalSecretMissing"
 # Refusals under which an Environment writes no child: its Release must not write either.
 WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
-
-
-async def cloudnative_pg_installed(kube: ApiClient) -> bool:
-    """Read once at start-up; the CRD's watch keeps the answer current from then on."""
-    try:
-        await kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, CNPG_CRD)
-    except NotFound:
-        return False
-    return True
-
-
-async def _missing_secrets(kube: ApiClient, env: ResolvedEnvironment) -> Observation | None:
-    missing = []
-    for key, service in sorted(env.spec.external.items()):
-        ref = service.secret_ref
-        try:
-            secret = await kube.get("v1", "Secret", env.namespace, ref.name)
-        except NotFound:
-            missing.append(f"{key}: Secret {ref.name} does not exist")
-            continue
-        if ref.key not in (secret.get("data") or {}):
-            missing.append(f"{key}: Secret {ref.name} has no key {ref.key}")
-    if not missing:
-        return None
-    return observe(
-        "Ready",
-        False,
-        EXTERNAL_SECRET_MISSING,
-        "; ".join(missing) + ": create it in this namespace or fix spec.external",
-    )
-
-
-async def _live_with_cnpg(
-    kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren
-) -> LiveChildren:
-    """The CNPG Cluster is read on demand: its CRD may come and go, an index cannot follow."""
-    if not (env.cloudnative_pg and env.spec.postgres.enabled):
-        return live
-    try:
-        body = await kube.get(CNPG_API_VERSION, "Cluster", env.namespace, env.names.postgres)
-    except NotFound:
-        return live
-    return {**live, ("Cluster", env.names.postgres): summarize("Cluster", body)}
 
 
 async def _converge(
@@ -109,20 +79,28 @@ async def _converge(
     volumes: VolumeDecision,
     *,
     cnpg_installed: bool,
+    site: Site,
+    flight: bool,
+    routed: bool,
 ) -> Observation | None:
-    """Write every child, or nothing at all if one of their names is another owner's or,
-    for a change of a live Environment, if the API server would refuse any of them."""
+    """Write every child, or nothing at all if one of their names (or route hosts) is
+    another owner's or, for a change of a live Environment, if the API server would refuse
+    any of them."""
     key = record.key
     owner = Owner(record.name, record.uid)
     data = data_children(env, volumes.sizes)
     if not (cnpg_installed and env.cloudnative_pg):
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
+    routes = route_children(env, site, flight)
+    data += network_children(env, site) + routes
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
-    if env.spec.postgres.enabled:
-        wanted.append(("v1", "Secret", env.names.postgres_credentials))
+    wanted += [("v1", "Secret", name) for name, _ in credential_secrets(env)]
     if taken := await names_taken(kube, env.namespace, wanted, live, owner):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
+    if hosts := await hosts_taken(kube, env, site, owner):
+        message = "; ".join(hosts) + ": nothing was written; choose another spec.route.hosts"
+        return observe("Ready", False, ROUTE_HOST_TAKEN, message)
     changing = _changing_live(record, previous, live)
     if changing and (
         moved := await provider_change(kube, env, live, owner, cnpg_installed=cnpg_installed)
@@ -137,6 +115,8 @@ async def _converge(
             "Environment runs as before: " + "; ".join(refused),
         )
     await ensure_credentials(kube, env, owner, live)
+    if routed:
+        await remove_unwatched(kube, env, routes)
 
     async def write_data() -> None:
         with ledger.expecting(key, data):
@@ -174,6 +154,8 @@ async def reconcile_environment(
     cnpg_installed: bool,
     converge_children: bool,
     now: datetime,
+    site: Site = Site(),  # noqa: B008  (frozen: one shared default is safe)
+    release_status: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Converge the children (when `converge_children`) and report status; refusals become
     conditions and Events. `recorded` is the rollout in the bound Release's status.
@@ -187,7 +169,8 @@ async def reconcile_environment(
         await _report(kube, record, previous, status)
         return error.reason
     cnpg = cnpg_installed and env.cloudnative_pg
-    refusal = await _missing_secrets(kube, env) if env.spec.external else None
+    flight = in_flight(env, release_status or {}, ledger.decided.get(record.key, recorded))
+    refusal = await missing_secrets(kube, env) if env.spec.external else None
     # What the change does to the live volumes, decided before anything is written.
     volumes = await decide_volumes(kube, env, live, record.uid)
     refusal = refusal or volumes.refusal
@@ -205,6 +188,9 @@ async def reconcile_environment(
                     previous,
                     volumes,
                     cnpg_installed=cnpg_installed,
+                    site=site,
+                    flight=flight,
+                    routed=routed(env, site, previous.endpoints),
                 )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
@@ -218,8 +204,13 @@ async def reconcile_environment(
         ledger.mark_resizing(record.key, volumes.waiting)
     elif refusal is None:
         refusal = ledger.refusals.get(record.key)
+        if refusal is None and ledger.applied_generation.get(record.key) == record.generation:
+            # Converged at this generation (not refused since): the rollout may move the
+            # preview route.
+            owner = Owner(record.name, record.uid)
+            await sync_preview_route(kube, env, site, live, owner, flight)
     observed = StatusInputs(
-        children=await _live_with_cnpg(kube, env, live) if cnpg else live,
+        children=await live_with_cluster(kube, env, live) if cnpg else live,
         release=release,
         rollout=ledger.decided.get(record.key, recorded),
         cnpg_installed=cnpg,
@@ -231,6 +222,19 @@ async def reconcile_environment(
     acted = converge_children or ledger.applied_generation.get(record.key) == record.generation
     generation = record.generation if acted else previous.observed_generation
     status = environment_status(env, observed, previous, now=now, generation=generation)
+    tls = await route_tls(kube, env, site)
+    tls_condition = [tls] if tls else []
+    status = status.model_copy(
+        update={
+            "endpoints": route_endpoints(status.endpoints, env, site, flight),
+            "conditions": [
+                *status.conditions,
+                *merge_conditions(
+                    previous.conditions, tls_condition, now=now, generation=generation
+                ),
+            ],
+        }
+    )
     _export(env, observed, status)
     await _report(kube, record, previous, status)
     if isinstance(rejected, Forbidden):

@@ -1,7 +1,8 @@
 """What an Environment leaves behind when it is deleted with `deletionPolicy: Retain` (and,
 the same way, what a component turned off leaves: see reconcile/volumes.py).
 
-Data volumes, the credentials Secret (our only Secret) and a CloudNativePG Cluster (which
+Data volumes, the password Secrets (PostgreSQL's and Redis's, our only Secrets: a retained
+volume opens only with its password) and a CloudNativePG Cluster (which
 owns its own volumes) lose their owner reference before garbage collection takes the
 rest, and gain a label naming the Environment they came from; a new Environment of the
 same name adopts them.

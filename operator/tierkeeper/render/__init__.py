@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.environment import RouteKind
 from tierkeeper.models.rollout import AppRollout, Color
+from tierkeeper.models.site import Site
 from tierkeeper.render.app import (
     render_active_service,
     render_color_deployment,
@@ -20,7 +22,13 @@ from tierkeeper.render.backup import (
     render_backup_script,
     render_backups_pvc,
 )
-from tierkeeper.render.common import Manifest
+from tierkeeper.render.common import Component, Manifest
+from tierkeeper.render.network import (
+    NETWORK_API_VERSION,
+    render_app_policy,
+    render_postgres_policy,
+    render_redis_policy,
+)
 from tierkeeper.render.objectstore import render_object_store_script
 from tierkeeper.render.postgres import (
     CNPG_API_VERSION,
@@ -33,6 +41,14 @@ from tierkeeper.render.redis import (
     render_redis_config,
     render_redis_service,
     render_redis_statefulset,
+)
+from tierkeeper.render.route import (
+    CERT_MANAGER_API_VERSION,
+    GATEWAY_API_VERSION,
+    INGRESS_API_VERSION,
+    render_certificate,
+    render_preview_route,
+    render_route,
 )
 from tierkeeper.render.volumes import AS_WANTED, VolumeSizes
 
@@ -73,11 +89,11 @@ def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
 
 
 def data_children(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED) -> list[Child]:
-    """Every other child but the credentials Secret: the data services and backups, their
+    """Every other child but the password Secrets: the data services and backups, their
     volumes at `sizes` where given.
 
-    The Secret is left out because its password is generated once, at creation, by
-    the reconcile (see `render.postgres.render_credentials_secret`).
+    The Secrets are left out because their passwords are generated once, at creation, by
+    the reconcile (see `reconcile.credentials`).
     """
     names = env.names
     return [
@@ -105,9 +121,58 @@ def data_children(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED) -> l
     ]
 
 
-def render_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
-    """Every child of the Environment except the credentials Secret, wanted or not."""
-    return [*app_children(env, rollout), *data_children(env)]
+def network_children(env: ResolvedEnvironment, site: Site) -> list[Child]:
+    """Who may reach whom: a NetworkPolicy per component that accepts connections."""
+    policy = env.names.network_policy
+    return [
+        Child(NETWORK_API_VERSION, "NetworkPolicy", policy(c.value), manifest)
+        for c, manifest in (
+            (Component.APP, render_app_policy(env, site)),
+            (Component.POSTGRES, render_postgres_policy(env)),
+            (Component.REDIS, render_redis_policy(env)),
+        )
+    ]
+
+
+ROUTE_API_VERSIONS = {
+    RouteKind.INGRESS: INGRESS_API_VERSION,
+    RouteKind.HTTP_ROUTE: GATEWAY_API_VERSION,
+}
+
+
+def route_children(env: ResolvedEnvironment, site: Site, in_flight: bool) -> list[Child]:
+    """The routes from outside, of both kinds (the one not asked for must not exist), and
+    the Certificate of an HTTPRoute."""
+    names = env.names
+    routes = [
+        Child(api_version, kind.value, name, manifest)
+        for kind, api_version in ROUTE_API_VERSIONS.items()
+        for name, manifest in (
+            (names.route, render_route(env, site, kind)),
+            (names.preview_route, render_preview_route(env, site, kind, in_flight)),
+        )
+    ]
+    certificate = Child(
+        CERT_MANAGER_API_VERSION,
+        "Certificate",
+        names.route_certificate,
+        render_certificate(env, site),
+    )
+    return [*routes, certificate]
+
+
+def render_children(
+    env: ResolvedEnvironment, rollout: AppRollout, site: Site | None = None
+) -> list[Child]:
+    """Every child of the Environment except the password Secrets, wanted or not (routes
+    as they are with no rollout in flight)."""
+    site = site or Site()
+    return [
+        *app_children(env, rollout),
+        *data_children(env),
+        *network_children(env, site),
+        *route_children(env, site, in_flight=False),
+    ]
 
 
 def wanted(children: list[Child]) -> list[Manifest]:

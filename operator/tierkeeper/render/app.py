@@ -20,7 +20,7 @@ from tierkeeper.render.common import (
     value_env,
 )
 from tierkeeper.render.postgres import URI_KEY
-from tierkeeper.render.redis import redis_url
+from tierkeeper.render.redis import URL_KEY as REDIS_URL_KEY
 
 CACHE_TTL_SESSION_SECONDS = 3600
 CACHE_TTL_CONFIG_SECONDS = 86400
@@ -43,7 +43,7 @@ def app_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:
         ]
     if spec.redis.enabled:
         injected += [
-            value_env("REDIS_URL", redis_url(env)),
+            secret_env("REDIS_URL", env.names.redis_credentials, REDIS_URL_KEY),
             value_env("CACHE_TTL_SESSION_SECONDS", CACHE_TTL_SESSION_SECONDS),
             value_env("CACHE_TTL_CONFIG_SECONDS", CACHE_TTL_CONFIG_SECONDS),
         ]

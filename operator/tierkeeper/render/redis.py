@@ -1,4 +1,10 @@
-"""Redis: redis.conf in a ConfigMap, a StatefulSet (volume only with persistence), a Service."""
+"""Redis: redis.conf in a ConfigMap, a StatefulSet (volume only with persistence), a Service,
+and the password Secret.
+
+The password never enters the ConfigMap or a plain env value: redis-server reads it from
+the Secret through an env var the kubelet expands into its `--requirepass` argument, and
+the app reads `REDIS_URL` (password included) from the same Secret.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from tierkeeper.render.common import (
     data_service,
     labels,
     metadata,
+    secret_env,
     selector,
 )
 from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, volume_size
@@ -23,6 +30,10 @@ REDIS_IMAGE = "redis:7.4"
 CONFIG_FILE = "redis.conf"
 CONFIG_MOUNT = "/etc/redis"
 DATA_MOUNT = "/data"
+PASSWORD_KEY = "password"
+URL_KEY = "url"
+# Kubernetes expands `$(NAME)` in a container's args from its env, Secret references included.
+PASSWORD_ENV = "REDIS_PASSWORD"
 
 _PERSISTENCE_LINES = {
     Persistence.NONE: ('save ""', "appendonly no"),
@@ -47,8 +58,21 @@ def redis_conf(env: ResolvedEnvironment) -> str:
     return "\n".join(lines) + "\n"
 
 
-def redis_url(env: ResolvedEnvironment) -> str:
-    return f"redis://{env.names.redis}:{REDIS_PORT}/0"
+def redis_url(env: ResolvedEnvironment, password: str) -> str:
+    return f"redis://:{password}@{env.names.redis}:{REDIS_PORT}/0"
+
+
+def render_redis_secret(env: ResolvedEnvironment, password: str) -> Manifest | None:
+    """The password Secret; the caller supplies the password (generated once, kept forever)."""
+    if not env.spec.redis.enabled:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(env, env.names.redis_credentials, Component.REDIS),
+        "type": "Opaque",
+        "stringData": {PASSWORD_KEY: password, URL_KEY: redis_url(env, password)},
+    }
 
 
 def render_redis_config(env: ResolvedEnvironment) -> Manifest | None:
@@ -97,7 +121,16 @@ def render_redis_statefulset(
                     {
                         "name": "redis",
                         "image": REDIS_IMAGE,
-                        "args": [f"{CONFIG_MOUNT}/{CONFIG_FILE}"],
+                        "args": [
+                            f"{CONFIG_MOUNT}/{CONFIG_FILE}",
+                            "--requirepass",
+                            f"$({PASSWORD_ENV})",
+                        ],
+                        "env": [
+                            secret_env(PASSWORD_ENV, env.names.redis_credentials, PASSWORD_KEY),
+                            # redis-cli (the readiness probe) authenticates with it.
+                            secret_env("REDISCLI_AUTH", env.names.redis_credentials, PASSWORD_KEY),
+                        ],
                         "ports": [{"name": "redis", "containerPort": REDIS_PORT}],
                         "readinessProbe": {
                             "exec": {"command": ["redis-cli", "ping"]},
