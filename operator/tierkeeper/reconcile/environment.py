@@ -217,10 +217,12 @@ async def reconcile_environment(
         refusal=refusal,
         volumes=volumes.condition(env, live),
     )
-    # Only a reconcile that converged this generation may say it observed it: a status-only
-    # look at a new spec has not acted on it (and a later converge must know it is a change).
-    acted = converge_children or ledger.applied_generation.get(record.key) == record.generation
-    generation = record.generation if acted else previous.observed_generation
+    # Only a converge says it observed its generation: a status-only look at a new spec has
+    # not acted on it (and a later converge must know it is a change). A status-only write
+    # repeats what the last converge said, not its own copy of the status, which can lag.
+    if converge_children:
+        ledger.observed[record.key] = record.generation
+    generation = ledger.observed.get(record.key, previous.observed_generation)
     status = environment_status(env, observed, previous, now=now, generation=generation)
     tls = await route_tls(kube, env, site)
     tls_condition = [tls] if tls else []

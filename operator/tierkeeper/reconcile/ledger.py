@@ -30,6 +30,9 @@ class WriteLedger:
     applied_generation: dict[ObjectKey, int] = field(default_factory=dict)
     # The generation a converge in progress writes.
     converging: dict[ObjectKey, int] = field(default_factory=dict)
+    # The generation the last converge looked at (applied or refused): what a status-only
+    # reconcile reports as observed, whatever its own (possibly older) copy of the status says.
+    observed: dict[ObjectKey, int] = field(default_factory=dict)
     versions: dict[ObjectKey, dict[ChildKey, str]] = field(default_factory=dict)
     # The rollout a Release step decided last, per Environment.
     decided: dict[ObjectKey, AppRollout] = field(default_factory=dict)
@@ -113,6 +116,7 @@ class WriteLedger:
     def forget(self, key: ObjectKey) -> None:
         self.applied_generation.pop(key, None)
         self.converging.pop(key, None)
+        self.observed.pop(key, None)
         self.versions.pop(key, None)
         self.decided.pop(key, None)
         self.applied_rollout.pop(key, None)
