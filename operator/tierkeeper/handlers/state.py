@@ -71,13 +71,17 @@ class OperatorState:
         )
 
     def environment(self, key: ObjectKey) -> EnvRecord | None:
-        return next(iter(self.indexes["environments"].get(key, [])), None)
+        """None before kopf has handed over its indexes (no handler has run yet): kopf's
+        listing of the Environments then asks for every reconcile again."""
+        index = self.indexes.get("environments")
+        return next(iter(index.get(key, []) if index is not None else []), None)
 
     def releases_of(self, key: ObjectKey) -> list[ReleaseRecord]:
         """Oldest first; creation times have one-second resolution, so among Releases of the
         same second the one already deploying (it has a rollout) comes first."""
+        index = self.indexes.get("releases")
         return sorted(
-            self.indexes["releases"].get(key, []),
+            index.get(key, []) if index is not None else [],
             key=lambda r: (r.created, r.rollout is None, r.name),
         )
 
