@@ -17,12 +17,17 @@ from tests.integration.k8s import Api
 from tierkeeper.models.names import ChildNames
 
 
+def behind_service_selector(api: Api, namespace: str, env: str) -> dict[str, str]:
+    service = api.get("Service", namespace, ChildNames(env).app_service) or {}
+    selector: dict[str, str] = ((service.get("spec") or {}).get("selector")) or {}
+    return selector
+
+
 def behind_service(
     api: Api, namespace: str, env: str
 ) -> tuple[dict[str, str], list[tuple[str, bool]]]:
     """The active Service's selector, and each pod it selects with whether it is Ready."""
-    service = api.get("Service", namespace, ChildNames(env).app_service) or {}
-    selector: dict[str, str] = ((service.get("spec") or {}).get("selector")) or {}
+    selector = behind_service_selector(api, namespace, env)
     if not selector:
         return selector, []
     labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
@@ -78,7 +83,14 @@ def serving_guard(api: Api, namespace: str, env: str) -> Iterator[list[str]]:
 
     def look() -> str | None:
         selector, pods = behind_service(api, namespace, env)
-        return None if any(ready for _, ready in pods) else f"no Ready pod behind {selector}"
+        if any(ready for _, ready in pods):
+            return None
+        # The Service and its pods are two reads: a switch landing between them (the old
+        # shape's pods already going) is not an outage. Only a selector that still holds
+        # after the pods were listed is judged; the next look judges a moved one.
+        if behind_service_selector(api, namespace, env) != selector:
+            return None
+        return f"no Ready pod behind {selector}"
 
     with guarding(look) as violations:
         yield violations
