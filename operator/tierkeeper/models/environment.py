@@ -14,8 +14,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from tierkeeper.models.base import Model
-from tierkeeper.models.units import Duration, Quantity, Schedule
+from tierkeeper.models.backup import Backup
+from tierkeeper.models.base import Model, SecretKeyRef
+from tierkeeper.models.deploy import Deploy
+from tierkeeper.models.route import Route
+from tierkeeper.models.units import Duration, Quantity
 
 
 class Tier(StrEnum):
@@ -156,93 +159,6 @@ class Pool(Model):
     max_idle: Duration = Field("10m", description="Maximum idle time of one connection.")
 
 
-class SecretKeyRef(Model):
-    """A key of a Secret in the Environment's namespace."""
-
-    name: str = Field(
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-        max_length=253,
-        description="Secret name.",
-    )
-    key: str = Field(
-        pattern=r"^[-._a-zA-Z0-9]+$", max_length=253, description="Key within the Secret."
-    )
-
-
-class Pitr(Model):
-    """Point-in-time recovery: continuous WAL archiving into the backup object store."""
-
-    enabled: bool = Field(
-        False,
-        description="Archive WAL continuously for point-in-time recovery; needs "
-        "backup.objectStore. The tier's default applies only where a store is configured.",
-    )
-    window_days: int = Field(7, ge=1, le=365, description="Days that can be recovered to.")
-    archive_timeout: Duration = Field(
-        "5m",
-        description="A WAL segment is archived at least this often while the database "
-        "writes: the most data a lost volume can take with it (the RPO).",
-    )
-
-
-class S3Credentials(Model):
-    """Keys of Secrets in the Environment's namespace holding the store's credentials."""
-
-    access_key_id: SecretKeyRef = Field(description="The access key ID.")
-    secret_access_key: SecretKeyRef = Field(description="The secret access key.")
-
-
-class ObjectStore(Model):
-    """An S3-compatible bucket that WAL and base backups are written to."""
-
-    bucket: str = Field(
-        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", max_length=63, description="Bucket name."
-    )
-    path: str = Field(
-        "",
-        pattern=r"^([A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*$",
-        max_length=512,
-        description="Path prefix inside the bucket; the database's folder goes below it.",
-    )
-    endpoint: str | None = Field(
-        None,
-        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
-        max_length=1024,
-        description="S3 endpoint URL; absent means AWS S3.",
-    )
-    region: str | None = Field(
-        None, pattern=r"^[a-z0-9-]+$", max_length=64, description="Region of the bucket."
-    )
-    credentials: S3Credentials = Field(description="Where the credentials are kept.")
-    ca_bundle: SecretKeyRef | None = Field(
-        None, description="A PEM CA bundle that signs the endpoint's certificate."
-    )
-
-    @property
-    def destination(self) -> str:
-        """The store's URL as barman-cloud takes it: s3://bucket/path."""
-        return f"s3://{self.bucket}/{self.path}".rstrip("/")
-
-
-class Backup(Model):
-    """Scheduled database backups."""
-
-    enabled: bool = Field(True, description="Take scheduled backups.")
-    schedule: Schedule = Field("0 3 * * *", description="Cron schedule, in UTC.")
-    retention_days: int = Field(7, ge=1, le=3650, description="Days a backup is kept.")
-    pitr: Pitr = Field(default_factory=Pitr, description="Point-in-time recovery.")
-    object_store: ObjectStore | None = Field(
-        None,
-        description="Where base backups and WAL go (S3). Without it, backups are dumps "
-        "on a volume in the Environment's namespace and there is no PITR.",
-    )
-    offsite_object_store: ObjectStore | None = Field(
-        None,
-        description="A second store (another region) that every base backup and WAL "
-        "segment also reaches; a restore works from either one alone.",
-    )
-
-
 class Postgres(Model):
     """The Environment's PostgreSQL database."""
 
@@ -298,105 +214,6 @@ class Network(Model):
     )
 
 
-class RouteKind(StrEnum):
-    INGRESS = "Ingress"
-    HTTP_ROUTE = "HTTPRoute"
-
-
-class IssuerKind(StrEnum):
-    ISSUER = "Issuer"
-    CLUSTER_ISSUER = "ClusterIssuer"
-
-
-# A DNS subdomain (RFC 1123), lowercase: what Ingress and HTTPRoute accept as a host.
-HOSTNAME_RULE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-HOSTNAME_MAX = 253
-# Room for the preview host's "preview-" in front of the first label.
-PREVIEW_PREFIX = "preview-"
-
-
-class Issuer(Model):
-    """A cert-manager issuer that signs the route's certificate."""
-
-    name: str = Field(min_length=1, max_length=253, description="Name of the issuer.")
-    kind: IssuerKind = Field(
-        IssuerKind.CLUSTER_ISSUER, description="Issuer (this namespace) or ClusterIssuer."
-    )
-
-
-class RouteTls(Model):
-    """TLS for the route's hosts: a Secret of the team's, or one cert-manager fills."""
-
-    secret_name: str | None = Field(
-        None,
-        max_length=253,
-        description="kubernetes.io/tls Secret with the certificate; with an issuer, the "
-        "Secret cert-manager writes (default NAME-tls).",
-    )
-    issuer: Issuer | None = Field(None, description="cert-manager issuer of the certificate.")
-
-
-class ParentRef(Model):
-    """A Gateway the HTTPRoute attaches to."""
-
-    name: str = Field(min_length=1, max_length=253, description="Name of the Gateway.")
-    namespace: str | None = Field(
-        None, max_length=63, description="Namespace of the Gateway (default: this one)."
-    )
-    section_name: str | None = Field(
-        None, max_length=253, description="Listener of the Gateway to attach to."
-    )
-
-
-class Route(Model):
-    """How the app is reached from outside the cluster."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.hosts) || self.hosts.all(h, h.matches('"
-                    # CEL's string literals take escapes: the regex's backslashes doubled.
-                    + HOSTNAME_RULE.replace("\\", "\\\\")
-                    + "'))",
-                    "message": "route.hosts: every host must be a lowercase DNS name "
-                    "(letters, digits, '-' and '.'; no scheme, port, path or wildcard)",
-                    "fieldPath": ".hosts",
-                },
-                {
-                    "rule": "!has(self.kind) || self.kind != 'HTTPRoute' || "
-                    "(has(self.parentRefs) && size(self.parentRefs) > 0)",
-                    "message": "route.parentRefs: an HTTPRoute needs at least one Gateway",
-                    "fieldPath": ".parentRefs",
-                },
-            ]
-        }
-    )
-
-    enabled: bool = Field(
-        True, description="Route traffic from outside to the app (the tier may turn it off)."
-    )
-    hosts: list[str] = Field(
-        default_factory=list,
-        max_length=16,
-        description="Host names; none: the operator's host template gives one.",
-        json_schema_extra={
-            "items": {"type": "string", "maxLength": HOSTNAME_MAX - len(PREVIEW_PREFIX)}
-        },
-    )
-    path: str = Field(
-        "/", max_length=1024, pattern=r"^/[^\s]*$", description="Path prefix routed to the app."
-    )
-    kind: RouteKind = Field(RouteKind.INGRESS, description="Ingress or Gateway API HTTPRoute.")
-    class_name: str | None = Field(
-        None, max_length=253, description="IngressClass of the Ingress (default: the cluster's)."
-    )
-    parent_refs: list[ParentRef] = Field(
-        default_factory=list, max_length=8, description="Gateways of the HTTPRoute."
-    )
-    tls: RouteTls | None = Field(None, description="TLS for the hosts.")
-
-
 class ExternalService(Model):
     """A service reached over the network, wired into the app from a Secret."""
 
@@ -413,36 +230,6 @@ class Budget(Model):
 
 # What `deploy.imageTemplate` may contain besides literal text: the commit, its first 7
 # characters, and the branch (made tag-safe). Known to the CRD's pattern and to the hook.
-IMAGE_PLACEHOLDERS = ("sha", "shortSha", "branch")
-IMAGE_TEMPLATE_PATTERN = r"^([^{}\s]|\{(" + "|".join(IMAGE_PLACEHOLDERS) + r")\})+$"
-
-
-class Deploy(Model):
-    """Deploy on push: which repository's pushes and builds update this Environment's Release
-    (`tierkeeper webhook`)."""
-
-    repository: str = Field(
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][-A-Za-z0-9]*/[-._A-Za-z0-9]+$",
-        description="Git repository, as owner/name (e.g. acme/shop), whose events deploy here.",
-    )
-    image_template: str | None = Field(
-        None,
-        max_length=512,
-        pattern=IMAGE_TEMPLATE_PATTERN,
-        description="Image of a commit, for events that carry no image (workflow_run, push): "
-        "{sha}, {shortSha} (7 characters) and {branch} (characters other than "
-        "letters, digits, '.', '_' and '-' become '-') are filled in, e.g. "
-        "ghcr.io/acme/shop:sha-{sha}.",
-    )
-    wait_for_ci: bool = Field(
-        True,
-        alias="waitForCI",
-        description="Deploy only once a workflow run succeeded (workflow_run), a package was "
-        "published or CI called; false also deploys on a push, at once.",
-    )
-
-
 class EnvironmentSpec(Model):
     """Desired state of an Environment. Every field but `tier` defaults from the tier."""
 

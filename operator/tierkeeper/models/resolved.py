@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tierkeeper.models.backup import Backup
 from tierkeeper.models.endpoints import POSTGRES_PORT, REDIS_PORT, Endpoints
 from tierkeeper.models.environment import (
     EXTERNAL_SERVICES,
-    Backup,
     EnvironmentSpec,
     PostgresProvider,
     StrategyType,

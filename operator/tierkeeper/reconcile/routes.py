@@ -23,8 +23,8 @@ from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import Phase, ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.models.endpoints import Endpoints
-from tierkeeper.models.environment import IssuerKind, RouteKind
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.route import IssuerKind, RouteKind
 from tierkeeper.models.site import Site
 from tierkeeper.render import Child, route_children
 from tierkeeper.render.route import (

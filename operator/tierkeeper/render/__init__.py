@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.environment import RouteKind
 from tierkeeper.models.rollout import AppRollout, Color
+from tierkeeper.models.route import RouteKind
 from tierkeeper.models.site import Site
 from tierkeeper.render.app import (
     render_active_service,

@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.environment import ObjectStore
+from tierkeeper.models.backup import ObjectStore
 from tierkeeper.models.units import duration_seconds, numeric_schedule
 from tierkeeper.render.common import Component, Manifest, metadata, secret_env, value_env
 

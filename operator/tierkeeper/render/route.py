@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.environment import PREVIEW_PREFIX, IssuerKind, RouteKind
 from tierkeeper.models.names import DNS_LABEL_MAX, fit_name
+from tierkeeper.models.route import PREVIEW_PREFIX, IssuerKind, RouteKind
 from tierkeeper.models.site import Site
 from tierkeeper.render.common import Component, Manifest, metadata
 

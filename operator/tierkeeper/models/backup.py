@@ -1,0 +1,82 @@
+"""Database backups: the schedule, point-in-time recovery and the object stores."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tierkeeper.models.base import Model, SecretKeyRef
+from tierkeeper.models.units import Duration, Schedule
+
+
+class Pitr(Model):
+    """Point-in-time recovery: continuous WAL archiving into the backup object store."""
+
+    enabled: bool = Field(
+        False,
+        description="Archive WAL continuously for point-in-time recovery; needs "
+        "backup.objectStore. The tier's default applies only where a store is configured.",
+    )
+    window_days: int = Field(7, ge=1, le=365, description="Days that can be recovered to.")
+    archive_timeout: Duration = Field(
+        "5m",
+        description="A WAL segment is archived at least this often while the database "
+        "writes: the most data a lost volume can take with it (the RPO).",
+    )
+
+
+class S3Credentials(Model):
+    """Keys of Secrets in the Environment's namespace holding the store's credentials."""
+
+    access_key_id: SecretKeyRef = Field(description="The access key ID.")
+    secret_access_key: SecretKeyRef = Field(description="The secret access key.")
+
+
+class ObjectStore(Model):
+    """An S3-compatible bucket that WAL and base backups are written to."""
+
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", max_length=63, description="Bucket name."
+    )
+    path: str = Field(
+        "",
+        pattern=r"^([A-Za-z0-9._-]+/)*[A-Za-z0-9._-]*$",
+        max_length=512,
+        description="Path prefix inside the bucket; the database's folder goes below it.",
+    )
+    endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        max_length=1024,
+        description="S3 endpoint URL; absent means AWS S3.",
+    )
+    region: str | None = Field(
+        None, pattern=r"^[a-z0-9-]+$", max_length=64, description="Region of the bucket."
+    )
+    credentials: S3Credentials = Field(description="Where the credentials are kept.")
+    ca_bundle: SecretKeyRef | None = Field(
+        None, description="A PEM CA bundle that signs the endpoint's certificate."
+    )
+
+    @property
+    def destination(self) -> str:
+        """The store's URL as barman-cloud takes it: s3://bucket/path."""
+        return f"s3://{self.bucket}/{self.path}".rstrip("/")
+
+
+class Backup(Model):
+    """Scheduled database backups."""
+
+    enabled: bool = Field(True, description="Take scheduled backups.")
+    schedule: Schedule = Field("0 3 * * *", description="Cron schedule, in UTC.")
+    retention_days: int = Field(7, ge=1, le=3650, description="Days a backup is kept.")
+    pitr: Pitr = Field(default_factory=Pitr, description="Point-in-time recovery.")
+    object_store: ObjectStore | None = Field(
+        None,
+        description="Where base backups and WAL go (S3). Without it, backups are dumps "
+        "on a volume in the Environment's namespace and there is no PITR.",
+    )
+    offsite_object_store: ObjectStore | None = Field(
+        None,
+        description="A second store (another region) that every base backup and WAL "
+        "segment also reaches; a restore works from either one alone.",
+    )
