@@ -258,6 +258,16 @@ def test_growth_on_an_expandable_class_resizes_the_live_claims(
         lambda: reconciled(api, namespace, "VolumesResized", "Resized"), what="Resized"
     )
     assert is_true(env, "VolumesResized")
+    eventually(
+        lambda: ready(api, namespace),
+        timeout=90,
+        what="Ready after the resize",
+        explain=lambda: (
+            ((api.get("Environment", namespace, ENV) or {}).get("status") or {}).get("conditions"),
+            [(s["metadata"]["name"], s.get("status")) for s in api.list("StatefulSet", namespace)],
+            [(p["metadata"]["name"], p.get("status")) for p in api.list("Pod", namespace)],
+        ),
+    )
 
 
 def test_growth_on_a_class_without_expansion_is_refused_while_the_app_converges(
