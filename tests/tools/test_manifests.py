@@ -69,11 +69,14 @@ def base(kustomize: Build) -> Objects:
     return kustomize(MANIFESTS)
 
 
-def test_base_installs_namespace_crds_rbac_operator_and_metrics_service(base: Objects) -> None:
+def test_base_installs_namespace_crds_rbac_defaults_operator_and_metrics_service(
+    base: Objects,
+) -> None:
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in base)
     assert kinds == [
         ("ClusterRole", "tierkeeper"),
         ("ClusterRoleBinding", "tierkeeper"),
+        ("ConfigMap", "tierkeeper-environment-defaults"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "environments.tierkeeper.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),

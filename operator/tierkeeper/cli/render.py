@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from tierkeeper.config import OperatorConfig
 from tierkeeper.models import InvalidSpec, ReleaseSpec, resolve_document
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.credentials import credential_secrets
@@ -26,7 +27,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def render_documents(documents: Iterable[dict[str, Any]]) -> list[Manifest]:
-    """Children of each Environment; a Release for it in the same documents sets the image."""
+    """Children of each Environment; a Release for it in the same documents sets the image.
+    The operator's Environment defaults apply as they would in the cluster
+    (TIERKEEPER_ENVIRONMENT_DEFAULTS)."""
+    defaults = OperatorConfig.from_environment().site.environment_defaults
     documents = [d for d in documents if d]
     images = {
         (_namespace(d), ReleaseSpec.model_validate(d["spec"]).environment): d["spec"]["image"]
@@ -38,7 +42,7 @@ def render_documents(documents: Iterable[dict[str, Any]]) -> list[Manifest]:
         if document.get("kind") != "Environment":
             continue
         name, namespace = document["metadata"]["name"], _namespace(document)
-        env = resolve_document(document["spec"], name=name, namespace=namespace)
+        env = resolve_document(document["spec"], name=name, namespace=namespace, defaults=defaults)
         image = images.get((namespace, name))
         rollout = AppRollout() if image is None else AppRollout.first(env, image)
         manifests += wanted(render_children(env, rollout))

@@ -179,6 +179,15 @@ class Postgres(Model):
     version: str = Field(
         "16", pattern=r"^[0-9]{2}$", description='PostgreSQL major version, e.g. "16".'
     )
+    image: str | None = Field(
+        None,
+        pattern=r"^[^\s]+$",
+        max_length=512,
+        description="The database's image, {version} standing for the major version. "
+        "Default: postgres:{version}; with an object store, one that also holds barman-cloud "
+        "(ghcr.io/tierkeeper/postgres:{version}, images/postgres); with provider "
+        "cloudnative-pg, CloudNativePG's (ghcr.io/cloudnative-pg/postgresql:{version}).",
+    )
     storage: Quantity = Field("1Gi", description="Volume size of each instance.")
     instances: int = Field(
         1, ge=1, le=9, description="Instances; more than 1 means HA and needs cloudnative-pg."

@@ -19,6 +19,7 @@ from tierkeeper.models.environment import (
     Tier,
 )
 from tierkeeper.models.names import ChildNames
+from tierkeeper.models.site import NO_DEFAULTS, defaults_for
 from tierkeeper.models.tiers import TIER_DEFAULTS
 from tierkeeper.models.units import duration_seconds
 
@@ -89,19 +90,33 @@ def explicit_fields(spec: EnvironmentSpec) -> dict[str, Any]:
     return spec.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
 
-def resolve_document(spec: Mapping[str, Any], *, name: str, namespace: str) -> ResolvedEnvironment:
+def resolve_document(
+    spec: Mapping[str, Any],
+    *,
+    name: str,
+    namespace: str,
+    defaults: Mapping[str, Any] = NO_DEFAULTS,
+) -> ResolvedEnvironment:
     """`resolve()` of a spec as it comes from YAML or the API; every mistake is InvalidSpec."""
     try:
         parsed = EnvironmentSpec.model_validate(dict(spec))
     except ValidationError as error:
         raise InvalidSpec("InvalidSpec", str(error)) from error
-    return resolve(parsed, name=name, namespace=namespace)
+    return resolve(parsed, name=name, namespace=namespace, defaults=defaults)
 
 
-def resolve(spec: EnvironmentSpec, *, name: str, namespace: str) -> ResolvedEnvironment:
-    """Tier defaults, then the explicit fields on top; explicit always wins, field by field."""
+def resolve(
+    spec: EnvironmentSpec,
+    *,
+    name: str,
+    namespace: str,
+    defaults: Mapping[str, Any] = NO_DEFAULTS,
+) -> ResolvedEnvironment:
+    """Tier defaults, then the operator's `defaults` (models/site.py), then the explicit
+    fields on top; explicit always wins, field by field."""
     explicit = explicit_fields(spec)
-    merged = deep_merge(TIER_DEFAULTS[spec.tier], explicit)
+    site = defaults_for(defaults, explicit, namespace) if defaults else {}
+    merged = deep_merge(deep_merge(TIER_DEFAULTS[spec.tier], site), explicit)
     backup = merged["postgres"].setdefault("backup", {})
     explicit_backup = explicit.get("postgres", {}).get("backup", {})
     if backup.get("enabled") is False and "pitr" not in explicit_backup:

@@ -162,7 +162,12 @@ async def reconcile_environment(
     Returns the reason of the refusal, if refused."""
     previous = parse_status(EnvironmentStatus, record.status)
     try:
-        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+        env = resolve_document(
+            record.spec,
+            name=record.name,
+            namespace=record.namespace,
+            defaults=site.environment_defaults,
+        )
     except InvalidSpec as error:
         invalid = observe("Ready", False, error.reason, error.message)
         status = refused_status(previous, invalid, now=now, generation=record.generation)

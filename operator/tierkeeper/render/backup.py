@@ -6,7 +6,8 @@ from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME, backup_script
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.endpoints import POSTGRES_PORT
 from tierkeeper.render.common import Component, Manifest, labels, metadata, secret_env, value_env
-from tierkeeper.render.postgres import PASSWORD_KEY
+from tierkeeper.render.objectstore import database_image
+from tierkeeper.render.postgres import OFFICIAL_IMAGE, PASSWORD_KEY
 from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, builtin_backups, volume_size
 
 BACKUP_MOUNT = "/backups"
@@ -72,7 +73,7 @@ def render_backup_cronjob(env: ResolvedEnvironment) -> Manifest | None:
                             "containers": [
                                 {
                                     "name": "backup",
-                                    "image": f"postgres:{postgres.version}",
+                                    "image": database_image(env, OFFICIAL_IMAGE),
                                     "command": ["sh", f"{SCRIPT_MOUNT}/{BACKUP_SCRIPT_NAME}"],
                                     "env": [
                                         secret_env("PGHOST", credentials, "host"),

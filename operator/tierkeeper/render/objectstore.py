@@ -48,7 +48,14 @@ def stores(env: ResolvedEnvironment) -> list[tuple[str, ObjectStore]]:
 
 
 def image(env: ResolvedEnvironment) -> str:
-    return f"{IMAGE_REPOSITORY}:{env.spec.postgres.version}"
+    """The database image where backups go to a store: barman-cloud must be in it."""
+    return database_image(env, f"{IMAGE_REPOSITORY}:{{version}}")
+
+
+def database_image(env: ResolvedEnvironment, default: str) -> str:
+    """postgres.image if set, else `default`; `{version}` is the major version in both."""
+    postgres = env.spec.postgres
+    return (postgres.image or default).replace("{version}", postgres.version)
 
 
 def recovery_window_days(env: ResolvedEnvironment) -> int:

@@ -21,6 +21,7 @@ from tierkeeper.render.objectstore import (
     archiving,
     base_backup_sidecar,
     cnpg_barman_object_store,
+    database_image,
     postgres_args,
     recovery_window_days,
     store_env,
@@ -36,6 +37,9 @@ CNPG_API_VERSION = "postgresql.cnpg.io/v1"
 URI_KEY = "uri"
 PASSWORD_KEY = "password"
 DATA_MOUNT = "/var/lib/postgresql/data"
+
+OFFICIAL_IMAGE = "postgres:{version}"
+CLOUDNATIVE_PG_IMAGE = "ghcr.io/cloudnative-pg/postgresql:{version}"
 
 
 def render_credentials_secret(env: ResolvedEnvironment, password: str) -> Manifest | None:
@@ -77,12 +81,11 @@ def render_postgres_statefulset(
 ) -> Manifest | None:
     if not _builtin(env):
         return None
-    postgres = env.spec.postgres
     credentials = env.names.postgres_credentials
     data_mount = {"name": "data", "mountPath": DATA_MOUNT}
     container: Manifest = {
         "name": "postgres",
-        "image": f"postgres:{postgres.version}",
+        "image": database_image(env, OFFICIAL_IMAGE),
         "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
         "env": [
             secret_env("POSTGRES_USER", credentials, "username"),
@@ -138,7 +141,7 @@ def render_cnpg_cluster(env: ResolvedEnvironment) -> Manifest | None:
         return None
     spec: Manifest = {
         "instances": postgres.instances,
-        "imageName": f"ghcr.io/cloudnative-pg/postgresql:{postgres.version}",
+        "imageName": database_image(env, CLOUDNATIVE_PG_IMAGE),
         "storage": {"size": postgres.storage},
         "bootstrap": {
             "initdb": {

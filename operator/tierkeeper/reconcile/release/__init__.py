@@ -45,7 +45,10 @@ async def step_release(
     if env_record is not None:
         try:
             env = resolve_document(
-                env_record.spec, name=env_record.name, namespace=env_record.namespace
+                env_record.spec,
+                name=env_record.name,
+                namespace=env_record.namespace,
+                defaults=config.site.environment_defaults,
             )
         except InvalidSpec as error:
             message = f"Environment {env_record.name} is invalid: {error.message}"
