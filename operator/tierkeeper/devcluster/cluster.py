@@ -66,18 +66,26 @@ class DevCluster:
     """A local control plane; `start()`/`stop()` or use it as a context manager.
 
     The processes are children of the caller and die with the thread that
-    started them. `kube.kubectl(...)` runs the built kubectl against the
+    started them. With `audit_policy`, the API server writes an audit log of what the
+    policy asks for to `state.audit_log`. `kube.kubectl(...)` runs the built kubectl against the
     cluster; `spawn(name, argv)` runs another process (e.g. the operator)
     alongside it, with KUBECONFIG set, stopped before the cluster is.
     """
 
     def __init__(
-        self, state_dir: Path, toolchain: Toolchain, *, name: str = "tierkeeper", nodes: int = 2
+        self,
+        state_dir: Path,
+        toolchain: Toolchain,
+        *,
+        name: str = "tierkeeper",
+        nodes: int = 2,
+        audit_policy: Path | None = None,
     ) -> None:
         self.state = StateDir(state_dir)
         self.toolchain = toolchain
         self.name = name
         self.nodes = nodes
+        self.audit_policy = audit_policy
         self.kube = Kubectl(
             self.state.kubeconfig, toolchain.path("kubectl"), state_dir / "kubectl-cache"
         )
@@ -264,7 +272,8 @@ class DevCluster:
         self._run("etcd", components.etcd(self.toolchain, self.name, self.state.etcd, client, peer))
 
     def _start_apiserver(self, port: int, etcd: int, pki: dict[str, KeyPair]) -> None:
-        self._run("kube-apiserver", components.apiserver(self.toolchain, port, etcd, pki))
+        audit = (self.audit_policy, self.state.audit_log) if self.audit_policy else None
+        self._run("kube-apiserver", components.apiserver(self.toolchain, port, etcd, pki, audit))
 
     def _component_kubeconfig(self, name: str, server: str, pki: dict[str, KeyPair]) -> Path:
         path = self.state.kubeconfigs / f"{name}.kubeconfig"

@@ -45,8 +45,16 @@ def etcd(toolchain: Toolchain, name: str, data_dir: Path, client: int, peer: int
 
 
 def apiserver(
-    toolchain: Toolchain, port: int, etcd_port: int, pki: dict[str, KeyPair]
+    toolchain: Toolchain,
+    port: int,
+    etcd_port: int,
+    pki: dict[str, KeyPair],
+    audit: tuple[Path, Path] | None = None,
 ) -> list[str]:
+    """`audit`: (policy, log), for an API server that logs what the policy asks for."""
+    audit_flags = (
+        [f"--audit-policy-file={audit[0]}", f"--audit-log-path={audit[1]}"] if audit else []
+    )
     return [
         str(toolchain.path("kube-apiserver")),
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
@@ -66,6 +74,7 @@ def apiserver(
         "--authorization-mode=RBAC",
         "--allow-privileged=true",
         "--profiling=false",
+        *audit_flags,
     ]
 
 

@@ -8,6 +8,7 @@ Everything a cluster has lives in its state directory:
     kubeconfigs/      one per control-plane component
     etcd/             etcd's data (wiped on every start: clusters are throwaway)
     logs/<name>.log   each process's output
+    logs/audit.log    the API server's audit log, when the cluster has an audit policy
     kubectl-cache/    kubectl's discovery cache for this cluster
 """
 
@@ -39,6 +40,7 @@ class StateDir:
         self.kubeconfigs = root / "kubeconfigs"
         self.etcd = root / "etcd"
         self.logs = root / "logs"
+        self.audit_log = self.logs / "audit.log"
 
     def read_pids(self) -> dict[str, Any] | None:
         try:
