@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ import pytest
 
 from tests.integration.fixtures import api, health, operator  # noqa: F401  (fixtures)
 from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain, ToolchainMissing
+from tierkeeper.devcluster.toolchain import any_kubectl
 
 CRDS = Path(__file__).parents[2] / "crds"
 AUDIT_POLICY = Path(__file__).with_name("audit-policy.yaml")
@@ -51,14 +51,9 @@ def _toolchain(unavailable: Callable[[str], NoReturn]) -> Toolchain:
 
 
 def _kubectl(unavailable: Callable[[str], NoReturn]) -> Path:
-    """The built kubectl, else one on PATH (an existing cluster needs no control plane)."""
-    try:
-        return Toolchain.built().path("kubectl")
-    except ToolchainMissing:
-        found = shutil.which("kubectl")
-        if found is None:
-            unavailable("no kubectl: build it with `make controlplane` or put one on PATH")
-        return Path(found)
+    if (found := any_kubectl()) is None:
+        unavailable("no kubectl: build it with `make controlplane` or put one on PATH")
+    return found
 
 
 @pytest.fixture(scope="session")

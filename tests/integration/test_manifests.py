@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
+from tests.integration.operator_process import stop_process
 from tierkeeper.handlers.child_watches import WATCHED
 from tierkeeper.models.names import ChildNames
 
@@ -314,9 +314,4 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
             refused = {k: v for k, v in decided.items() if k != "allow"}
             assert refused == {}, f"the API server refused requests of {OPERATOR_USER}: {refused}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
