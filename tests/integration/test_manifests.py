@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration import operator_process
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
-from tests.integration.operator_process import stop_process
 from tierkeeper.handlers.child_watches import WATCHED
 from tierkeeper.models.names import ChildNames
 
@@ -314,4 +314,4 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
             refused = {k: v for k, v in decided.items() if k != "allow"}
             assert refused == {}, f"the API server refused requests of {OPERATOR_USER}: {refused}"
     finally:
-        stop_process(process)
+        operator_process.stop_process(process)
