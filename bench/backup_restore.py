@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -66,6 +66,21 @@ def timed(label: str, fn: Callable[[], T]) -> tuple[float, T]:
     seconds = time.perf_counter() - started
     print(f"{label}: {seconds:.2f}s", file=sys.stderr)
     return seconds, result
+
+
+def machine(postgres_version: str) -> dict[str, object]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "postgres": postgres_version}
+
+
+def write_results(output: Path, benchmark: str, results: dict[str, Any]) -> None:
+    """`results`, headed by the benchmark's name and when it ran, to `output` and stdout."""
+    document = {
+        "benchmark": benchmark,
+        "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
+        **results,
+    }
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps(document, indent=2))
 
 
 def main() -> int:
@@ -117,13 +132,7 @@ def main() -> int:
         version = server.psql("SHOW server_version")
 
         results = {
-            "benchmark": "backup_restore",
-            "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "postgres": version,
-            },
+            "machine": machine(version),
             "server": "loopback, fsync on, default settings",
             "databaseBytes": db_bytes,
             "dumpBytes": dump.stat().st_size,
@@ -147,8 +156,7 @@ def main() -> int:
                 "counts on both sides, drop."
             ),
         }
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, "backup_restore", results)
     return 0 if results["drillOk"] else 1
 
 

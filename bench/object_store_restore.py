@@ -15,17 +15,14 @@ Not a test: nothing here asserts on time. Needs `make data-deps`.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.backup_restore import DATABASE, populate, timed
+from bench.backup_restore import DATABASE, machine, populate, timed, write_results
 from tests.data.dataservers import PostgresServer, postgres_server
 from tests.data.objectstore import s3_server
 from tests.data.walarchive import Archive, archiving_settings, restored_server
@@ -81,17 +78,16 @@ def main() -> int:
             for item in page.get("Contents", [])
         )
 
-        started = time.perf_counter()
-        with restored_server(archive) as restored:
-            restore_s = time.perf_counter() - started
-            print(f"restore (download, replay, promote): {restore_s:.2f}s", file=sys.stderr)
+        with ExitStack() as stack:
+            restore_s, restored = timed(
+                "restore (download, replay, promote)",
+                lambda: stack.enter_context(restored_server(archive)),
+            )
             got = counts(restored)
             restored_bytes = int(restored.psql(f"SELECT pg_database_size('{DATABASE}')"))
 
     results = {
-        "benchmark": "object_store_restore",
-        "measuredAt": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "postgres": version},
+        "machine": machine(version),
         "server": "loopback, fsync on; versitygw v1.8.0 (posix backend) on loopback",
         "databaseBytes": db_bytes,
         "restoredDatabaseBytes": restored_bytes,
@@ -110,8 +106,7 @@ def main() -> int:
             "on this machine, minus scheduling a pod."
         ),
     }
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(args.output, "object_store_restore", results)
     return 0 if results["rowsMatch"] else 1
 
 

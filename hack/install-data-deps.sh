@@ -48,32 +48,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  log "missing ${missing[*]} and no apt-get here: install PostgreSQL and Redis by hand"
-  exit 1
-fi
-
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    log "missing ${missing[*]}: run this script as root (or install sudo)"
-    exit 1
-  fi
-  SUDO=(sudo)
-fi
-
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-  # Keep the packages' postinst from starting system-wide daemons.
-  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
-  "${SUDO[@]}" chmod 755 "$policy"
-  trap '"${SUDO[@]}" rm -f "$policy"' EXIT
-fi
-
-log "installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" "${missing[@]}"
 
 bindir=$(pg_server_bindir)
 if [ -z "$bindir" ] || ! command -v redis-server >/dev/null 2>&1 || ! command -v faketime >/dev/null 2>&1; then

@@ -26,32 +26,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  log "missing ${missing[*]} and no apt-get here: install promtool (Prometheus) by hand"
-  exit 1
-fi
-
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  if ! command -v sudo >/dev/null 2>&1; then
-    log "missing ${missing[*]}: run this script as root (or install sudo)"
-    exit 1
-  fi
-  SUDO=(sudo)
-fi
-
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-  # Keep the package's postinst from starting a system-wide Prometheus server.
-  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
-  "${SUDO[@]}" chmod 755 "$policy"
-  trap '"${SUDO[@]}" rm -f "$policy"' EXIT
-fi
-
-log "installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -qq
-"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" "${missing[@]}"
 
 if ! command -v promtool >/dev/null 2>&1; then
   log "install finished but promtool is still missing"

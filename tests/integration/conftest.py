@@ -9,6 +9,9 @@ installed in either case.
 
 `namespace`: a fresh namespace of the test's own, deleted afterwards.
 
+`audit_log`: the local API server's audit log of the operator's ServiceAccount's requests
+(audit-policy.yaml), None on an existing cluster.
+
 For a Python client: `kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))`.
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +28,10 @@ import pytest
 
 from tests.integration.fixtures import api, health, operator  # noqa: F401  (fixtures)
 from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain, ToolchainMissing
+from tierkeeper.devcluster.toolchain import any_kubectl
 
 CRDS = Path(__file__).parents[2] / "crds"
+AUDIT_POLICY = Path(__file__).with_name("audit-policy.yaml")
 
 
 def _existing_kubeconfig() -> Path | None:
@@ -47,32 +51,44 @@ def _toolchain(unavailable: Callable[[str], NoReturn]) -> Toolchain:
 
 
 def _kubectl(unavailable: Callable[[str], NoReturn]) -> Path:
-    """The built kubectl, else one on PATH (an existing cluster needs no control plane)."""
-    try:
-        return Toolchain.built().path("kubectl")
-    except ToolchainMissing:
-        found = shutil.which("kubectl")
-        if found is None:
-            unavailable("no kubectl: build it with `make controlplane` or put one on PATH")
-        return Path(found)
+    if (found := any_kubectl()) is None:
+        unavailable("no kubectl: build it with `make controlplane` or put one on PATH")
+    return found
 
 
 @pytest.fixture(scope="session")
-def cluster(
+def local_cluster(
     tmp_path_factory: pytest.TempPathFactory, unavailable: Callable[[str], NoReturn]
-) -> Iterator[Kubectl]:
-    if (kubeconfig := _existing_kubeconfig()) is not None:
-        kube = Kubectl(kubeconfig, _kubectl(unavailable))
-        if any(CRDS.glob("*.yaml")):
-            kube.install_crds(CRDS)
-        yield kube
+) -> Iterator[DevCluster | None]:
+    """The local control plane of the session; None when an existing cluster is in use."""
+    if _existing_kubeconfig() is not None:
+        yield None
         return
     toolchain = _toolchain(unavailable)
-    with DevCluster(tmp_path_factory.mktemp("cluster"), toolchain, name="tierkeeper-test") as dev:
-        if any(CRDS.glob("*.yaml")):
-            dev.kube.install_crds(CRDS)
-        yield dev.kube
+    state = tmp_path_factory.mktemp("cluster")
+    with DevCluster(state, toolchain, name="tierkeeper-test", audit_policy=AUDIT_POLICY) as dev:
+        yield dev
         dev.check()  # a component that died mid-session is an error, not a silent flake
+
+
+@pytest.fixture(scope="session")
+def cluster(local_cluster: DevCluster | None, unavailable: Callable[[str], NoReturn]) -> Kubectl:
+    if local_cluster is not None:
+        kube = local_cluster.kube
+    else:
+        kubeconfig = _existing_kubeconfig()
+        assert kubeconfig is not None
+        kube = Kubectl(kubeconfig, _kubectl(unavailable))
+    if any(CRDS.glob("*.yaml")):
+        kube.install_crds(CRDS)
+    return kube
+
+
+@pytest.fixture(scope="session")
+def audit_log(local_cluster: DevCluster | None) -> Path | None:
+    """The local API server's audit log of the requests AUDIT_POLICY names (None on an
+    existing cluster, whose audit log is not ours to read)."""
+    return local_cluster.state.audit_log if local_cluster is not None else None
 
 
 @pytest.fixture(scope="session")

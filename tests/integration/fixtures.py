@@ -28,14 +28,21 @@ def health() -> Iterator[HealthServer]:
 
 
 def operator_process(
-    cluster: Any, namespace: str, health: HealthServer, log: Path, **env: str
+    cluster: Any,
+    namespace: str,
+    health: HealthServer,
+    log: Path,
+    args: tuple[str, ...] = (),
+    **env: str,
 ) -> OperatorProcess:
-    """The operator for `namespace`, its gates asking `health`, with settings `env`."""
+    """The operator for `namespace`, its gates asking `health`, with settings `env` and
+    command-line `args`."""
     return OperatorProcess(
         kubeconfig=Path(cluster.kubeconfig),
         namespace=namespace,
         log=log,
         extra_env={"TIERKEEPER_HEALTH_URL": health.template, **env},
+        extra_args=args,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.fixtures import operator_process
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator_process import HealthServer, OperatorProcess, scrape, total
 from tests.integration.releases import (
@@ -67,12 +68,12 @@ def start_replica(
     started: list[OperatorProcess] = []
 
     def start(priority: int) -> OperatorProcess:
-        process = OperatorProcess(
-            kubeconfig=Path(cluster.kubeconfig),
-            namespace=namespace,
-            log=tmp_path / f"operator-{priority}.log",
-            extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-            extra_args=("--peering", "tierkeeper", "--priority", str(priority)),
+        process = operator_process(
+            cluster,
+            namespace,
+            health,
+            tmp_path / f"operator-{priority}.log",
+            args=("--peering", "tierkeeper", "--priority", str(priority)),
         )
         process.start()
         started.append(process)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.fixtures import HealthServer
+from tests.integration.fixtures import operator_process
 from tests.integration.k8s import Api, condition, eventually, is_true
-from tests.integration.operator_process import OperatorProcess
+from tests.integration.operator_process import HealthServer
 from tests.integration.releases import phase, release
 from tierkeeper.models.names import ChildNames
 
@@ -110,12 +110,8 @@ def kubeconfig_key(kubeconfig: Path) -> str:
 
 @pytest.fixture
 def debug_operator(cluster: Any, namespace: str, health: HealthServer, tmp_path: Path) -> Any:
-    process = OperatorProcess(
-        kubeconfig=Path(cluster.kubeconfig),
-        namespace=namespace,
-        log=tmp_path / "operator.log",
-        extra_env={"TIERKEEPER_HEALTH_URL": health.template},
-        extra_args=("--verbose",),
+    process = operator_process(
+        cluster, namespace, health, tmp_path / "operator.log", args=("--verbose",)
     )
     process.start()
     yield process, process.metrics_port

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
-from tierkeeper.devcluster import Toolchain, ToolchainMissing
+from tierkeeper.devcluster.toolchain import any_kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,13 +31,9 @@ def promtool(unavailable: Callable[[str], NoReturn]) -> Path:
 
 @pytest.fixture(scope="session")
 def kubectl(unavailable: Callable[[str], NoReturn]) -> Path:
-    try:
-        return Toolchain.built().path("kubectl")
-    except ToolchainMissing:
-        found = shutil.which("kubectl")
-        if found is None:
-            unavailable("kubectl not found: build it with `make controlplane`, or put one on PATH")
-        return Path(found)
+    if (found := any_kubectl()) is None:
+        unavailable("kubectl not found: build it with `make controlplane`, or put one on PATH")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -1,25 +1,13 @@
 """A real Kubernetes control plane as local processes on loopback.
 
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK (which
-plays the kubelets of a few simulated nodes, so pods get scheduled and become
-Running and Ready, except those whose images are tagged `:never-ready` or
-`:crash-loop`, see stages/) run as children of the process that starts the cluster, each
-on a free loopback port, with certificates generated for this start. Everything
-a cluster has lives in its state directory:
-
-    kubeconfig        admin credentials (the one to hand to kubectl and clients)
-    cluster.json      pids of the owner and of every component (`cluster down`)
-    pki/              CA, serving and client certificates, ServiceAccount key
-    kubeconfigs/      one per control-plane component
-    etcd/             etcd's data (wiped on every start: clusters are throwaway)
-    logs/<name>.log   each process's output
-    kubectl-cache/    kubectl's discovery cache for this cluster
+The processes of components.py run as children of the process that starts the cluster,
+each on a free loopback port, with certificates generated for this start (pki.py), and
+keep their files in the cluster's state directory (state.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import functools
 import json
 import os
@@ -31,44 +19,22 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import yaml
-
-from tierkeeper.devcluster.certs import (
-    SERVER_DNS_NAMES,
-    CertificateAuthority,
-    Identity,
-    KeyPair,
-    service_account_key,
-)
+from tierkeeper.devcluster import components
+from tierkeeper.devcluster.certs import KeyPair
+from tierkeeper.devcluster.kubeconfig import write_kubeconfig
 from tierkeeper.devcluster.kubectl import Kubectl
+from tierkeeper.devcluster.pki import issue_cluster_pki
 from tierkeeper.devcluster.processes import ProcessId, spawn, stop_child
-from tierkeeper.devcluster.processes import stop as stop_process
+from tierkeeper.devcluster.state import StateDir, stop_cluster
 from tierkeeper.devcluster.toolchain import Toolchain
 
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service: first address of SERVICE_CIDR
-POD_CIDR = "10.244.0.1/16"
-# KWOK manages only the nodes carrying this annotation, which we register.
-KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
-NODE_LEASE_SECONDS = 40
-# Our own pod stages: images tagged `:never-ready` or `:crash-loop` start but never become
-# Ready, so rollouts can fail on simulated nodes.
-OUR_STAGES = sorted((Path(__file__).parent / "stages").glob("*.yaml"))
-
 START_TIMEOUT = 180.0
-
-
-def named_state_dir(name: str) -> Path:
-    """~/.cache/tierkeeper/clusters/NAME (TIERKEEPER_CACHE overrides ~/.cache/tierkeeper)."""
-    default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tierkeeper"
-    return Path(os.environ.get("TIERKEEPER_CACHE", default_cache)) / "clusters" / name
 
 
 class ClusterError(Exception):
@@ -87,10 +53,6 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _b64(path: Path) -> str:
-    return b64encode(path.read_bytes()).decode()
-
-
 @dataclass(frozen=True)
 class Component:
     name: str
@@ -100,50 +62,30 @@ class Component:
     env: dict[str, str] | None = None
 
 
-class StateDir:
-    """The files of one cluster (see the module docstring)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.kubeconfig = root / "kubeconfig"
-        self.pidfile = root / "cluster.json"
-        self.pki = root / "pki"
-        self.kubeconfigs = root / "kubeconfigs"
-        self.etcd = root / "etcd"
-        self.logs = root / "logs"
-
-    def read_pids(self) -> dict[str, Any] | None:
-        try:
-            recorded: dict[str, Any] = json.loads(self.pidfile.read_text())
-        except (OSError, ValueError):
-            return None
-        return recorded
-
-    def owner(self) -> ProcessId | None:
-        """The live process that runs this cluster, if any."""
-        recorded = self.read_pids()
-        if recorded is None:
-            return None
-        owner = ProcessId(**recorded["owner"])
-        return owner if owner.alive() else None
-
-
 class DevCluster:
     """A local control plane; `start()`/`stop()` or use it as a context manager.
 
     The processes are children of the caller and die with the thread that
-    started them. `kube.kubectl(...)` runs the built kubectl against the
+    started them. With `audit_policy`, the API server writes an audit log of what the
+    policy asks for to `state.audit_log`. `kube.kubectl(...)` runs the built kubectl against the
     cluster; `spawn(name, argv)` runs another process (e.g. the operator)
     alongside it, with KUBECONFIG set, stopped before the cluster is.
     """
 
     def __init__(
-        self, state_dir: Path, toolchain: Toolchain, *, name: str = "tierkeeper", nodes: int = 2
+        self,
+        state_dir: Path,
+        toolchain: Toolchain,
+        *,
+        name: str = "tierkeeper",
+        nodes: int = 2,
+        audit_policy: Path | None = None,
     ) -> None:
         self.state = StateDir(state_dir)
         self.toolchain = toolchain
         self.name = name
         self.nodes = nodes
+        self.audit_policy = audit_policy
         self.kube = Kubectl(
             self.state.kubeconfig, toolchain.path("kubectl"), state_dir / "kubectl-cache"
         )
@@ -207,7 +149,7 @@ class DevCluster:
         self.state.etcd.mkdir(mode=0o700)
         self.kubeconfig.unlink(missing_ok=True)
         etcd_client, etcd_peer, api, kcm, scheduler, kwok = free_ports(6)
-        pki = self._write_pki()
+        pki = issue_cluster_pki(self.state.pki, ("127.0.0.1", components.SERVICE_IP))
         self._write_pids()
 
         self._start_etcd(etcd_client, etcd_peer)
@@ -229,7 +171,7 @@ class DevCluster:
             "--field-manager=tierkeeper-dev",
             "-f",
             "-",
-            input=self._bootstrap_objects(),
+            input=components.bootstrap_objects(self.toolchain, self.nodes),
         )
         for name, port in (("kube-controller-manager", kcm), ("kube-scheduler", scheduler)):
             self._wait(
@@ -272,55 +214,8 @@ class DevCluster:
 
     # -- the pieces ------------------------------------------------------------
 
-    def _write_pki(self) -> dict[str, KeyPair]:
-        ca = CertificateAuthority(self.state.pki, datetime.datetime.now(datetime.UTC))
-        return {
-            "ca": ca.pair,
-            "sa": service_account_key(self.state.pki),
-            "apiserver": ca.issue(
-                "apiserver",
-                Identity("kube-apiserver"),
-                server_ips=("127.0.0.1", SERVICE_IP),
-                server_dns=SERVER_DNS_NAMES,
-            ),
-            "admin": ca.issue("admin", Identity("tierkeeper-admin", ("system:masters",))),
-            "kube-controller-manager": ca.issue(
-                "kube-controller-manager", Identity("system:kube-controller-manager")
-            ),
-            "kube-scheduler": ca.issue("kube-scheduler", Identity("system:kube-scheduler")),
-        }
-
     def _write_kubeconfig(self, path: Path, server: str, client: KeyPair) -> ssl.SSLContext:
-        """Write a kubeconfig with embedded credentials; return a matching TLS context."""
-        ca = self.state.pki / "ca.crt"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": self.name,
-                    "cluster": {"server": server, "certificate-authority-data": _b64(ca)},
-                }
-            ],
-            "users": [
-                {
-                    "name": self.name,
-                    "user": {
-                        "client-certificate-data": _b64(client.cert),
-                        "client-key-data": _b64(client.key),
-                    },
-                }
-            ],
-            "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": self.name}}],
-            "current-context": self.name,
-        }
-        partial = path.with_suffix(".partial")
-        partial.write_text(yaml.safe_dump(config, sort_keys=False))
-        partial.chmod(0o600)
-        partial.replace(path)
-        context = ssl.create_default_context(cafile=str(ca))
-        context.load_cert_chain(client.cert, client.key)
-        return context
+        return write_kubeconfig(path, self.name, server, self.state.pki / "ca.crt", client)
 
     def _run(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         log = self.state.logs / f"{name}.log"
@@ -374,49 +269,11 @@ class DevCluster:
         os.killpg(self._component(name)[1].process.pid, signal.SIGCONT)
 
     def _start_etcd(self, client: int, peer: int) -> None:
-        peer_url, client_url = f"http://127.0.0.1:{peer}", f"http://127.0.0.1:{client}"
-        self._run(
-            "etcd",
-            [
-                str(self.toolchain.path("etcd")),
-                f"--name={self.name}",
-                f"--data-dir={self.state.etcd}",
-                f"--listen-client-urls={client_url}",
-                f"--advertise-client-urls={client_url}",
-                f"--listen-peer-urls={peer_url}",
-                f"--initial-advertise-peer-urls={peer_url}",
-                f"--initial-cluster={self.name}={peer_url}",
-                "--initial-cluster-state=new",
-                # Throwaway data: durability only costs time here.
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ],
-        )
+        self._run("etcd", components.etcd(self.toolchain, self.name, self.state.etcd, client, peer))
 
     def _start_apiserver(self, port: int, etcd: int, pki: dict[str, KeyPair]) -> None:
-        self._run(
-            "kube-apiserver",
-            [
-                str(self.toolchain.path("kube-apiserver")),
-                f"--etcd-servers=http://127.0.0.1:{etcd}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                # Endpoints may not point at loopback: the `kubernetes` Service
-                # gets none (nothing in the cluster can reach us on loopback anyway).
-                "--endpoint-reconciler-type=none",
-                f"--secure-port={port}",
-                f"--tls-cert-file={pki['apiserver'].cert}",
-                f"--tls-private-key-file={pki['apiserver'].key}",
-                f"--client-ca-file={pki['ca'].cert}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={pki['sa'].cert}",
-                f"--service-account-signing-key-file={pki['sa'].key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=RBAC",
-                "--allow-privileged=true",
-                "--profiling=false",
-            ],
-        )
+        audit = (self.audit_policy, self.state.audit_log) if self.audit_policy else None
+        self._run("kube-apiserver", components.apiserver(self.toolchain, port, etcd, pki, audit))
 
     def _component_kubeconfig(self, name: str, server: str, pki: dict[str, KeyPair]) -> Path:
         path = self.state.kubeconfigs / f"{name}.kubeconfig"
@@ -424,105 +281,19 @@ class DevCluster:
         return path
 
     def _start_controller_manager(self, port: int, server: str, pki: dict[str, KeyPair]) -> None:
-        config = self._component_kubeconfig("kube-controller-manager", server, pki)
-        self._run(
-            "kube-controller-manager",
-            [
-                str(self.toolchain.path("kube-controller-manager")),
-                f"--kubeconfig={config}",
-                f"--authentication-kubeconfig={config}",
-                f"--authorization-kubeconfig={config}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={port}",
-                f"--cert-dir={self.state.pki / 'kube-controller-manager-serving'}",
-                # Every default controller, as on a real cluster: among them the
-                # garbage collector, deployment, replicaset, statefulset, job,
-                # cronjob, serviceaccount and serviceaccount-token controllers.
-                "--controllers=*",
-                # Lease renewals can come late on a loaded two-core machine; a lost node
-                # makes the node controller mark every pod NotReady, which KWOK never
-                # undoes. Simulated nodes do not fail on their own.
-                "--node-monitor-grace-period=10m",
-                "--use-service-account-credentials=true",
-                f"--service-account-private-key-file={pki['sa'].key}",
-                f"--root-ca-file={pki['ca'].cert}",
-                f"--cluster-signing-cert-file={pki['ca'].cert}",
-                f"--cluster-signing-key-file={pki['ca'].key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--leader-elect=false",
-                "--profiling=false",
-            ],
-        )
+        name = "kube-controller-manager"
+        config = self._component_kubeconfig(name, server, pki)
+        cert_dir = self.state.pki / f"{name}-serving"
+        self._run(name, components.controller_manager(self.toolchain, port, config, cert_dir, pki))
 
     def _start_scheduler(self, port: int, server: str, pki: dict[str, KeyPair]) -> None:
-        config = self._component_kubeconfig("kube-scheduler", server, pki)
-        self._run(
-            "kube-scheduler",
-            [
-                str(self.toolchain.path("kube-scheduler")),
-                f"--kubeconfig={config}",
-                f"--authentication-kubeconfig={config}",
-                f"--authorization-kubeconfig={config}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={port}",
-                f"--cert-dir={self.state.pki / 'kube-scheduler-serving'}",
-                "--leader-elect=false",
-                "--profiling=false",
-            ],
-        )
+        name = "kube-scheduler"
+        config = self._component_kubeconfig(name, server, pki)
+        cert_dir = self.state.pki / f"{name}-serving"
+        self._run(name, components.scheduler(self.toolchain, port, config, cert_dir))
 
     def _start_kwok(self, port: int) -> None:
-        key, value = KWOK_NODE_ANNOTATION
-        self._run(
-            "kwok",
-            [
-                str(self.toolchain.path("kwok")),
-                f"--kubeconfig={self.kubeconfig}",
-                *(f"--config={stage}" for stage in self._kwok_files(stages=True)),
-                f"--manage-nodes-with-annotation-selector={key}={value}",
-                # Node Leases renewed every 10 s: KWOK's heartbeat stage writes node status
-                # only every 10 to 20 minutes and counts on the Lease in between. Without
-                # one, the node controller declared the nodes lost after its grace period
-                # and marked every pod NotReady for good, late in every long test run.
-                f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
-                f"--cidr={POD_CIDR}",
-                "--node-ip=127.0.0.1",
-                f"--server-address=127.0.0.1:{port}",
-            ],
-        )
-
-    def _kwok_files(self, *, stages: bool) -> list[Path]:
-        """KWOK's files: its Stages (its defaults and ours), or the objects that go with
-        them (its StorageClass)."""
-        return [
-            path
-            for path in [*sorted(self.toolchain.stages_dir.glob("*.yaml")), *OUR_STAGES]
-            if (yaml.safe_load(path.read_text())["kind"] == "Stage") == stages
-        ]
-
-    def _bootstrap_objects(self) -> str:
-        """The simulated nodes (without taints: pods need no tolerations), and KWOK's
-        default StorageClass, whose claims its volume stages provision and bind."""
-        key, value = KWOK_NODE_ANNOTATION
-        nodes = [
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": f"kwok-node-{i}",
-                    "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"},
-                    "labels": {
-                        "kubernetes.io/hostname": f"kwok-node-{i}",
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                        "type": "kwok",
-                    },
-                },
-            }
-            for i in range(self.nodes)
-        ]
-        others = [yaml.safe_load(path.read_text()) for path in self._kwok_files(stages=False)]
-        return yaml.safe_dump_all([*nodes, *others], sort_keys=False)
+        self._run("kwok", components.kwok(self.toolchain, self.kubeconfig, port))
 
     def _ready_nodes(self, api_url: str, admin: ssl.SSLContext) -> int:
         nodes = _http_json(f"{api_url}/api/v1/nodes", admin)
@@ -561,28 +332,6 @@ class DevCluster:
         partial = self.state.pidfile.with_suffix(".partial")
         partial.write_text(json.dumps(recorded, indent=2))
         partial.replace(self.state.pidfile)
-
-
-def stop_cluster(state: StateDir, timeout: float = 60.0) -> bool:
-    """Stop the cluster recorded in `state` from any process; False if none was running.
-
-    A dedicated owner (`tierkeeper cluster up`, `dev`) is asked to stop (SIGTERM)
-    and stops its components in order; any other owner keeps running (a test run
-    notices its cluster is gone). Every component still alive is stopped here.
-    """
-    recorded = state.read_pids()
-    if recorded is None:
-        return False
-    owner = ProcessId(**recorded["owner"])
-    stopped = False
-    if recorded.get("dedicated") and owner.alive():
-        stop_process(owner, group=False, timeout=timeout)
-        stopped = True
-    for pid in reversed([ProcessId(**p) for p in recorded["components"].values()]):
-        stopped = stopped or pid.alive()
-        stop_process(pid)
-    state.pidfile.unlink(missing_ok=True)
-    return stopped
 
 
 def _http_json(url: str, context: ssl.SSLContext | None) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ source tree.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,3 +86,13 @@ class Toolchain:
         if toolchain.buildable and (missing := toolchain.missing()):
             run_build(BUILD_SCRIPT, [b for b in missing if b in BINARIES])
         return cls.built()
+
+
+def any_kubectl() -> Path | None:
+    """The built kubectl, else one on PATH: a cluster that exists already needs no control
+    plane of ours, only a client."""
+    try:
+        return Toolchain.built().path("kubectl")
+    except ToolchainMissing:
+        found = shutil.which("kubectl")
+        return Path(found) if found else None

@@ -8,8 +8,8 @@ import logging
 import signal
 
 from aiohttp import web
-from prometheus_client import start_http_server
 
+from tierkeeper import metrics
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.webhook.deploy import FIELD_MANAGER, KubeCluster
 from tierkeeper.webhook.secrets import SecretStore
@@ -22,7 +22,7 @@ async def serve(args: argparse.Namespace, limits: Limits) -> None:
     kube = await ApiClient.connect(args.kubeconfig, user_agent=FIELD_MANAGER, pool_size=8)
     hook = Hook(KubeCluster(kube, args.namespace), SecretStore(args.secrets_dir), limits)
     if args.metrics_port:
-        start_http_server(args.metrics_port)
+        metrics.serve(args.metrics_port)
     # No access log: the hook logs one line per delivery itself, without its headers.
     runner = web.AppRunner(hook.app(), access_log=None)
     await runner.setup()
