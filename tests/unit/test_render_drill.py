@@ -106,7 +106,10 @@ def test_the_pod_gets_the_store_credentials_by_reference_only() -> None:
     assert json.loads(env["DRILL_RESULT_LABELS"]["value"]) == labels(with_store(), Component.DRILL)
     assert pod["serviceAccountName"] == "shop-drill-runner"
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert cronjob["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0
+    assert job["activeDeadlineSeconds"] > 3600  # room for the RTO target, then the checks
+    assert job["ttlSecondsAfterFinished"] == 7 * 86400
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["drill-script"]["configMap"]["name"] == "shop-drill-script"
     assert volumes["object-store-script"]["configMap"]["name"] == "shop-object-store"

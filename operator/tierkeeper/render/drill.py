@@ -45,6 +45,9 @@ WORKDIR = "/var/lib/tierkeeper-drill"
 RESTORE_TIMEOUT_SECONDS = 3600
 ACTIVE_DEADLINE_SECONDS = 3 * RESTORE_TIMEOUT_SECONDS
 STARTING_DEADLINE_SECONDS = 600
+# A finished drill's Job and pod (its log) stay a week, then go: the result lives on in
+# the ConfigMap.
+FINISHED_JOB_TTL_SECONDS = 7 * 86400
 # The database image's `postgres` user (images/postgres/Dockerfile).
 POSTGRES_UID = 999
 RBAC_API_VERSION = "rbac.authorization.k8s.io/v1"
@@ -176,6 +179,7 @@ def render_drill_cronjob(env: ResolvedEnvironment) -> Manifest | None:
                     # A failed drill is a result to read, not a run to repeat.
                     "backoffLimit": 0,
                     "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
                     "template": {
                         "metadata": {"labels": pod_labels},
                         "spec": {
