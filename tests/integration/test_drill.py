@@ -132,8 +132,7 @@ def test_the_drill_schedule_renders_its_cronjob_and_identity_and_a_drill_starts_
             "resources": ["configmaps"],
             "resourceNames": [NAMES.drill_result],
             "verbs": ["get", "patch"],
-        },
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        }
     ]
     binding = eventually(lambda: api.get("RoleBinding", namespace, NAMES.drill_identity))
     assert binding["subjects"] == [
@@ -176,12 +175,10 @@ def test_unscheduled_drills_keep_a_suspended_cronjob_for_tierkeeper_drill(
 
 def run_result_writer(account: dict[str, str], namespace: str, **result: str) -> None:
     script = Path(__file__).resolve().parents[2] / "operator/tierkeeper/scripts"
-    labels = {"app.kubernetes.io/managed-by": "tierkeeper", "app.kubernetes.io/component": "drill"}
     env = {
         **os.environ,
         **account,
         "DRILL_RESULT_CONFIGMAP": NAMES.drill_result,
-        "DRILL_RESULT_LABELS": json.dumps(labels),
         **{f"DRILL_{key.upper()}": value for key, value in result.items()},
     }
     done = subprocess.run(
@@ -200,10 +197,13 @@ def test_the_drill_pod_writes_its_result_configmap_with_its_role_and_no_other_co
 ) -> None:
     api.apply(environment({}), namespace)
     eventually(lambda: api.get("RoleBinding", namespace, NAMES.drill_identity))
-    eventually(lambda: api.get("ConfigMap", namespace, NAMES.drill_script))
+    # The operator makes the result ConfigMap, without data, for the drills to fill.
+    made = eventually(lambda: api.get("ConfigMap", namespace, NAMES.drill_result))
+    assert not made.get("data")
+    assert made["metadata"]["ownerReferences"][0]["kind"] == "Environment"
     account = drill_kubeconfig_and_account(cluster, namespace, tmp_path)
 
-    # The first drill creates the ConfigMap, the next one updates it (a merge patch).
+    # Each drill writes the data anew (a merge patch).
     run_result_writer(
         account,
         namespace,
@@ -221,6 +221,15 @@ def test_the_drill_pod_writes_its_result_configmap_with_its_role_and_no_other_co
         message="restored the latest base backup and its WAL in 15.7s",
     )
 
+    # The operator's next writes of its children (a change of the schedule here) leave the
+    # data alone: it applies the ConfigMap without data, and owns none of it.
+    api.apply(environment({"schedule": "0 6 * * *"}), namespace)
+    eventually(
+        lambda: (
+            (api.get("CronJob", namespace, NAMES.drill_cronjob) or {})["spec"]["schedule"]
+            == "0 6 * * *"
+        )
+    )
     written = api.get("ConfigMap", namespace, NAMES.drill_result)
     assert written is not None
     assert written["data"] == {
@@ -230,6 +239,7 @@ def test_the_drill_pod_writes_its_result_configmap_with_its_role_and_no_other_co
         "message": "restored the latest base backup and its WAL in 15.7s",
     }
     assert written["metadata"]["labels"]["app.kubernetes.io/component"] == "drill"
+    assert written["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tierkeeper"
 
     # As the drill's ServiceAccount: its own ConfigMap yes, any other one no.
     drill_api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
@@ -244,6 +254,9 @@ def test_the_drill_pod_writes_its_result_configmap_with_its_role_and_no_other_co
             NAMES.drill_script, namespace, {"data": {"drill.sh": "exit 0"}}
         ),
         lambda: core.delete_namespaced_config_map(NAMES.drill_result, namespace),
+        lambda: core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": "planted"}, "data": {"a": "b"}}
+        ),
         lambda: core.list_namespaced_config_map(namespace),
         lambda: core.read_namespaced_secret("s3", namespace),
     ):

@@ -4,7 +4,6 @@ network lets it reach, and the tiers' schedules."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -64,6 +63,7 @@ def test_a_store_brings_the_cronjob_its_scripts_and_an_identity_of_its_own() -> 
     assert kinds == {
         ("CronJob", "shop-postgres-drill"),
         ("ConfigMap", "shop-drill-script"),
+        ("ConfigMap", "shop-drill"),
         ("ServiceAccount", "shop-drill-runner"),
         ("Role", "shop-drill-runner"),
         ("RoleBinding", "shop-drill-runner"),
@@ -103,7 +103,6 @@ def test_the_pod_gets_the_store_credentials_by_reference_only() -> None:
     assert container["command"] == ["sh", "/opt/tierkeeper/drill/drill.sh"]
     assert container["image"] == "ghcr.io/tierkeeper/postgres:16"
     assert env["DRILL_RESULT_CONFIGMAP"]["value"] == "shop-drill"
-    assert json.loads(env["DRILL_RESULT_LABELS"]["value"]) == labels(with_store(), Component.DRILL)
     assert pod["serviceAccountName"] == "shop-drill-runner"
     assert pod["securityContext"]["runAsNonRoot"] is True
     job = cronjob["spec"]["jobTemplate"]["spec"]
@@ -127,10 +126,21 @@ def test_the_scripts_configmap_carries_the_scripts_as_shipped() -> None:
 def test_the_role_reaches_the_result_configmap_by_name_and_nothing_else() -> None:
     role = render_drill_role(with_store())
     assert role is not None
-    named, create = role["rules"]
-    assert named["resourceNames"] == ["shop-drill"]
-    assert set(named["verbs"]) <= {"get", "update", "patch"}
-    assert create == {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["shop-drill"],
+            "verbs": ["get", "patch"],
+        }
+    ]
+
+
+def test_the_result_configmap_is_a_child_without_data_for_the_pod_to_fill() -> None:
+    env = with_store()
+    (result,) = [m for m in drill_children(env) if m["metadata"]["name"] == "shop-drill"]
+    assert "data" not in result
+    assert result["metadata"]["labels"] == labels(env, Component.DRILL)
 
 
 def test_the_drill_pod_is_not_let_into_the_live_database() -> None:

@@ -13,7 +13,6 @@ dumps, and their drill is `tierkeeper restore --verify` (backup/restore.py).
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from typing import Any
 
@@ -79,6 +78,20 @@ def render_drill_script(env: ResolvedEnvironment) -> Manifest | None:
     }
 
 
+def render_drill_result(env: ResolvedEnvironment) -> Manifest | None:
+    """The result ConfigMap, made here without data: the drill pod only patches its data
+    (finishedAt, result, rtoSeconds, message), so its Role needs no create, and the
+    ConfigMap is a child like the others, owned by the Environment (gone with it, or when
+    drills are), its changes heard as the Environment's."""
+    if not drilled(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(env, env.names.drill_result, Component.DRILL),
+    }
+
+
 def render_drill_service_account(env: ResolvedEnvironment) -> Manifest | None:
     if not drilled(env):
         return None
@@ -90,10 +103,9 @@ def render_drill_service_account(env: ResolvedEnvironment) -> Manifest | None:
 
 
 def render_drill_role(env: ResolvedEnvironment) -> Manifest | None:
-    """The result ConfigMap by name (drill_result.py patches it, get is for whoever debugs
-    as the drill), and its creation: RBAC cannot restrict a create to a name, so that rule
-    has none; the drill's identity can read or change no other ConfigMap. The operator
-    holds every verb granted here, as RBAC requires of whoever writes a Role."""
+    """The result ConfigMap by name, and nothing else: drill_result.py patches it (get is
+    for whoever debugs as the drill). The operator holds both verbs on configmaps, as RBAC
+    requires of whoever writes a Role."""
     if not drilled(env):
         return None
     return {
@@ -106,8 +118,7 @@ def render_drill_role(env: ResolvedEnvironment) -> Manifest | None:
                 "resources": ["configmaps"],
                 "resourceNames": [env.names.drill_result],
                 "verbs": ["get", "patch"],
-            },
-            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+            }
         ],
     }
 
@@ -140,10 +151,6 @@ def _drill_container(env: ResolvedEnvironment) -> dict[str, Any]:
             value_env("DRILL_TIMEOUT", RESTORE_TIMEOUT_SECONDS),
             value_env("DRILL_OBJECT_STORE_SCRIPT", f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}"),
             value_env("DRILL_RESULT_CONFIGMAP", names.drill_result),
-            value_env(
-                "DRILL_RESULT_LABELS",
-                json.dumps(labels(env, Component.DRILL), sort_keys=True),
-            ),
         ],
         "volumeMounts": [
             {"name": "drill-script", "mountPath": DRILL_MOUNT, "readOnly": True},
