@@ -19,6 +19,7 @@ import yaml
 
 from tests.integration import operator_process
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
+from tests.integration.test_secrets import OBJECT_STORE
 from tierkeeper.handlers.child_watches import WATCHED
 from tierkeeper.models.names import ChildNames
 
@@ -238,7 +239,12 @@ def test_operator_does_its_job_with_only_the_granted_rbac(
                 "apiVersion": "tierkeeper.dev/v1alpha1",
                 "kind": "Environment",
                 "metadata": {"name": "shop"},
-                "spec": {"tier": "development", "deletionPolicy": "Retain"},
+                "spec": {
+                    "tier": "development",
+                    "deletionPolicy": "Retain",
+                    # A store brings the drill's children: ServiceAccount, Role, RoleBinding.
+                    "postgres": {"backup": {"objectStore": OBJECT_STORE}},
+                },
             },
             namespace,
         )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 # Modules of tierkeeper.cli, in the order `--help` lists them. Only the one named on the
 # command line is imported: the others' dependencies (the local control plane's, the
 # restore's) would otherwise sit in the operator's memory.
-SUBCOMMANDS = ("crds", "render", "run", "webhook", "restore", "cluster", "dev")
+SUBCOMMANDS = ("crds", "render", "run", "webhook", "restore", "drill", "cluster", "dev")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,9 @@ WATCHED = (
     ("v1", "Secret"),
     ("v1", "PersistentVolumeClaim"),
     ("batch/v1", "CronJob"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("networking.k8s.io/v1", "Ingress"),
 )

@@ -63,6 +63,21 @@ class ObjectStore(Model):
         return f"s3://{self.bucket}/{self.path}".rstrip("/")
 
 
+class Drill(Model):
+    """The disaster-recovery drill: the latest backup in the object store restored into a
+    scratch instance and checked, on a schedule and on demand (`tierkeeper drill ENV`)."""
+
+    scheduled: bool = Field(
+        True,
+        description="Drill on the schedule; false keeps the drill for `tierkeeper drill` only.",
+    )
+    schedule: Schedule = Field(
+        "0 5 1 1 *",
+        description="Cron schedule, in UTC. The default is yearly, the least a recovery "
+        "plan that is never tested should be trusted with.",
+    )
+
+
 class Backup(Model):
     """Scheduled database backups."""
 
@@ -79,4 +94,9 @@ class Backup(Model):
         None,
         description="A second store (another region) that every base backup and WAL "
         "segment also reaches; a restore works from either one alone.",
+    )
+    drill: Drill = Field(
+        default_factory=Drill,
+        description="Restore drills of the object store's latest backup (needs objectStore; "
+        "without one, `tierkeeper restore --verify` drills the dumps).",
     )

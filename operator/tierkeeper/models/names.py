@@ -148,3 +148,22 @@ class ChildNames:
     @property
     def scheduled_backup(self) -> str:
         return self._name("-postgres-scheduled")
+
+    @property
+    def drill_cronjob(self) -> str:
+        return self._name("-postgres-drill", SUFFIXED_CONTROLLER_MAX)
+
+    @property
+    def drill_script(self) -> str:
+        return self._name("-drill-script")
+
+    @property
+    def drill_identity(self) -> str:
+        """The drill pod's ServiceAccount, and its Role and RoleBinding."""
+        return self._name("-drill-runner")
+
+    @property
+    def drill_result(self) -> str:
+        """The ConfigMap a drill writes its result to (finishedAt, result, rtoSeconds,
+        message), which status.backup.lastDrill reads."""
+        return self._name("-drill")

@@ -47,6 +47,7 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
                 "schedule": "0 3 * * *",
                 "retentionDays": 14,
                 "pitr": {"enabled": True, "archiveTimeout": "5m"},
+                "drill": {"schedule": "0 5 1 */3 *"},
             },
         },
         "redis": {
@@ -77,6 +78,9 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
                 # archiveTimeout bounds the RPO: 5 minutes plus one upload, a third of
                 # production's 15-minute target.
                 "pitr": {"enabled": True, "windowDays": 7, "archiveTimeout": "5m"},
+                # A monthly drill: a backup that cannot be restored is found within a
+                # month, far inside the retention that still holds older good ones.
+                "drill": {"schedule": "0 5 1 * *"},
             },
         },
         "redis": {"maxMemory": "2Gi", "evictionPolicy": "allkeys-lru", "persistence": "aof"},

@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=1.0, help="seconds between two reads with -w"
     )
     for name, command in COMMANDS.items():
-        target = "ENVIRONMENT" if name in ("pause", "resume") else "NAME"
+        target = "ENVIRONMENT" if name in ("pause", "resume", "drill") else "NAME"
         command_parser = sub.add_parser(name, parents=[connection], help=command.help)
         command_parser.add_argument(
             "name",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION, ROLLBACK_ANNOTATION
 from tierkeeper.plugin.cluster import Cluster
+from tierkeeper.plugin.drill import start_drill
 
 
 @dataclass(frozen=True)
@@ -64,4 +65,5 @@ COMMANDS = {
     ),
     "pause": Command("suspend the Environment: the app at zero pods", _suspend(True)),
     "resume": Command("resume a suspended Environment", _suspend(False)),
+    "drill": Command("restore the latest backup into a scratch instance now", start_drill),
 }

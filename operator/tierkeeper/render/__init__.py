@@ -23,6 +23,15 @@ from tierkeeper.render.backup import (
     render_backups_pvc,
 )
 from tierkeeper.render.common import Component, Manifest
+from tierkeeper.render.drill import (
+    RBAC_API_VERSION,
+    render_drill_cronjob,
+    render_drill_result,
+    render_drill_role,
+    render_drill_role_binding,
+    render_drill_script,
+    render_drill_service_account,
+)
 from tierkeeper.render.network import (
     NETWORK_API_VERSION,
     render_app_policy,
@@ -118,6 +127,14 @@ def data_children(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED) -> l
             names.object_store_script,
             render_object_store_script(env),
         ),
+        Child("v1", "ConfigMap", names.drill_script, render_drill_script(env)),
+        Child("v1", "ConfigMap", names.drill_result, render_drill_result(env)),
+        Child("v1", "ServiceAccount", names.drill_identity, render_drill_service_account(env)),
+        Child(RBAC_API_VERSION, "Role", names.drill_identity, render_drill_role(env)),
+        Child(
+            RBAC_API_VERSION, "RoleBinding", names.drill_identity, render_drill_role_binding(env)
+        ),
+        Child("batch/v1", "CronJob", names.drill_cronjob, render_drill_cronjob(env)),
     ]
 
 

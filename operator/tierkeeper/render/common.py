@@ -21,6 +21,7 @@ class Component(StrEnum):
     POSTGRES = "postgres"
     REDIS = "redis"
     BACKUP = "backup"
+    DRILL = "drill"
 
 
 def selector(env: ResolvedEnvironment, component: Component) -> dict[str, str]:

@@ -4,9 +4,12 @@ A pod that some policy selects for Ingress accepts only what one of those polici
 in; so PostgreSQL and Redis, once selected here, deny every other pod of the cluster.
 
 - PostgreSQL: this Environment's app and backup pods (the backup CronJob, and restore or
-  drill pods run with the backup component's labels); a CloudNativePG cluster also its own
-  instances (replication) and, on its status port, CloudNativePG's operator, wherever
-  that runs.
+  dump-drill pods run with the backup component's labels); a CloudNativePG cluster also its
+  own instances (replication) and, on its status port, CloudNativePG's operator, wherever
+  that runs. The object-store drill's pods (component `drill`) are not among them: they
+  restore from the store into a scratch instance and never need the live database.
+- No policy limits egress: backup and drill pods reach the object store and the drill
+  pods the API server (their result ConfigMap).
 - Redis: this Environment's app pods.
 - The app: everyone, unless the operator names the ingress controller's namespace; then
   that namespace and the operator's own (its health gate).

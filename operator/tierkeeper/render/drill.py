@@ -1,0 +1,243 @@
+"""The disaster-recovery drill of a builtin database that archives to an object store: a
+CronJob (postgres.backup.drill) whose pod restores the store's latest base backup and its
+WAL into a scratch instance, checks it and writes the result to the `E-drill` ConfigMap;
+`tierkeeper drill ENV` starts a Job from it at once (`job_from_cronjob`).
+
+The pod runs drill.sh in the database image, as the server's user. Its identity (a
+ServiceAccount, Role and RoleBinding of its own) may write that one ConfigMap and nothing
+else; the store's credentials reach it as secretKeyRef environment variables only. It
+carries the drill component's labels, which no NetworkPolicy admits to the database: the
+drill reads the store, never the live database. Without an object store the backups are
+dumps, and their drill is `tierkeeper restore --verify` (backup/restore.py).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.render.common import (
+    Component,
+    Manifest,
+    labels,
+    metadata,
+    secret_env,
+    value_env,
+)
+from tierkeeper.render.objectstore import (
+    OBJECT_STORE_SCRIPT_NAME,
+    SCRIPT_MOUNT,
+    archiving,
+    image,
+    store_env,
+    store_mounts,
+    store_volumes,
+)
+
+DRILL_SCRIPT_NAME = "drill.sh"
+RESULT_SCRIPT_NAME = "drill_result.py"
+DRILL_MOUNT = "/opt/tierkeeper/drill"
+WORKDIR = "/var/lib/tierkeeper-drill"
+# Seconds the restore and recovery may take (drill.sh fails the drill past them); the
+# tier's RTO target is an hour. The Job's deadline leaves room for the checks after it.
+RESTORE_TIMEOUT_SECONDS = 3600
+ACTIVE_DEADLINE_SECONDS = 3 * RESTORE_TIMEOUT_SECONDS
+STARTING_DEADLINE_SECONDS = 600
+# A finished drill's Job and pod (its log) stay a week, then go: the result lives on in
+# the ConfigMap.
+FINISHED_JOB_TTL_SECONDS = 7 * 86400
+# The database image's `postgres` user (images/postgres/Dockerfile).
+POSTGRES_UID = 999
+RBAC_API_VERSION = "rbac.authorization.k8s.io/v1"
+MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
+
+
+def drill_scripts() -> dict[str, str]:
+    """drill.sh and the result writer it calls, as shipped in the package."""
+    scripts = resources.files("tierkeeper") / "scripts"
+    return {
+        name: (scripts / name).read_text("utf-8")
+        for name in (DRILL_SCRIPT_NAME, RESULT_SCRIPT_NAME)
+    }
+
+
+def drilled(env: ResolvedEnvironment) -> bool:
+    """Drills restore from the store that builtin PostgreSQL archives to."""
+    return archiving(env)
+
+
+def render_drill_script(env: ResolvedEnvironment) -> Manifest | None:
+    if not drilled(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(env, env.names.drill_script, Component.DRILL),
+        "data": drill_scripts(),
+    }
+
+
+def render_drill_result(env: ResolvedEnvironment) -> Manifest | None:
+    """The result ConfigMap, made here without data: the drill pod only patches its data
+    (finishedAt, result, rtoSeconds, message), so its Role needs no create, and the
+    ConfigMap is a child like the others, owned by the Environment (gone with it, or when
+    drills are), its changes heard as the Environment's."""
+    if not drilled(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(env, env.names.drill_result, Component.DRILL),
+    }
+
+
+def render_drill_service_account(env: ResolvedEnvironment) -> Manifest | None:
+    if not drilled(env):
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(env, env.names.drill_identity, Component.DRILL),
+    }
+
+
+def render_drill_role(env: ResolvedEnvironment) -> Manifest | None:
+    """The result ConfigMap by name, and nothing else: drill_result.py patches it (get is
+    for whoever debugs as the drill). The operator holds both verbs on configmaps, as RBAC
+    requires of whoever writes a Role."""
+    if not drilled(env):
+        return None
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "Role",
+        "metadata": metadata(env, env.names.drill_identity, Component.DRILL),
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": [env.names.drill_result],
+                "verbs": ["get", "patch"],
+            }
+        ],
+    }
+
+
+def render_drill_role_binding(env: ResolvedEnvironment) -> Manifest | None:
+    if not drilled(env):
+        return None
+    identity = env.names.drill_identity
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "RoleBinding",
+        "metadata": metadata(env, identity, Component.DRILL),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": identity},
+        "subjects": [{"kind": "ServiceAccount", "name": identity, "namespace": env.namespace}],
+    }
+
+
+def _drill_container(env: ResolvedEnvironment) -> dict[str, Any]:
+    names = env.names
+    return {
+        "name": "drill",
+        "image": image(env),
+        "command": ["sh", f"{DRILL_MOUNT}/{DRILL_SCRIPT_NAME}"],
+        "env": [
+            *store_env(env),
+            # The database's superuser (the image's POSTGRES_USER): the scratch instance
+            # trusts its own socket, so no password goes with it.
+            secret_env("PGUSER", names.postgres_credentials, "username"),
+            value_env("DRILL_WORKDIR", WORKDIR),
+            value_env("DRILL_TIMEOUT", RESTORE_TIMEOUT_SECONDS),
+            value_env("DRILL_OBJECT_STORE_SCRIPT", f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}"),
+            value_env("DRILL_RESULT_CONFIGMAP", names.drill_result),
+        ],
+        "volumeMounts": [
+            {"name": "drill-script", "mountPath": DRILL_MOUNT, "readOnly": True},
+            {"name": "scratch", "mountPath": WORKDIR},
+            *store_mounts(env),
+        ],
+    }
+
+
+def render_drill_cronjob(env: ResolvedEnvironment) -> Manifest | None:
+    """Scheduled drills; with `scheduled: false` the CronJob stays, suspended, so that
+    `tierkeeper drill` can start one from it."""
+    if not drilled(env):
+        return None
+    drill = env.spec.postgres.backup.drill
+    names = env.names
+    pod_labels = labels(env, Component.DRILL)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(env, names.drill_cronjob, Component.DRILL),
+        "spec": {
+            "schedule": drill.schedule,
+            "timeZone": "UTC",
+            "suspend": not drill.scheduled,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    # A failed drill is a result to read, not a run to repeat.
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
+                    "template": {
+                        "metadata": {"labels": pod_labels},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "serviceAccountName": names.drill_identity,
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "runAsUser": POSTGRES_UID,
+                                "runAsGroup": POSTGRES_UID,
+                                "fsGroup": POSTGRES_UID,
+                            },
+                            "containers": [_drill_container(env)],
+                            "volumes": [
+                                {"name": "drill-script", "configMap": {"name": names.drill_script}},
+                                # The restored copy needs room for the whole database.
+                                {
+                                    "name": "scratch",
+                                    "emptyDir": {"sizeLimit": env.spec.postgres.storage},
+                                },
+                                *store_volumes(env),
+                            ],
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def job_from_cronjob(cronjob: Manifest, name: str) -> Manifest:
+    """The Job `kubectl create job NAME --from=cronjob/...` makes: the CronJob's job
+    template, owned by the CronJob and marked as started by hand."""
+    meta = cronjob["metadata"]
+    template = cronjob["spec"]["jobTemplate"]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+            "annotations": {MANUAL_ANNOTATION: "manual"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": template["spec"],
+    }
