@@ -16,7 +16,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from tierkeeper.apply.client import ApiClient, Object, merge_patch_from
-from tierkeeper.apply.errors import ApiError, NotFound
+from tierkeeper.apply.errors import ApiError, Conflict, NotFound
 from tierkeeper.models.status import KOPF_FIELDS
 
 # (kind, namespace, name) of a stored object.
@@ -129,9 +129,17 @@ class FakeApi:
         return copy.deepcopy(body)
 
     async def create(self, manifest: Object) -> Object:
-        self._call("create", manifest["kind"], manifest["metadata"].get("generateName", ""))
-        self.events.append(copy.deepcopy(manifest))
-        return copy.deepcopy(manifest)
+        """An Event goes to `events`; any other object is stored, unless its name is taken."""
+        meta = manifest["metadata"]
+        self._call("create", manifest["kind"], meta.get("name") or meta.get("generateName", ""))
+        if manifest["kind"] == "Event":
+            self.events.append(copy.deepcopy(manifest))
+            return copy.deepcopy(manifest)
+        key = (manifest["kind"], meta.get("namespace"), meta["name"])
+        if key in self.objects:
+            raise Conflict(409, {"reason": "AlreadyExists"}, f"POST {meta['name']}")
+        self.objects[key] = {**copy.deepcopy(manifest), "status": {}}
+        return copy.deepcopy(self.objects[key])
 
     async def merge_patch(
         self,
