@@ -22,6 +22,7 @@ API_VERSIONS = {
     "Deployment": "apps/v1",
     "StatefulSet": "apps/v1",
     "CronJob": "batch/v1",
+    "Job": "batch/v1",
     "Environment": GROUP_VERSION,
     "Release": GROUP_VERSION,
     "Cluster": "postgresql.cnpg.io/v1",

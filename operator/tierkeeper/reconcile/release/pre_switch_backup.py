@@ -12,7 +12,6 @@ transitions; this module only asks and reads.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from tierkeeper.apply.children import Owner, owned
@@ -48,15 +47,23 @@ def ask(step: ReleaseStep, image: str) -> PreSwitchBackup:
     )
 
 
-async def create(step: ReleaseStep, record: PreSwitchBackup) -> None:
-    """The Job or Backup of `record`, owned by the Environment; one that exists is kept."""
+async def create(step: ReleaseStep, record: PreSwitchBackup) -> str | None:
+    """The Job or Backup of `record`, owned by the Environment (one that exists is kept);
+    why it cannot be made, if its kind is not served (CloudNativePG not installed)."""
     manifest = render_pre_switch_backup(step.env, record.name)
     if manifest is None:
-        return
+        return None
     owner = Owner(step.env_record.name, step.env_record.uid)
-    # AlreadyExists: created by this step before the operator restarted.
-    with contextlib.suppress(Conflict):
+    try:
         await step.kube.create(owned(manifest, owner))
+    except Conflict:
+        pass  # AlreadyExists: created by this step before the operator restarted.
+    except NotFound:
+        return (
+            f"the API server does not serve {record.kind} {_api_version(record)}: "
+            "install CloudNativePG, or set postgres.provider: builtin"
+        )
+    return None
 
 
 async def look(step: ReleaseStep, record: PreSwitchBackup) -> PreSwitchBackup:
@@ -66,12 +73,20 @@ async def look(step: ReleaseStep, record: PreSwitchBackup) -> PreSwitchBackup:
             _api_version(record), record.kind, step.env.namespace, record.name
         )
     except NotFound:
-        await create(step, record)
-        return record
+        refused = await create(step, record)
+        if refused is None:
+            return record
+        return _finished(step, record, BackupOutcome.FAILED, refused)
     status = body.get("status") or {}
     outcome, message = (_job if record.kind == "Job" else _cnpg_backup)(step, record, status)
     if outcome is BackupOutcome.RUNNING:
         return record
+    return _finished(step, record, outcome, message)
+
+
+def _finished(
+    step: ReleaseStep, record: PreSwitchBackup, outcome: BackupOutcome, message: str
+) -> PreSwitchBackup:
     return record.model_copy(
         update={"outcome": outcome, "message": message, "finished_at": step.now}
     )
