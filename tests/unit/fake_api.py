@@ -57,6 +57,8 @@ class FakeApi:
     calls: list[Call] = field(default_factory=list)
     # Verbs that fail (an API server gone away) until `recover()`.
     failing: set[str] = field(default_factory=set)
+    # Kinds the API server does not serve (their CRD is not installed).
+    unserved: set[str] = field(default_factory=set)
 
     def client(self) -> ApiClient:
         """This fake where the code expects an `ApiClient` (it has the methods a step calls)."""
@@ -135,6 +137,8 @@ class FakeApi:
         if manifest["kind"] == "Event":
             self.events.append(copy.deepcopy(manifest))
             return copy.deepcopy(manifest)
+        if manifest["kind"] in self.unserved:
+            raise NotFound(404, {"message": "the server could not find the resource"}, "POST")
         key = (manifest["kind"], meta.get("namespace"), meta["name"])
         if key in self.objects:
             raise Conflict(409, {"reason": "AlreadyExists"}, f"POST {meta['name']}")

@@ -705,3 +705,19 @@ def test_cloudnative_pg_takes_a_backup_object_and_waits_for_it_to_complete(
     rig.step()
     assert rig.condition("Ready") == ("False", "PreSwitchBackupFailed")
     assert rig.color(GREEN) == ("shop:1", 0) and rig.serving() == "blue"
+
+
+def test_cloudnative_pg_not_installed_fails_the_backup_with_what_to_do(gate: FakeGate) -> None:
+    spec = {**blue_green_spec(), "postgres": {"instances": 2}}
+    del spec["strategy"]["blueGreen"]["backupBeforeSwitch"]
+    rig = ReleaseRig(spec, "shop:1")
+    live_on_blue(rig)
+    rig.api.unserved.add("Backup")
+    rig.change_spec(image="shop:2")
+    rig.step()
+    rig.step()
+    assert rig.status.phase is Phase.FAILED
+    assert rig.condition("Ready") == ("False", "PreSwitchBackupFailed")
+    message = next(c for c in rig.status.conditions if c.type == "Ready").message
+    assert "install CloudNativePG" in message
+    assert rig.serving() == "blue" and rig.color(GREEN) == ("shop:1", 0)
