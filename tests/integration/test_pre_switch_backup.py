@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,11 @@ from tests.integration.releases import (
     rollout_state,
     traffic_guard,
 )
+from tests.integration.test_cloudnative_pg import cloudnative_pg_crds  # noqa: F401 (fixture)
+from tests.unit.test_render_objectstore import STORE
+from tierkeeper.devcluster import Kubectl
+from tierkeeper.models import resolve_document
+from tierkeeper.render.preswitch import render_pre_switch_backup
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +71,9 @@ def waiting_backup(api: Api, namespace: str, image: str) -> dict[str, Any]:
     """The Release's pre-switch backup once its Job exists and could not start a pod."""
     record: dict[str, Any] = eventually(
         lambda: (
-            phase_is(api, namespace, "BackingUp", image)
-            and release_status(api, namespace).get("preSwitchBackup")
+            release_status(api, namespace).get("preSwitchBackup")
+            if phase_is(api, namespace, "BackingUp", image)
+            else None
         ),
         timeout=60,
         what=f"the backup before {image} asked for",
@@ -137,6 +144,7 @@ def test_a_failed_backup_holds_the_rollout_with_its_reason_and_traffic_stays(
 ) -> None:
     with backing_up(api, namespace, "shop:2") as (record, violations):
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        job = api.get("Job", namespace, record["name"]) or {}
         failed = {
             "status": "True",
             "reason": "BackoffLimitExceeded",
@@ -150,7 +158,8 @@ def test_a_failed_backup_holds_the_rollout_with_its_reason_and_traffic_stays(
             record["name"],
             {
                 "status": {
-                    "startTime": now,
+                    # Set by the Job controller when it first synced the Job; immutable.
+                    "startTime": (job.get("status") or {}).get("startTime") or now,
                     "failed": 3,
                     "conditions": [
                         {"type": "FailureTarget", **failed},
@@ -179,3 +188,21 @@ def test_a_failed_backup_holds_the_rollout_with_its_reason_and_traffic_stays(
         assert active_color(api, namespace) == "blue"
         assert deployment_image(api, namespace, "green") != "shop:2"
     assert violations == []
+
+
+@pytest.mark.parametrize("backup", [{}, {"objectStore": STORE}], ids=["snapshot", "store"])
+def test_the_cloudnative_pg_backup_passes_the_real_crd_as_rendered(
+    namespace: str,
+    cluster: Kubectl,
+    cloudnative_pg_crds: Path,  # noqa: F811 (fixture)
+    backup: dict[str, Any],
+) -> None:
+    env = resolve_document(
+        {"tier": "production", "postgres": {"backup": backup}}, name=ENV, namespace=namespace
+    )
+    manifest = render_pre_switch_backup(env, env.names.pre_switch_backup("shop:2", 1))
+    assert manifest is not None and manifest["kind"] == "Backup"
+    cluster.install_crds(cloudnative_pg_crds)
+    # A new client: the fixture's discovery predates the CRD.
+    stored = Api(cluster.kubeconfig).apply(manifest, namespace)
+    assert stored["spec"] == manifest["spec"], "the CRD kept every field (none pruned)"
