@@ -524,6 +524,20 @@ def jobs(rig: ReleaseRig) -> list[str]:
     return [name for kind, name in rig.children() if kind == "Job"]
 
 
+def promoted_on_green_after_a_backup(rig: ReleaseRig) -> None:
+    """shop:2 after its backup, promoted on green; blue (shop:1) kept as the standby."""
+    rig.change_spec(image="shop:2")
+    rig.step()
+    finish_job(rig, "Complete")
+    rig.step()
+    ready(rig, GREEN)
+    rig.step()
+    rig.step()
+    rig.step()
+    assert rig.status.phase is Phase.PROMOTED and rig.serving() == "green"
+    assert rig.color(BLUE) == ("shop:1", 2)
+
+
 @pytest.fixture
 def backed_up(gate: FakeGate) -> ReleaseRig:
     """shop:1 live on blue, production backing up before each new image."""
@@ -638,15 +652,7 @@ def test_a_revert_to_the_standby_switches_at_once_without_a_backup(
     backed_up: ReleaseRig,
 ) -> None:
     rig = backed_up
-    rig.change_spec(image="shop:2")
-    rig.step()
-    finish_job(rig, "Complete")
-    rig.step()
-    ready(rig, GREEN)
-    rig.step()
-    rig.step()
-    rig.step()
-    assert rig.status.phase is Phase.PROMOTED and rig.serving() == "green"
+    promoted_on_green_after_a_backup(rig)
     taken = jobs(rig)
     rig.change_spec(image="shop:1")
     rig.step()
@@ -721,3 +727,38 @@ def test_cloudnative_pg_not_installed_fails_the_backup_with_what_to_do(gate: Fak
     message = next(c for c in rig.status.conditions if c.type == "Ready").message
     assert "install CloudNativePG" in message
     assert rig.serving() == "blue" and rig.color(GREEN) == ("shop:1", 0)
+
+
+def test_an_abort_during_the_backup_fails_the_rollout_and_keeps_the_standby(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    promoted_on_green_after_a_backup(rig)
+    rig.change_spec(image="shop:3")
+    rig.step()
+    assert rig.status.phase is Phase.BACKING_UP
+    rig.annotate_abort()
+    rig.step()
+    assert rig.status.phase is Phase.FAILED and rig.events()[-1] == "Aborted"
+    assert rig.color(BLUE) == ("shop:1", 2), "the standby is kept for a rollback"
+    assert rig.serving() == "green" and rig.color(GREEN) == ("shop:2", 2)
+    finish_job(rig, "Complete")
+    rig.step()
+    assert rig.status.phase is Phase.FAILED, "an aborted rollout does not resume"
+
+
+def test_a_newer_image_during_the_backup_waits_for_a_backup_of_its_own(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    rig.step()
+    first = backup_job(rig)["metadata"]["name"]
+    rig.change_spec(image="shop:3")
+    rig.step()
+    record = rig.status.pre_switch_backup
+    assert record is not None and (record.image, record.attempt) == ("shop:3", 1)
+    assert rig.status.phase is Phase.BACKING_UP and record.name != first
+    finish_job(rig, "Complete")
+    rig.step()
+    assert rig.color(GREEN) == ("shop:3", 2)

@@ -9,7 +9,8 @@ decides, the active Service switches, and the old colour stays as a standby.
 |                                  |                                    | BackingUp first if backupBeforeSwitch (below) |
 | BackingUp                        | the pre-switch backup's Job (or    | Deploying on the idle colour once it succeeds; |
 |                                  | CloudNativePG Backup)              | Failed (PreSwitchBackupFailed) if it fails:   |
-|                                  |                                    | traffic stays, no new pod was started         |
+|                                  |                                    | traffic stays, no new pod was started;        |
+|                                  |                                    | Failed (Aborted) on abort (abort.py)          |
 | any, rollback annotation         | the standby Ready                  | RolledBack: traffic to the standby (rollback.py) |
 | Deploying                        | the colour available               | Verifying (gate); Promoted on a first deploy; |
 |                                  |                                    | Failed past the progress deadline             |
