@@ -45,8 +45,7 @@ def _ready(
                 "Ready",
                 False,
                 phase.value,
-                f"waiting for the backup before the switch ({backup.kind} {backup.name}) "
-                f"to deploy {image}",
+                f"backing up the database ({backup.kind} {backup.name}) before deploying {image}",
             )
     if phase is Phase.FAILED:
         return observe("Ready", False, "RolloutFailed", f"{status.target_image} failed")
