@@ -648,16 +648,20 @@ def test_without_database_backups_there_is_nothing_to_wait_for(gate: FakeGate) -
     assert rig.status.phase is Phase.DEPLOYING and jobs(rig) == []
 
 
-def test_a_revert_to_the_standby_switches_at_once_without_a_backup(
-    backed_up: ReleaseRig,
+@pytest.mark.parametrize("way", ["revert", "rollback annotation"])
+def test_a_switch_back_to_the_standby_is_instant_without_a_backup(
+    backed_up: ReleaseRig, way: str
 ) -> None:
     rig = backed_up
     promoted_on_green_after_a_backup(rig)
     taken = jobs(rig)
-    rig.change_spec(image="shop:1")
+    if way == "revert":
+        rig.change_spec(image="shop:1")
+    else:
+        rig.annotate_rollback()
     rig.step()
     assert rig.serving() == "blue", "traffic back to the standby in the same step"
-    assert rig.status.phase is Phase.PROMOTED
+    assert rig.status.phase is (Phase.PROMOTED if way == "revert" else Phase.ROLLED_BACK)
     assert jobs(rig) == taken, "no backup before a switch back"
 
 
