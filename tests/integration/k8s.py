@@ -29,6 +29,7 @@ API_VERSIONS = {
     "Release": GROUP_VERSION,
     "Cluster": "postgresql.cnpg.io/v1",
     "ScheduledBackup": "postgresql.cnpg.io/v1",
+    "Backup": "postgresql.cnpg.io/v1",
     "KopfPeering": "kopf.dev/v1",
     "StorageClass": "storage.k8s.io/v1",
     "NetworkPolicy": "networking.k8s.io/v1",

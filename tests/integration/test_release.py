@@ -177,7 +177,7 @@ def test_rollback_annotation_switches_to_standby(
     assert "tierkeeper.dev/rollback" not in annotations
 
 
-STEPS = ["Deploying", "Verifying", "Switched"]
+STEPS = ["BackingUp", "Deploying", "Verifying", "Switched"]
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -216,6 +216,11 @@ def test_operator_killed_at_a_step_resumes_and_finishes(
         NAMES.color_deployment("blue"),
         NAMES.color_deployment("green"),
     ]
+    # The backup before the switch: one Job, the one the status names, killed or not.
+    backup = release_status(api, namespace)["preSwitchBackup"]
+    jobs = [j["metadata"]["name"] for j in api.list("Job", namespace, instance_selector(ENV))]
+    assert [name for name in jobs if "-preswitch-" in name] == [backup["name"]]
+    assert backup["outcome"] == "Succeeded"
 
 
 def refusal_reason(api: Api, namespace: str, name: str) -> str | None:

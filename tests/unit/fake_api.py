@@ -16,7 +16,7 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from tierkeeper.apply.client import ApiClient, Object, merge_patch_from
-from tierkeeper.apply.errors import ApiError, NotFound
+from tierkeeper.apply.errors import ApiError, Conflict, NotFound
 from tierkeeper.models.status import KOPF_FIELDS
 
 # (kind, namespace, name) of a stored object.
@@ -57,6 +57,8 @@ class FakeApi:
     calls: list[Call] = field(default_factory=list)
     # Verbs that fail (an API server gone away) until `recover()`.
     failing: set[str] = field(default_factory=set)
+    # Kinds the API server does not serve (their CRD is not installed).
+    unserved: set[str] = field(default_factory=set)
 
     def client(self) -> ApiClient:
         """This fake where the code expects an `ApiClient` (it has the methods a step calls)."""
@@ -129,9 +131,19 @@ class FakeApi:
         return copy.deepcopy(body)
 
     async def create(self, manifest: Object) -> Object:
-        self._call("create", manifest["kind"], manifest["metadata"].get("generateName", ""))
-        self.events.append(copy.deepcopy(manifest))
-        return copy.deepcopy(manifest)
+        """An Event goes to `events`; any other object is stored, unless its name is taken."""
+        meta = manifest["metadata"]
+        self._call("create", manifest["kind"], meta.get("name") or meta.get("generateName", ""))
+        if manifest["kind"] == "Event":
+            self.events.append(copy.deepcopy(manifest))
+            return copy.deepcopy(manifest)
+        if manifest["kind"] in self.unserved:
+            raise NotFound(404, {"message": "the server could not find the resource"}, "POST")
+        key = (manifest["kind"], meta.get("namespace"), meta["name"])
+        if key in self.objects:
+            raise Conflict(409, {"reason": "AlreadyExists"}, f"POST {meta['name']}")
+        self.objects[key] = {**copy.deepcopy(manifest), "status": {}}
+        return copy.deepcopy(self.objects[key])
 
     async def merge_patch(
         self,

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.unit.release_rig import FakeGate, ReleaseRig
+from tests.unit.release_rig import ENV_UID, NAMESPACE, FakeGate, ReleaseRig
 from tierkeeper.apply.errors import ApiError
 from tierkeeper.models import Phase
 from tierkeeper.models.rollout import Color
+from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.release import blue_green
 
 BLUE, GREEN = Color.BLUE, Color.GREEN
@@ -19,7 +20,11 @@ WINDOW_SECONDS = 2 * 3600
 DEADLINE_SECONDS = 600
 
 
-def blue_green_spec(post_promotion_seconds: int = 60) -> dict[str, Any]:
+def blue_green_spec(
+    post_promotion_seconds: int = 60, *, backup_before_switch: bool = False
+) -> dict[str, Any]:
+    """Production's blue-green; without the pre-switch backup unless asked for (its tests
+    are at the end of this file)."""
     return {
         "tier": "production",
         "app": {"replicas": 2},
@@ -29,6 +34,7 @@ def blue_green_spec(post_promotion_seconds: int = 60) -> dict[str, Any]:
                 "rollbackWindow": "2h",
                 "postPromotionSeconds": post_promotion_seconds,
                 "progressDeadlineSeconds": DEADLINE_SECONDS,
+                "backupBeforeSwitch": backup_before_switch,
             },
         },
     }
@@ -486,3 +492,277 @@ def test_a_retry_with_nothing_failed_only_says_so(rig: ReleaseRig) -> None:
     rig.annotate_retry()
     rig.step()
     assert rig.status.phase is Phase.PROMOTED and rig.events()[-1] == "RetryUnavailable"
+
+
+# The backup before a switch (strategy.blueGreen.backupBeforeSwitch, on in production).
+
+
+def backed_up_spec(**postgres: Any) -> dict[str, Any]:
+    """Production's blue-green with its default pre-switch backup, on builtin PostgreSQL."""
+    spec = blue_green_spec()
+    del spec["strategy"]["blueGreen"]["backupBeforeSwitch"]
+    return {**spec, "postgres": {"provider": "builtin", "instances": 1, **postgres}}
+
+
+def backup_job(rig: ReleaseRig) -> dict[str, Any]:
+    """The Job the status names as this rollout's pre-switch backup."""
+    record = rig.status.pre_switch_backup
+    assert record is not None, "no pre-switch backup in the Release status"
+    body = rig.api.stored(record.kind, NAMESPACE, record.name)
+    assert body is not None, f"no {record.kind} {record.name}"
+    return body
+
+
+def finish_job(rig: ReleaseRig, condition: str, reason: str = "", message: str = "") -> None:
+    """The Job controller's verdict on the backup Job: Complete or Failed."""
+    backup_job(rig)["status"] = {
+        "conditions": [{"type": condition, "status": "True", "reason": reason, "message": message}]
+    }
+
+
+def jobs(rig: ReleaseRig) -> list[str]:
+    return [name for kind, name in rig.children() if kind == "Job"]
+
+
+def promoted_on_green_after_a_backup(rig: ReleaseRig) -> None:
+    """shop:2 after its backup, promoted on green; blue (shop:1) kept as the standby."""
+    rig.change_spec(image="shop:2")
+    rig.step()
+    finish_job(rig, "Complete")
+    rig.step()
+    ready(rig, GREEN)
+    rig.step()
+    rig.step()
+    rig.step()
+    assert rig.status.phase is Phase.PROMOTED and rig.serving() == "green"
+    assert rig.color(BLUE) == ("shop:1", 2)
+
+
+@pytest.fixture
+def backed_up(gate: FakeGate) -> ReleaseRig:
+    """shop:1 live on blue, production backing up before each new image."""
+    rig = ReleaseRig(backed_up_spec(), "shop:1")
+    live_on_blue(rig)
+    assert jobs(rig) == [], "a first rollout has nothing to back up before"
+    return rig
+
+
+def test_a_new_image_waits_for_its_backup_job_before_any_pod_starts(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    assert rig.step() is not None, "a step waiting on its backup looks again"
+    rig.step()
+    status = rig.status
+    assert status.phase is Phase.BACKING_UP and status.target_image == "shop:2"
+    assert status.pre_switch_backup is not None
+    assert (status.pre_switch_backup.image, status.pre_switch_backup.outcome) == (
+        "shop:2",
+        "Running",
+    )
+    job = backup_job(rig)
+    assert jobs(rig) == [job["metadata"]["name"]]
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "Environment"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == ENV_UID
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert rig.color(GREEN) == ("shop:1", 0), "the idle colour did not get the new image"
+    assert rig.serving() == "blue"
+    assert rig.condition("Ready") == ("False", "BackingUp")
+    assert rig.condition("Progressing") == ("True", "BackingUp")
+    assert rig.events()[-1] == "PreSwitchBackupStarted"
+
+
+def test_a_completed_backup_lets_the_rollout_deploy_and_switch(backed_up: ReleaseRig) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    rig.step()
+    finish_job(rig, "Complete")
+    rig.step()
+    status = rig.status
+    assert status.phase is Phase.DEPLOYING and rig.color(GREEN) == ("shop:2", 2)
+    assert status.pre_switch_backup is not None
+    assert status.pre_switch_backup.outcome == "Succeeded"
+    assert status.pre_switch_backup.finished_at == rig.clock.now
+    assert "PreSwitchBackupSucceeded" in rig.events()
+    ready(rig, GREEN)
+    rig.step()
+    rig.step()
+    assert rig.serving() == "green"
+
+
+def test_a_failed_backup_holds_the_rollout_with_its_reason_and_traffic_stays(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    rig.step()
+    finish_job(rig, "Failed", "BackoffLimitExceeded", "Job has reached the backoff limit")
+    assert rig.step() is None
+    status = rig.status
+    assert status.phase is Phase.FAILED
+    assert rig.condition("Ready") == ("False", "PreSwitchBackupFailed")
+    message = next(c for c in status.conditions if c.type == "Ready").message
+    assert "BackoffLimitExceeded" in message and "tierkeeper.dev/retry" in message
+    assert rig.events()[-1] == "PreSwitchBackupFailed"
+    assert rig.serving() == "blue" and rig.color(BLUE) == ("shop:1", 2)
+    assert rig.color(GREEN) == ("shop:1", 0), "no pod of the new image started"
+    assert [(h.image, h.outcome) for h in status.history][-1] == ("shop:2", "Failed")
+    rig.step()
+    assert rig.status.phase is Phase.FAILED, "held until retried or a new image"
+    assert rig.color(GREEN) == ("shop:1", 0)
+
+
+def test_a_retry_after_a_failed_backup_takes_a_new_one(backed_up: ReleaseRig) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    rig.step()
+    first = backup_job(rig)["metadata"]["name"]
+    finish_job(rig, "Failed", "BackoffLimitExceeded")
+    rig.step()
+    rig.annotate_retry()
+    rig.step()
+    rig.step()
+    assert rig.status.phase is Phase.BACKING_UP
+    assert rig.status.pre_switch_backup is not None
+    assert rig.status.pre_switch_backup.attempt == 2
+    assert backup_job(rig)["metadata"]["name"] != first, "a failed Job is not waited on again"
+
+
+def test_opting_out_deploys_at_once_without_a_backup(gate: FakeGate) -> None:
+    spec = backed_up_spec()
+    spec["strategy"]["blueGreen"]["backupBeforeSwitch"] = False
+    rig = ReleaseRig(spec, "shop:1")
+    live_on_blue(rig)
+    rig.change_spec(image="shop:2")
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING and rig.color(GREEN) == ("shop:2", 2)
+    assert jobs(rig) == [] and rig.status.pre_switch_backup is None
+
+
+def test_without_database_backups_there_is_nothing_to_wait_for(gate: FakeGate) -> None:
+    rig = ReleaseRig(backed_up_spec(backup={"enabled": False}), "shop:1")
+    live_on_blue(rig)
+    rig.change_spec(image="shop:2")
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING and jobs(rig) == []
+
+
+@pytest.mark.parametrize("way", ["revert", "rollback annotation"])
+def test_a_switch_back_to_the_standby_is_instant_without_a_backup(
+    backed_up: ReleaseRig, way: str
+) -> None:
+    rig = backed_up
+    promoted_on_green_after_a_backup(rig)
+    taken = jobs(rig)
+    if way == "revert":
+        rig.change_spec(image="shop:1")
+    else:
+        rig.annotate_rollback()
+    rig.step()
+    assert rig.serving() == "blue", "traffic back to the standby in the same step"
+    assert rig.status.phase is (Phase.PROMOTED if way == "revert" else Phase.ROLLED_BACK)
+    assert jobs(rig) == taken, "no backup before a switch back"
+
+
+def test_an_operator_killed_before_creating_the_job_creates_that_job_on_restart(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    # The status is written, then the API server goes: neither the Event nor the Job.
+    rig.api.outage("create")
+    with pytest.raises(ApiError):
+        rig.step()
+    rig.api.recover()
+    assert rig.status.phase is Phase.BACKING_UP and jobs(rig) == []
+    named = rig.status.pre_switch_backup
+    rig.ledger = WriteLedger()  # a new process
+    rig.step()
+    assert jobs(rig) == [named.name if named else None]
+    rig.step()
+    assert jobs(rig) == [named.name if named else None], "one Job, looked at again"
+    assert rig.status.pre_switch_backup == named
+
+
+def test_an_operator_restarted_mid_backup_waits_on_the_same_job(backed_up: ReleaseRig) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    rig.step()
+    name = backup_job(rig)["metadata"]["name"]
+    rig.ledger = WriteLedger()  # a new process: only the status and the cluster remain
+    rig.step()
+    assert jobs(rig) == [name]
+    finish_job(rig, "Complete")
+    rig.step()
+    assert rig.status.phase is Phase.DEPLOYING and jobs(rig) == [name]
+
+
+def test_cloudnative_pg_takes_a_backup_object_and_waits_for_it_to_complete(
+    gate: FakeGate,
+) -> None:
+    spec = {**blue_green_spec(), "postgres": {"instances": 2}}
+    del spec["strategy"]["blueGreen"]["backupBeforeSwitch"]
+    rig = ReleaseRig(spec, "shop:1")
+    live_on_blue(rig)
+    rig.change_spec(image="shop:2")
+    rig.step()
+    backup = backup_job(rig)
+    assert (backup["kind"], backup["spec"]["cluster"]["name"]) == ("Backup", rig.env.names.postgres)
+    rig.step()
+    assert rig.status.phase is Phase.BACKING_UP
+    backup["status"] = {"phase": "failed", "error": "no space left on device"}
+    rig.step()
+    assert rig.condition("Ready") == ("False", "PreSwitchBackupFailed")
+    assert rig.color(GREEN) == ("shop:1", 0) and rig.serving() == "blue"
+
+
+def test_cloudnative_pg_not_installed_fails_the_backup_with_what_to_do(gate: FakeGate) -> None:
+    spec = {**blue_green_spec(), "postgres": {"instances": 2}}
+    del spec["strategy"]["blueGreen"]["backupBeforeSwitch"]
+    rig = ReleaseRig(spec, "shop:1")
+    live_on_blue(rig)
+    rig.api.unserved.add("Backup")
+    rig.change_spec(image="shop:2")
+    rig.step()
+    rig.step()
+    assert rig.status.phase is Phase.FAILED
+    assert rig.condition("Ready") == ("False", "PreSwitchBackupFailed")
+    message = next(c for c in rig.status.conditions if c.type == "Ready").message
+    assert "install CloudNativePG" in message
+    assert rig.serving() == "blue" and rig.color(GREEN) == ("shop:1", 0)
+
+
+def test_an_abort_during_the_backup_fails_the_rollout_and_keeps_the_standby(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    promoted_on_green_after_a_backup(rig)
+    rig.change_spec(image="shop:3")
+    rig.step()
+    assert rig.status.phase is Phase.BACKING_UP
+    rig.annotate_abort()
+    rig.step()
+    assert rig.status.phase is Phase.FAILED and rig.events()[-1] == "Aborted"
+    assert rig.color(BLUE) == ("shop:1", 2), "the standby is kept for a rollback"
+    assert rig.serving() == "green" and rig.color(GREEN) == ("shop:2", 2)
+    finish_job(rig, "Complete")
+    rig.step()
+    assert rig.status.phase is Phase.FAILED, "an aborted rollout does not resume"
+
+
+def test_a_newer_image_during_the_backup_waits_for_a_backup_of_its_own(
+    backed_up: ReleaseRig,
+) -> None:
+    rig = backed_up
+    rig.change_spec(image="shop:2")
+    rig.step()
+    first = backup_job(rig)["metadata"]["name"]
+    rig.change_spec(image="shop:3")
+    rig.step()
+    record = rig.status.pre_switch_backup
+    assert record is not None and (record.image, record.attempt) == ("shop:3", 1)
+    assert rig.status.phase is Phase.BACKING_UP and record.name != first
+    finish_job(rig, "Complete")
+    rig.step()
+    assert rig.color(GREEN) == ("shop:3", 2)

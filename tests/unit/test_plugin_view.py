@@ -81,6 +81,29 @@ def test_deploying_shows_blue_serving_and_green_as_preview_with_its_pods_coming_
     assert view.standby is None
 
 
+def test_backing_up_names_the_backup_job_and_keeps_the_standby() -> None:
+    shot = snapshot(
+        "promoted",
+        {
+            "shop-production-blue": deployment("ghcr.io/acme/shop:1.4.2", 2, 2),
+            "shop-production-green": deployment("ghcr.io/acme/shop:1.4.3", 2, 2),
+        },
+        "green",
+    )
+    assert shot.release is not None
+    shot.release["status"].update(
+        phase="BackingUp",
+        targetImage="ghcr.io/acme/shop:1.4.4",
+        preSwitchBackup={"kind": "Job", "name": "shop-production-preswitch-0123abcd"},
+    )
+    out = text(render(build(shot, NOW)))
+    assert "phase BackingUp" in out
+    assert (
+        "Step:      backing up the database first (Job shop-production-preswitch-0123abcd)" in out
+    )
+    assert "Standby:   blue kept for instant rollback" in out
+
+
 def test_promoted_shows_green_serving_and_blue_standby_counting_down() -> None:
     view = build(
         snapshot(

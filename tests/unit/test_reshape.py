@@ -9,7 +9,11 @@ from tests.unit.release_rig import NAMESPACE, ReleaseRig
 from tierkeeper.models import Phase
 from tierkeeper.models.rollout import Color
 
-PRODUCTION: dict[str, Any] = {"tier": "production"}
+# Without the backup before a switch, which test_blue_green.py covers.
+PRODUCTION: dict[str, Any] = {
+    "tier": "production",
+    "strategy": {"blueGreen": {"backupBeforeSwitch": False}},
+}
 DEVELOPMENT: dict[str, Any] = {"tier": "development"}
 
 

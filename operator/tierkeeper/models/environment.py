@@ -140,6 +140,13 @@ class BlueGreen(Model):
     progress_deadline_seconds: int = Field(
         600, ge=10, le=86400, description="Seconds a rollout may take before it is failed."
     )
+    backup_before_switch: bool = Field(
+        False,
+        description="Take a base backup of the database, and wait for it, before a new image "
+        "is deployed for a switch (not on the first rollout, not on a rollback to the "
+        "standby); a failed backup holds the rollout. Acts only where postgres has backups "
+        "enabled. The production tier turns it on.",
+    )
 
 
 class Strategy(Model):

@@ -73,6 +73,12 @@ class ChildNames:
         """StatefulSet and Service of the builtin database; Cluster of the CNPG one."""
         return self._name("-postgres", SUFFIXED_CONTROLLER_MAX)
 
+    def pre_switch_backup(self, image: str, attempt: int) -> str:
+        """The Job (or CloudNativePG Backup) of one rollout's pre-switch backup: the same for
+        the same image and attempt, so an operator restarted mid-backup finds it again."""
+        digest = hashlib.sha256(f"{image}#{attempt}".encode()).hexdigest()[:_HASH_LENGTH]
+        return self._name(f"-preswitch-{digest}")
+
     @property
     def postgres_data(self) -> str:
         """The claim the database StatefulSet's template `data` makes for its one pod."""

@@ -70,6 +70,7 @@ class Phase(StrEnum):
     """Where a Release's rollout is, for display; the machines read their own fields."""
 
     PENDING = "Pending"
+    BACKING_UP = "BackingUp"
     DEPLOYING = "Deploying"
     VERIFYING = "Verifying"
     AWAITING_PROMOTION = "AwaitingPromotion"
@@ -86,6 +87,25 @@ class HistoryEntry(Model):
     outcome: str = Field(max_length=64, description="Promoted, Failed or RolledBack.")
     started_at: datetime = Field(description="When the rollout started.")
     finished_at: datetime | None = Field(None, description="When it finished.")
+
+
+class BackupOutcome(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class PreSwitchBackup(Model):
+    """The base backup a blue-green rollout takes before it deploys its new image."""
+
+    image: str = Field(max_length=512, description="Image whose rollout waits for it.")
+    attempt: int = Field(1, ge=1, description="Backups taken for this image so far.")
+    kind: str = Field(max_length=64, description="Job, or a CloudNativePG Backup.")
+    name: str = Field(max_length=253, description="The Job's or Backup's name.")
+    outcome: BackupOutcome = Field(description="Running, Succeeded or Failed.")
+    message: str = Field("", max_length=4096, description="Why it failed, or what it took.")
+    started_at: datetime = Field(description="When it was asked for.")
+    finished_at: datetime | None = Field(None, description="When it succeeded or failed.")
 
 
 class ReleaseStatus(Model):
@@ -122,6 +142,11 @@ class ReleaseStatus(Model):
         None,
         max_length=512,
         description="Image rolled back from; not rolled out again until spec.image changes.",
+    )
+    pre_switch_backup: PreSwitchBackup | None = Field(
+        None,
+        description="The last base backup taken before a switch "
+        "(strategy.blueGreen.backupBeforeSwitch).",
     )
     kopf: dict[str, object] | None = Field(
         None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE

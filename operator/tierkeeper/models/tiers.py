@@ -66,7 +66,11 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "healthCheck": {"path": "/health", "intervalSeconds": 30, "strict": True},
             "restartPolicy": {"maxRetries": 5, "delaySeconds": 30},
         },
-        "strategy": {"type": "BlueGreen", "blueGreen": {"rollbackWindow": "2h"}},
+        "strategy": {
+            "type": "BlueGreen",
+            # The seed's "manual backups before major deployments".
+            "blueGreen": {"rollbackWindow": "2h", "backupBeforeSwitch": True},
+        },
         "postgres": {
             "storage": "20Gi",
             "instances": 2,

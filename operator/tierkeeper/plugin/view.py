@@ -268,6 +268,9 @@ def _step(status: Obj) -> str | None:
         return f"switched to {status.get('activeColor')}; watching the active Service"
     if phase == "AwaitingPromotion":
         return f"{preview} passed its gate; waiting for promote"
+    if phase == "BackingUp":
+        backup = status.get("preSwitchBackup") or {}
+        return f"backing up the database first ({backup.get('kind')} {backup.get('name')})"
     return None
 
 

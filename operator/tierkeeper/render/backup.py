@@ -42,64 +42,76 @@ def render_backups_pvc(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED)
     }
 
 
+def postgres_client_env(env: ResolvedEnvironment) -> list[Manifest]:
+    """libpq's settings for a client of the database through its Service."""
+    credentials = env.names.postgres_credentials
+    return [
+        secret_env("PGHOST", credentials, "host"),
+        value_env("PGPORT", POSTGRES_PORT),
+        secret_env("PGUSER", credentials, "username"),
+        secret_env("PGPASSWORD", credentials, PASSWORD_KEY),
+        secret_env("PGDATABASE", credentials, "database"),
+    ]
+
+
+def dump_job_template(env: ResolvedEnvironment) -> Manifest:
+    """A Job that dumps the database onto the backups volume and prunes old dumps: the
+    CronJob's, and a pre-switch backup's where no object store is configured."""
+    postgres = env.spec.postgres
+    names = env.names
+    return {
+        "metadata": {"labels": labels(env, Component.BACKUP)},
+        "spec": {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+            "template": {
+                "metadata": {"labels": labels(env, Component.BACKUP)},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "securityContext": {"runAsUser": 999, "fsGroup": 999},
+                    "containers": [
+                        {
+                            "name": "backup",
+                            "image": database_image(env, OFFICIAL_IMAGE),
+                            "command": ["sh", f"{SCRIPT_MOUNT}/{BACKUP_SCRIPT_NAME}"],
+                            "env": [
+                                *postgres_client_env(env),
+                                value_env("BACKUP_DIR", BACKUP_MOUNT),
+                                value_env("RETENTION_DAYS", postgres.backup.retention_days),
+                            ],
+                            "volumeMounts": [
+                                {"name": "backups", "mountPath": BACKUP_MOUNT},
+                                {"name": "script", "mountPath": SCRIPT_MOUNT},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "backups",
+                            "persistentVolumeClaim": {"claimName": names.backups_pvc},
+                        },
+                        {"name": "script", "configMap": {"name": names.backup_script}},
+                    ],
+                },
+            },
+        },
+    }
+
+
 def render_backup_cronjob(env: ResolvedEnvironment) -> Manifest | None:
     if not builtin_backups(env):
         return None
-    postgres = env.spec.postgres
-    names = env.names
-    credentials = names.postgres_credentials
-
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": metadata(env, names.backup_cronjob, Component.BACKUP),
+        "metadata": metadata(env, env.names.backup_cronjob, Component.BACKUP),
         "spec": {
-            "schedule": postgres.backup.schedule,
+            "schedule": env.spec.postgres.backup.schedule,
             "timeZone": "UTC",
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "metadata": {"labels": labels(env, Component.BACKUP)},
-                "spec": {
-                    "backoffLimit": BACKOFF_LIMIT,
-                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
-                    "template": {
-                        "metadata": {"labels": labels(env, Component.BACKUP)},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "securityContext": {"runAsUser": 999, "fsGroup": 999},
-                            "containers": [
-                                {
-                                    "name": "backup",
-                                    "image": database_image(env, OFFICIAL_IMAGE),
-                                    "command": ["sh", f"{SCRIPT_MOUNT}/{BACKUP_SCRIPT_NAME}"],
-                                    "env": [
-                                        secret_env("PGHOST", credentials, "host"),
-                                        value_env("PGPORT", POSTGRES_PORT),
-                                        secret_env("PGUSER", credentials, "username"),
-                                        secret_env("PGPASSWORD", credentials, PASSWORD_KEY),
-                                        secret_env("PGDATABASE", credentials, "database"),
-                                        value_env("BACKUP_DIR", BACKUP_MOUNT),
-                                        value_env("RETENTION_DAYS", postgres.backup.retention_days),
-                                    ],
-                                    "volumeMounts": [
-                                        {"name": "backups", "mountPath": BACKUP_MOUNT},
-                                        {"name": "script", "mountPath": SCRIPT_MOUNT},
-                                    ],
-                                }
-                            ],
-                            "volumes": [
-                                {
-                                    "name": "backups",
-                                    "persistentVolumeClaim": {"claimName": names.backups_pvc},
-                                },
-                                {"name": "script", "configMap": {"name": names.backup_script}},
-                            ],
-                        },
-                    },
-                },
-            },
+            "jobTemplate": dump_job_template(env),
         },
     }

@@ -147,16 +147,30 @@ def base_backup_sidecar(
     server in its pod (sharing the data volume, as the server's user), not in a
     CronJob's pod, which could not mount a ReadWriteOnce volume in use.
     """
-    backup = env.spec.postgres.backup
+    schedule = numeric_schedule(env.spec.postgres.backup.schedule)
+    return base_backup_container(
+        env,
+        "base-backup",
+        ["scheduled", schedule],
+        postgres_env=postgres_env,
+        data_mount=data_mount,
+    )
+
+
+def base_backup_container(
+    env: ResolvedEnvironment,
+    name: str,
+    args: list[str],
+    *,
+    postgres_env: list[dict[str, Any]],
+    data_mount: dict[str, Any],
+) -> dict[str, Any]:
+    """A container running object-store.sh `args` with the data directory at `data_mount`,
+    as the server's user."""
     return {
-        "name": "base-backup",
+        "name": name,
         "image": image(env),
-        "command": [
-            "sh",
-            f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}",
-            "scheduled",
-            numeric_schedule(backup.schedule),
-        ],
+        "command": ["sh", f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}", *args],
         "env": [
             *postgres_env,
             *store_env(env),

@@ -6,12 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from tierkeeper.models import Condition, Phase, ReleaseStatus
-from tierkeeper.models.status import HistoryEntry
+from tierkeeper.models.status import BackupOutcome, HistoryEntry
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 
 HISTORY_LIMIT = 10
 
-_PROGRESSING = {Phase.PENDING, Phase.DEPLOYING, Phase.VERIFYING, Phase.AWAITING_PROMOTION}
+_PROGRESSING = {
+    Phase.PENDING,
+    Phase.BACKING_UP,
+    Phase.DEPLOYING,
+    Phase.VERIFYING,
+    Phase.AWAITING_PROMOTION,
+}
 
 
 def _ready(
@@ -30,6 +36,17 @@ def _ready(
                 "see the Environment's AppReady condition",
             )
         return observe("Ready", True, "Promoted", f"{image} is serving traffic")
+    backup = status.pre_switch_backup
+    if backup is not None and backup.image == status.target_image:
+        if phase is Phase.FAILED and backup.outcome is BackupOutcome.FAILED:
+            return observe("Ready", False, "PreSwitchBackupFailed", backup.message)
+        if phase is Phase.BACKING_UP:
+            return observe(
+                "Ready",
+                False,
+                phase.value,
+                f"backing up the database ({backup.kind} {backup.name}) before deploying {image}",
+            )
     if phase is Phase.FAILED:
         return observe("Ready", False, "RolloutFailed", f"{status.target_image} failed")
     if phase is Phase.ROLLED_BACK:

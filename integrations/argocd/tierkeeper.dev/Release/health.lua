@@ -2,8 +2,8 @@
 -- Healthy: Promoted and Ready. Suspended: AwaitingPromotion (a Manual release whose new
 -- colour passed its gate waits for spec.promote). Degraded: Failed or RolledBack, or a
 -- Release the operator refuses to act on (unknown Environment, Environment bound to
--- another Release, branch mismatch). Progressing: Pending, Deploying, Verifying, and a
--- status older than the spec.
+-- another Release, branch mismatch). Progressing: Pending, BackingUp, Deploying,
+-- Verifying, and a status older than the spec.
 local hs = {}
 
 local function condition(status, kind)
@@ -26,7 +26,13 @@ local function describe(c)
   return reason
 end
 
-local ROLLING = { Pending = true, Deploying = true, Verifying = true, AwaitingPromotion = true }
+local ROLLING = {
+  Pending = true,
+  BackingUp = true,
+  Deploying = true,
+  Verifying = true,
+  AwaitingPromotion = true,
+}
 
 local status = obj.status
 if status == nil or status.observedGeneration == nil then

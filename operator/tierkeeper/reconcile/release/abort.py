@@ -3,7 +3,8 @@ pods go; a retry rolls a failed, aborted or rolled-back image out again.
 
 Asked for with the `tierkeeper.dev/abort=true` annotation (Argo Rollouts' abort), which
 acts once. Blue-green: before the switch only, the preview colour goes to zero pods and
-the Release is Failed (Aborted); after the switch, rolling back is the way. Rolling: while
+the Release is Failed (Aborted); during the pre-switch backup no colour is touched, the
+idle one being the standby still. After the switch, rolling back is the way. Rolling: while
 Deploying, the previous image is applied again. Either way the aborted image, like a failed
 one, is not tried again until the spec names another.
 """
@@ -33,6 +34,18 @@ async def advance(step: ReleaseStep) -> float | None:
 
 async def _abort_blue_green(step: ReleaseStep) -> float | None:
     status, rollout = step.status, step.status.rollout
+    if rollout is not None and status.phase is Phase.BACKING_UP:
+        # No colour has the new image yet (the idle one may be the standby, kept).
+        message = (
+            f"rollout of {status.target_image} aborted during its pre-switch backup; "
+            f"traffic stays on {rollout.active.value}"
+        )
+        await step.save(
+            phase=Phase.FAILED,
+            **step.history("Aborted", None),
+            event=("Warning", "Aborted", message),
+        )
+        return None
     before_switch = status.phase in (Phase.DEPLOYING, Phase.AWAITING_PROMOTION) or (
         status.phase is Phase.VERIFYING and status.switched_at is None
     )

@@ -6,6 +6,11 @@ decides, the active Service switches, and the old colour stays as a standby.
 | no rollout yet                   | -                                  | Deploying: the image on blue, green idle      |
 | any, a new image in the spec     | -                                  | Deploying on the idle colour; Promoted at once |
 |                                  |                                    | if the standby runs it (a revert in the window) |
+|                                  |                                    | BackingUp first if backupBeforeSwitch (below) |
+| BackingUp                        | the pre-switch backup's Job (or    | Deploying on the idle colour once it succeeds; |
+|                                  | CloudNativePG Backup)              | Failed (PreSwitchBackupFailed) if it fails:   |
+|                                  |                                    | traffic stays, no new pod was started;        |
+|                                  |                                    | Failed (Aborted) on abort (abort.py)          |
 | any, rollback annotation         | the standby Ready                  | RolledBack: traffic to the standby (rollback.py) |
 | Deploying                        | the colour available               | Verifying (gate); Promoted on a first deploy; |
 |                                  |                                    | Failed past the progress deadline             |
@@ -18,15 +23,21 @@ decides, the active Service switches, and the old colour stays as a standby.
 | Promoted, RolledBack             | the rollback window's end          | the standby scaled to zero                    |
 
 Every transition is one `step.save`: the status first, then the children it calls for.
+The pre-switch backup (`pre_switch_backup.py`) is asked for only when a rollout starts with
+a colour already serving: neither a first rollout nor a switch back to the standby waits.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from tierkeeper import metrics
+from tierkeeper.apply.events import post_event
 from tierkeeper.models import Phase, Promotion
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
+from tierkeeper.models.status import BackupOutcome
+from tierkeeper.reconcile.release import pre_switch_backup
 from tierkeeper.reconcile.release.health_gate import GATE_SUCCESSES, Verdict, check_health
 from tierkeeper.reconcile.release.rollback import (
     emergency_rollback,
@@ -57,6 +68,8 @@ async def advance(step: ReleaseStep) -> float | None:
     if image not in (status.target_image, status.refused_image):
         return await start(step, status.rollout, image)
     phase = status.phase
+    if phase is Phase.BACKING_UP:
+        return await await_backup(step, status.rollout)
     if phase is Phase.DEPLOYING:
         return await await_available(step, status.rollout)
     if phase is Phase.VERIFYING and status.switched_at is None:
@@ -85,6 +98,63 @@ async def start(step: ReleaseStep, rollout: AppRollout, image: str) -> float | N
         return await settle_standby(step, rollout)
     if standby_ready(step, rollout, image):
         return await switch_to_standby(step, rollout, Phase.PROMOTED, "Promoted")
+    if pre_switch_backup.wanted(step):
+        return await back_up(step, image)
+    return await deploy_preview(step, rollout, image)
+
+
+async def back_up(step: ReleaseStep, image: str) -> float | None:
+    """The pre-switch backup: asked for in status, then created; nothing else moves."""
+    backup = pre_switch_backup.ask(step, image)
+    await step.save(
+        phase=Phase.BACKING_UP,
+        target_image=image,
+        step_started_at=step.now,
+        switched_at=None,
+        refused_image=None,
+        pre_switch_backup=backup,
+        event=(
+            "Normal",
+            "PreSwitchBackupStarted",
+            f"backing up the database ({backup.kind} {backup.name}) before deploying {image}",
+        ),
+    )
+    await pre_switch_backup.create(step, backup)
+    return POLL_SECONDS
+
+
+async def await_backup(step: ReleaseStep, rollout: AppRollout) -> float | None:
+    """Deploying once the backup succeeded (or is no longer wanted); Failed if it failed."""
+    image = step.status.target_image or step.spec.image
+    backup = step.status.pre_switch_backup
+    if backup is None or not pre_switch_backup.wanted(step):
+        return await deploy_preview(step, rollout, image)
+    backup = await pre_switch_backup.look(step, backup)
+    if backup.outcome is BackupOutcome.RUNNING:
+        return POLL_SECONDS
+    if backup.outcome is BackupOutcome.SUCCEEDED:
+        await post_event(
+            step.kube, step.record.involved, "Normal", "PreSwitchBackupSucceeded", backup.message
+        )
+        return await deploy_preview(step, rollout, image, pre_switch_backup=backup)
+    message = (
+        f"{image} is not rolled out: the backup before it failed: {backup.message}. Traffic "
+        f"stays on {rollout.active.value}. Fix the cause, then retry (tierkeeper.dev/retry="
+        "true), or set strategy.blueGreen.backupBeforeSwitch: false to roll out without it"
+    )
+    await step.save(
+        phase=Phase.FAILED,
+        pre_switch_backup=backup.model_copy(update={"message": message}),
+        **step.history("Failed", None),
+        event=("Warning", "PreSwitchBackupFailed", message),
+    )
+    return None
+
+
+async def deploy_preview(
+    step: ReleaseStep, rollout: AppRollout, image: str, **changes: Any
+) -> float | None:
+    """`image` on the idle colour; `changes` go in the same status write."""
     preview = rollout.active.other
     colors = {
         **rollout.colors,
@@ -100,6 +170,7 @@ async def start(step: ReleaseStep, rollout: AppRollout, image: str) -> float | N
         refused_image=None,
         # The old standby takes the new image: no colour to switch back to until it passes.
         standby_until=None,
+        **changes,
         event=("Normal", "Deploying", f"deploying {image} to {preview.value}"),
     )
     return POLL_SECONDS
