@@ -15,6 +15,7 @@ from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import OperatorState, state_of
+from tierkeeper.handlers.store_polls import keep_polling
 from tierkeeper.models import InvalidSpec, resolve_document
 from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
@@ -180,6 +181,7 @@ async def environment_changed(
     if type == "DELETED":
         state.ledger.forget(key)
         state.recheck(key, None)
+        state.store_polls.forget(key)
         metrics.forget_environment(*key)
         return
     state.environments.request(key, converge=state.ledger.spec_changed(key, meta.get("generation")))
@@ -207,7 +209,9 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             now=datetime.now(UTC).replace(microsecond=0),
             site=state.config.site,
             release_status=release.status if release else None,
+            store=state.store_polls.reading(key),
         )
+    keep_polling(state, record)
     # The Secrets that spec.external names are the team's, and quotas and admission
     # policies are the cluster's: watching them would mean watching every one of the
     # cluster. An Environment refused for one looks again now and then, and converges once

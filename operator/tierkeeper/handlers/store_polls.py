@@ -1,0 +1,183 @@
+"""The look at each Environment's primary object store, on a timer of its own.
+
+Only Environments of builtin PostgreSQL with a store have one (CloudNativePG reports its
+backups in its Cluster's status). A look asks for a status reconcile only when what the
+status would say of the backups differs from what it says: an idle operator writes
+nothing, however often it looks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tierkeeper.apply.errors import NotFound
+from tierkeeper.backup.store_listing import (
+    StoreCredentials,
+    StoreListing,
+    StoreReading,
+    StoreUnreachable,
+    read_store,
+)
+from tierkeeper.models import EnvironmentStatus, InvalidSpec, ResolvedEnvironment, resolve_document
+from tierkeeper.models.base import SecretKeyRef
+from tierkeeper.models.status import parse_status
+from tierkeeper.reconcile.records import EnvRecord, ObjectKey
+from tierkeeper.status.backup import BACKUP_CONDITIONS, BackupInputs, backup_view
+from tierkeeper.status.conditions import find
+
+if TYPE_CHECKING:
+    from tierkeeper.handlers.state import OperatorState
+
+logger = logging.getLogger(__name__)
+
+# archive_timeout is 5 minutes in production: a look each minute sees a stall well
+# within the 2 x archive_timeout the WALArchiving condition allows.
+POLL_SECONDS = 60.0
+
+
+@dataclass
+class StorePolls:
+    """Each polled Environment's timer and last reading."""
+
+    readings: dict[ObjectKey, StoreReading] = field(default_factory=dict)
+    timers: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def reading(self, key: ObjectKey) -> StoreReading | None:
+        return self.readings.get(key)
+
+    def forget(self, key: ObjectKey) -> None:
+        if (timer := self.timers.pop(key, None)) is not None:
+            timer.cancel()
+        self.readings.pop(key, None)
+
+
+def polled(env: ResolvedEnvironment) -> bool:
+    backup = env.spec.postgres.backup
+    return (
+        env.spec.postgres.enabled
+        and backup.enabled
+        and backup.object_store is not None
+        and not env.cloudnative_pg
+    )
+
+
+def keep_polling(state: OperatorState, record: EnvRecord) -> None:
+    """After a reconcile: start the Environment's looks if it needs them, or stop them.
+    A spec without a store is told apart without resolving it (most have none)."""
+    polls = state.store_polls
+    backup = (record.spec.get("postgres") or {}).get("backup") or {}
+    wanted = bool(backup.get("objectStore")) and _resolved_polled(record)
+    if not wanted:
+        polls.forget(record.key)
+    elif record.key not in polls.timers:
+        _schedule(state, record.key, 1.0)
+
+
+def _resolved_polled(record: EnvRecord) -> bool:
+    try:
+        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+    except InvalidSpec:
+        return False
+    return polled(env)
+
+
+def _schedule(state: OperatorState, key: ObjectKey, after: float) -> None:
+    polls = state.store_polls
+
+    def start() -> None:
+        task = asyncio.get_running_loop().create_task(_look(state, key))
+        polls.tasks.add(task)
+        task.add_done_callback(polls.tasks.discard)
+
+    loop = asyncio.get_running_loop()
+    polls.timers[key] = loop.call_later(after, start, context=contextvars.Context())
+
+
+async def _look(state: OperatorState, key: ObjectKey) -> None:
+    polls = state.store_polls
+    record = state.environment(key)
+    if record is None or record.deleting:
+        polls.forget(key)
+        return
+    try:
+        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+    except InvalidSpec:
+        polls.forget(key)
+        return
+    if not polled(env):
+        polls.forget(key)
+        return
+    try:
+        reading = await _read(state, env, polls.reading(key))
+        polls.readings[key] = reading
+        previous = parse_status(EnvironmentStatus, record.status)
+        if _would_change(env, state, key, reading, previous):
+            state.environments.request(key, converge=False)
+    except Exception:
+        logger.exception("%s/%s: the look at the object store failed", *key)
+    finally:
+        if key in polls.timers:
+            _schedule(state, key, POLL_SECONDS)
+
+
+async def _read(
+    state: OperatorState, env: ResolvedEnvironment, before: StoreReading | None
+) -> StoreReading:
+    store = env.spec.postgres.backup.object_store
+    assert store is not None
+    try:
+        credentials = StoreCredentials(
+            await _secret_value(state, env.namespace, store.credentials.access_key_id),
+            await _secret_value(state, env.namespace, store.credentials.secret_access_key),
+            await _secret_value(state, env.namespace, store.ca_bundle) if store.ca_bundle else None,
+        )
+    except StoreUnreachable as error:
+        return error
+    previous = before if isinstance(before, StoreListing) else None
+    try:
+        return await asyncio.to_thread(read_store, store, env.name, credentials, previous)
+    except StoreUnreachable as error:
+        return error
+
+
+async def _secret_value(state: OperatorState, namespace: str, ref: SecretKeyRef) -> str:
+    try:
+        secret = await state.kube.get("v1", "Secret", namespace, ref.name)
+    except NotFound:
+        raise StoreUnreachable(f"Secret {ref.name} does not exist") from None
+    value = (secret.get("data") or {}).get(ref.key)
+    if value is None:
+        raise StoreUnreachable(f"Secret {ref.name} has no key {ref.key}")
+    return base64.b64decode(value).decode()
+
+
+def _would_change(
+    env: ResolvedEnvironment,
+    state: OperatorState,
+    key: ObjectKey,
+    reading: StoreReading,
+    previous: EnvironmentStatus,
+) -> bool:
+    """Whether status.backup or a backup condition would say something new."""
+    database = find(previous.conditions, "DatabaseReady")
+    view = backup_view(
+        env,
+        state.live(key),
+        BackupInputs(reading, database is not None and database.status == "True"),
+        previous,
+        now=datetime.now(UTC).replace(microsecond=0),
+    )
+    said = {
+        (c.type, c.status, c.reason, c.message)
+        for c in previous.conditions
+        if c.type in BACKUP_CONDITIONS
+    }
+    says = {(c.type, c.status, c.reason, c.message) for c in view.conditions}
+    return view.status != previous.backup or said != says
