@@ -241,12 +241,12 @@ def test_backup_metrics_are_exported_per_environment_and_forgotten_with_it() -> 
 
 def test_backup_info_and_segment_names_as_barman_cloud_writes_them() -> None:
     info = parse_backup_info(
-        "backup_id=20261203T110000\nstatus=DONE\nend_time=2026-12-03 11:00:05.123456+00:00\n"
+        "20261203T110000", "status=DONE\nend_time=2026-12-03 11:00:05.123456+00:00\n"
     )
     assert info == BaseBackupInfo(
         "20261203T110000", datetime(2026, 12, 3, 11, 0, 5, 123456, tzinfo=UTC)
     )
-    assert parse_backup_info("backup_id=x\nstatus=STARTED\n") is None
+    assert parse_backup_info("x", "status=STARTED\n") is None
     keys = [
         "eu/shop/wals/0000000100000000/000000010000000000000041.gz",
         "eu/shop/wals/0000000100000000/000000010000000000000042",

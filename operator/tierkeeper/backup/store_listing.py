@@ -64,15 +64,15 @@ class StoreCredentials:
         return "StoreCredentials(<redacted>)"
 
 
-def parse_backup_info(text: str) -> BaseBackupInfo | None:
-    """A finished backup's ID and end time from its backup.info; None unless DONE."""
+def parse_backup_info(backup_id: str, text: str) -> BaseBackupInfo | None:
+    """A finished backup's end time from its backup.info (which names the backup by its
+    folder, not by a key of its own); None unless DONE."""
     fields = dict(
         line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
     )
     if fields.get("status") != "DONE" or not fields.get("end_time"):
         return None
     end = datetime.fromisoformat(fields["end_time"].strip())
-    backup_id = fields.get("backup_id", "").strip()
     return BaseBackupInfo(backup_id, end if end.tzinfo else end.replace(tzinfo=UTC))
 
 
@@ -119,7 +119,7 @@ def _read(client: Any, store: ObjectStore, server: str, previous: StoreListing) 
             o["Key"]: o["LastModified"] for o in _objects(client, store.bucket, f"{folder}/")
         }
         if (key := newest_segment(objects)) is not None:
-            last_wal, last_wal_time = key.rsplit("/", 1)[-1][:24], objects[key]
+            last_wal, last_wal_time = key.rsplit("/", 1)[-1][:24], objects[key].astimezone(UTC)
             break
     return StoreListing(first, last, last_wal, last_wal_time)
 
@@ -133,7 +133,7 @@ def _first_done(
         if known is not None and known.id == backup_id:
             return known
         body = client.get_object(Bucket=bucket, Key=f"{folder}/backup.info")["Body"]
-        info = parse_backup_info(body.read().decode("utf-8", "replace"))
+        info = parse_backup_info(backup_id, body.read().decode("utf-8", "replace"))
         if info is not None:
             return info
     return None
