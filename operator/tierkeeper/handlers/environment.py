@@ -77,9 +77,10 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     if state.paused:
         return
     claim = event.summary.kind == "PersistentVolumeClaim"
-    # A StatefulSet's claims name no Environment as their owner: the Environment of their
-    # instance label hears of them.
-    owners = event.owners or (state.labelled(event.namespace, event.instance) if claim else ())
+    # A StatefulSet's claims, and the drill's result (another writer's ConfigMap), may name
+    # no Environment as their owner: the Environment of their instance label hears of them.
+    labelled = claim or (event.summary.kind == "ConfigMap" and event.summary.backup is not None)
+    owners = event.owners or (state.labelled(event.namespace, event.instance) if labelled else ())
     for owner in owners:
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
