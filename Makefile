@@ -52,9 +52,10 @@ data-deps:
 	bash hack/install-versitygw.sh
 	bash hack/install-barman-cloud.sh
 
-# promtool for the alert-rule tests in tests/tools, npm and GitHub's example webhook payloads
-# for the deploy hook's parser tests (apt-get and npm install only when missing).
+# promtool for the alert-rule tests in tests/tools (built from its pinned Go module), npm and
+# GitHub's example webhook payloads for the deploy hook's parser tests (each only when missing).
 tools:
+	bash hack/install-promtool.sh
 	bash hack/install-tools.sh
 
 # The Argo CD health checks and resource actions (integrations/argocd) in Argo CD's own Lua

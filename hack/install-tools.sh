@@ -1,33 +1,28 @@
 #!/usr/bin/env bash
-# Install the tools the tests in tests/tools run: promtool (Prometheus's rule
-# checker and rule unit-test runner), from Debian's `prometheus` package. The Lua
-# interpreter for the Argo CD health checks is lupa, a Python package of the
-# `test` extra (pyproject.toml), so it needs nothing here. Also npm (Debian's `npm`),
-# which installs GitHub's example webhook payloads (hack/webhook-examples.sh, run last).
+# Install the tools the tests in tests/tools run beyond promtool (built from its
+# pinned Go module by hack/install-promtool.sh). The Lua interpreter for the Argo CD
+# health checks is lupa, a Python package of the `test` extra (pyproject.toml), so it
+# needs nothing here. npm (Debian's `npm`) installs GitHub's example webhook payloads
+# (hack/webhook-examples.sh, run last).
 #
-# Idempotent: apt-get runs only when a binary is missing. The package's own
-# services (prometheus, and the node exporter it recommends) are neither installed
-# nor started: only promtool is used.
+# Idempotent: apt-get runs only when a binary is missing.
 set -euo pipefail
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
 missing=()
-if ! command -v promtool >/dev/null 2>&1; then
-  missing+=(prometheus)
-fi
 if ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  log "promtool and npm already installed"
+  log "npm already installed"
   bash "$(dirname "$0")/webhook-examples.sh" >/dev/null
   exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  log "missing ${missing[*]} and no apt-get here: install promtool (Prometheus) by hand"
+  log "missing ${missing[*]} and no apt-get here: install it by hand"
   exit 1
 fi
 
@@ -40,22 +35,13 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO=(sudo)
 fi
 
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-  # Keep the package's postinst from starting a system-wide Prometheus server.
-  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
-  "${SUDO[@]}" chmod 755 "$policy"
-  trap '"${SUDO[@]}" rm -f "$policy"' EXIT
-fi
-
 log "installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -qq
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 
-if ! command -v promtool >/dev/null 2>&1; then
-  log "install finished but promtool is still missing"
+if ! command -v npm >/dev/null 2>&1; then
+  log "install finished but npm is still missing"
   exit 1
 fi
-log "promtool at $(command -v promtool): $(promtool --version 2>&1 | head -n1)"
 bash "$(dirname "$0")/webhook-examples.sh" >/dev/null

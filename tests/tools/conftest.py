@@ -1,12 +1,14 @@
 """The real tools the tests in this directory run: promtool and kubectl (for kustomize).
 
 A missing tool skips, or fails under TIERKEEPER_REQUIRE_ALL=1 (`make test`), through the
-shared `unavailable` fixture. `make tools` installs promtool; kubectl comes with the
-local control plane (`make controlplane`) or from PATH.
+shared `unavailable` fixture. `make tools` builds the pinned promtool
+(hack/install-promtool.sh); kubectl comes with the local control plane (`make
+controlplane`) or from PATH.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -23,10 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def promtool(unavailable: Callable[[str], NoReturn]) -> Path:
-    found = shutil.which("promtool")
-    if found is None:
-        unavailable("promtool not found: install it with `make tools` (hack/install-tools.sh)")
-    return Path(found)
+    """The promtool hack/install-promtool.sh builds, at the Prometheus version it pins."""
+    path = subprocess.run(
+        ["bash", str(ROOT / "hack" / "install-promtool.sh"), "--print-binary"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not os.access(path, os.X_OK):
+        unavailable(f"promtool not built ({path}): run `make tools`")
+    return Path(path)
 
 
 @pytest.fixture(scope="session")
