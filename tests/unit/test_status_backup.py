@@ -24,7 +24,7 @@ from tierkeeper.backup.store_listing import (
 from tierkeeper.models import EnvironmentStatus
 from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
-from tierkeeper.status.backup import backup_figures
+from tierkeeper.status.backup import backup_figures, base_backup_due
 from tierkeeper.status.conditions import find
 from tierkeeper.status.environment import StatusInputs, backup_events, environment_status
 
@@ -257,3 +257,20 @@ def test_backup_info_and_segment_names_as_barman_cloud_writes_them() -> None:
     env = env_of(SPEC)
     assert env.spec.postgres.backup.object_store is not None
     assert server_prefix(env.spec.postgres.backup.object_store, "shop") == "eu/shop/shop/"
+
+
+def test_cloudnative_pg_is_woken_when_its_newest_base_backup_grows_too_old() -> None:
+    spec = {"tier": "production", "postgres": {"backup": {"objectStore": STORE}}}
+    backed_up = cluster(readyInstances=2, lastSuccessfulBackup="2026-12-03T11:30:00Z")
+    status = look(None, T0, spec=spec, live={("Cluster", "shop-postgres"): backed_up})
+    # Hourly: 1.5 hours and 10 minutes after 11:30, one second late, from 12:00.
+    assert base_backup_due(env_of(spec), status, now=T0) == 4201
+    missed = look(
+        None,
+        T0 + timedelta(seconds=4201),
+        status,
+        spec=spec,
+        live={("Cluster", "shop-postgres"): backed_up},
+    )
+    assert condition(missed, "BaseBackup") == ("False", "BaseBackupMissed")
+    assert base_backup_due(env_of(spec), missed, now=T0) is None

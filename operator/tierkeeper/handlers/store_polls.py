@@ -1,9 +1,10 @@
 """The look at each Environment's primary object store, on a timer of its own.
 
-Only Environments of builtin PostgreSQL with a store have one (CloudNativePG reports its
-backups in its Cluster's status). A look asks for a status reconcile only when what the
-status would say of the backups differs from what it says: an idle operator writes
-nothing, however often it looks.
+Only Environments of builtin PostgreSQL with a store have one. A look asks for a status
+reconcile only when what the status would say of the backups differs from what it says:
+an idle operator writes nothing, however often it looks. CloudNativePG reports its
+backups in its Cluster's status, whose changes reach the Environment by their own
+watch; a timer only wakes it when its newest base backup grows too old.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +30,13 @@ from tierkeeper.models import EnvironmentStatus, InvalidSpec, ResolvedEnvironmen
 from tierkeeper.models.base import SecretKeyRef
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
-from tierkeeper.status.backup import BACKUP_CONDITIONS, BackupInputs, backup_view
+from tierkeeper.status.backup import (
+    BACKUP_CONDITIONS,
+    BackupInputs,
+    backup_view,
+    base_backup_due,
+    store_configured,
+)
 from tierkeeper.status.conditions import find
 
 if TYPE_CHECKING:
@@ -47,14 +55,17 @@ class StorePolls:
 
     readings: dict[ObjectKey, StoreReading] = field(default_factory=dict)
     timers: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
+    # CloudNativePG: when BaseBackup turns False by age alone.
+    due: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def reading(self, key: ObjectKey) -> StoreReading | None:
         return self.readings.get(key)
 
     def forget(self, key: ObjectKey) -> None:
-        if (timer := self.timers.pop(key, None)) is not None:
-            timer.cancel()
+        for timers in (self.timers, self.due):
+            if (timer := timers.pop(key, None)) is not None:
+                timer.cancel()
         self.readings.pop(key, None)
 
 
@@ -72,20 +83,29 @@ def keep_polling(state: OperatorState, record: EnvRecord) -> None:
     """After a reconcile: start the Environment's looks if it needs them, or stop them.
     A spec without a store is told apart without resolving it (most have none)."""
     polls = state.store_polls
+    key = record.key
     backup = (record.spec.get("postgres") or {}).get("backup") or {}
-    wanted = bool(backup.get("objectStore")) and _resolved_polled(record)
-    if not wanted:
-        polls.forget(record.key)
-    elif record.key not in polls.timers:
-        _schedule(state, record.key, 1.0)
+    env = _resolved(record) if backup.get("objectStore") else None
+    if env is None or not store_configured(env):
+        polls.forget(key)
+    elif env.cloudnative_pg:
+        status = parse_status(EnvironmentStatus, record.status)
+        after = base_backup_due(env, status, now=datetime.now(UTC))
+        if (timer := polls.due.pop(key, None)) is not None:
+            timer.cancel()
+        if after is not None:
+            wake = functools.partial(state.environments.request, key, converge=False)
+            loop = asyncio.get_running_loop()
+            polls.due[key] = loop.call_later(after, wake, context=contextvars.Context())
+    elif key not in polls.timers:
+        _schedule(state, key, 1.0)
 
 
-def _resolved_polled(record: EnvRecord) -> bool:
+def _resolved(record: EnvRecord) -> ResolvedEnvironment | None:
     try:
-        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
+        return resolve_document(record.spec, name=record.name, namespace=record.namespace)
     except InvalidSpec:
-        return False
-    return polled(env)
+        return None
 
 
 def _schedule(state: OperatorState, key: ObjectKey, after: float) -> None:

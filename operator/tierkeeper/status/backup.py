@@ -77,6 +77,20 @@ def base_backup_allowance(env: ResolvedEnvironment) -> float:
     return 1.5 * interval + 600
 
 
+def base_backup_due(
+    env: ResolvedEnvironment, status: EnvironmentStatus, *, now: datetime
+) -> float | None:
+    """Seconds until BaseBackup turns False by age alone (None: it is False already, or
+    not shown): from the newest base backup, or from when the first one was awaited."""
+    shown = find(status.conditions, BASE_BACKUP)
+    if shown is None or shown.status == "False":
+        return None
+    last = status.backup.last_base_backup if status.backup else None
+    since = last.time if last else shown.last_transition_time
+    deadline = since + timedelta(seconds=base_backup_allowance(env) + 1)
+    return max(0.0, (deadline - now).total_seconds())
+
+
 @dataclass(frozen=True)
 class BackupInputs:
     """What the backup figures are taken from. `store` is the last look at the primary
