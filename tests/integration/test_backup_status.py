@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -20,6 +21,9 @@ from tests.data.objectstore import BUCKET, S3Server, s3_server
 from tests.data.test_store_listing import store_of
 from tests.integration.k8s import Api, condition, eventually
 from tests.integration.operator_process import OperatorProcess, Samples, scrape, total
+from tests.integration.test_cloudnative_pg import cloudnative_pg_crds  # noqa: F401 (fixture)
+from tests.unit.test_render_objectstore import STORE
+from tierkeeper.devcluster import Kubectl
 from tierkeeper.models.names import ChildNames
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 
@@ -176,3 +180,73 @@ def test_status_backup_conditions_and_metrics_follow_the_store_and_the_drill(
     seen = [operator.log.read_text(), str(events), str(api.get("Environment", namespace, ENV))]
     seen.append(str(scrape(operator.metrics_port)))
     assert not any(store.secret_key in text for text in seen)
+
+
+def test_cloudnative_pg_backups_show_from_the_cluster_status(
+    api: Api,
+    namespace: str,
+    cluster: Kubectl,
+    cloudnative_pg_crds: Path,  # noqa: F811 (fixture)
+    operator: OperatorProcess,
+) -> None:
+    """No CloudNativePG operator runs: the test writes the Cluster's status as it would."""
+    cluster.install_crds(cloudnative_pg_crds)
+    api.apply(
+        {
+            "apiVersion": "tierkeeper.dev/v1alpha1",
+            "kind": "Environment",
+            "metadata": {"name": ENV},
+            "spec": {"tier": "production", "postgres": {"backup": {"objectStore": STORE}}},
+        },
+        namespace,
+    )
+    name = ChildNames(ENV).postgres
+    eventually(lambda: api.get("Cluster", namespace, name), what="CloudNativePG Cluster")
+    since = "2026-11-24T12:00:00Z"
+    last = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    api.patch_status(
+        "Cluster",
+        namespace,
+        name,
+        {
+            "status": {
+                "instances": 2,
+                "readyInstances": 2,
+                "lastSuccessfulBackup": last.isoformat().replace("+00:00", "Z"),
+                "firstRecoverabilityPoint": "2026-11-27T03:00:00Z",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "ClusterIsReady",
+                        "message": "Cluster is Ready",
+                        "lastTransitionTime": since,
+                    },
+                    {
+                        "type": "ContinuousArchiving",
+                        "status": "False",
+                        "reason": "ContinuousArchivingFailing",
+                        "message": "unexpected failure invoking barman-cloud-wal-archive",
+                        "lastTransitionTime": since,
+                    },
+                ],
+            }
+        },
+        manager="cloudnative-pg",
+    )
+    failing = eventually(
+        lambda: (
+            (c := condition(api.get("Environment", namespace, ENV), "WALArchiving"))
+            and c["reason"] == "ArchivingFailing"
+            and c
+        ),
+        what="WALArchiving from the Cluster",
+    )
+    assert failing["status"] == "False"
+    env = api.get("Environment", namespace, ENV)
+    base = condition(env, "BaseBackup")
+    assert base is not None and (base["status"], base["reason"]) == ("True", "BaseBackupTaken")
+    shown = backup_status(api, namespace)
+    assert datetime.fromisoformat(shown["lastBaseBackup"]["time"]) == last
+    assert shown["firstRecoverabilityPoint"] == "2026-11-27T03:00:00Z"
+    assert any(e.get("reason") == "ArchivingFailing" for e in api.list("Event", namespace))
