@@ -4,6 +4,8 @@ drill's ConfigMap, judged as they age."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -274,3 +276,13 @@ def test_cloudnative_pg_is_woken_when_its_newest_base_backup_grows_too_old() -> 
     )
     assert condition(missed, "BaseBackup") == ("False", "BaseBackupMissed")
     assert base_backup_due(env_of(spec), missed, now=T0) is None
+
+
+def test_the_operator_loads_no_s3_client_until_a_store_is_read() -> None:
+    """botocore's service models cost memory that an operator without stores must not pay."""
+    code = (
+        "import sys, tierkeeper.handlers.lifecycle, tierkeeper.handlers.environment; "
+        "assert 'botocore' not in sys.modules, 'botocore imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.backup.store_listing import (
@@ -123,23 +123,18 @@ def _schedule(state: OperatorState, key: ObjectKey, after: float) -> None:
 async def _look(state: OperatorState, key: ObjectKey) -> None:
     polls = state.store_polls
     record = state.environment(key)
-    if record is None or record.deleting:
+    env = _resolved(record) if record is not None and not record.deleting else None
+    if record is None or env is None or not polled(env):
         polls.forget(key)
         return
     try:
-        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
-    except InvalidSpec:
-        polls.forget(key)
-        return
-    if not polled(env):
-        polls.forget(key)
-        return
-    try:
-        reading = await _read(state, env, polls.reading(key))
-        polls.readings[key] = reading
-        previous = parse_status(EnvironmentStatus, record.status)
-        if _would_change(env, state, key, reading, previous):
-            state.environments.request(key, converge=False)
+        # A standby replica (another one acts) neither reads nor asks for reconciles.
+        if not state.paused:
+            reading = await _read(state, env, polls.reading(key))
+            polls.readings[key] = reading
+            previous = parse_status(EnvironmentStatus, record.status)
+            if _would_change(env, state, key, reading, previous):
+                state.environments.request(key, converge=False)
     except Exception:
         logger.exception("%s/%s: the look at the object store failed", *key)
     finally:
@@ -152,12 +147,15 @@ async def _read(
 ) -> StoreReading:
     store = env.spec.postgres.backup.object_store
     assert store is not None
+    refs = [store.credentials.access_key_id, store.credentials.secret_access_key]
     try:
-        credentials = StoreCredentials(
-            await _secret_value(state, env.namespace, store.credentials.access_key_id),
-            await _secret_value(state, env.namespace, store.credentials.secret_access_key),
-            await _secret_value(state, env.namespace, store.ca_bundle) if store.ca_bundle else None,
-        )
+        # Each Secret once, though the keys usually share one.
+        secrets = {ref.name: await _secret(state, env.namespace, ref.name) for ref in refs}
+        ca = None
+        if store.ca_bundle is not None:
+            ca = _value(await _secret(state, env.namespace, store.ca_bundle.name), store.ca_bundle)
+        key_id, secret_key = (_value(secrets[ref.name], ref) for ref in refs)
+        credentials = StoreCredentials(key_id, secret_key, ca)
     except StoreUnreachable as error:
         return error
     previous = before if isinstance(before, StoreListing) else None
@@ -167,11 +165,14 @@ async def _read(
         return error
 
 
-async def _secret_value(state: OperatorState, namespace: str, ref: SecretKeyRef) -> str:
+async def _secret(state: OperatorState, namespace: str, name: str) -> dict[str, Any]:
     try:
-        secret = await state.kube.get("v1", "Secret", namespace, ref.name)
+        return await state.kube.get("v1", "Secret", namespace, name)
     except NotFound:
-        raise StoreUnreachable(f"Secret {ref.name} does not exist") from None
+        raise StoreUnreachable(f"Secret {name} does not exist") from None
+
+
+def _value(secret: dict[str, Any], ref: SecretKeyRef) -> str:
     value = (secret.get("data") or {}).get(ref.key)
     if value is None:
         raise StoreUnreachable(f"Secret {ref.name} has no key {ref.key}")
