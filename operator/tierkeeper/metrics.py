@@ -47,6 +47,64 @@ class EnvironmentFigures:
     last_backup: float | None  # seconds since the epoch
 
 
+@dataclass(frozen=True, slots=True)
+class BackupFigures:
+    """An Environment's object-store backups and drill; times in seconds since the epoch.
+    Kept only for Environments that have any, so the others pay nothing."""
+
+    wal_archived: float | None = None
+    archive_failing: bool | None = None
+    base_backup: float | None = None
+    base_backup_interval: float | None = None
+    rpo_target: float | None = None
+    first_recoverability: float | None = None
+    drill_success: bool | None = None
+    drill_finished: float | None = None
+    drill_rto: float | None = None
+
+
+# (name, help, BackupFigures field) of each backup gauge; a figure that is None is not exported.
+BACKUP_GAUGES = (
+    (
+        "tierkeeper_postgres_wal_archived_timestamp_seconds",
+        "When the newest archived WAL segment reached the primary store.",
+        "wal_archived",
+    ),
+    (
+        "tierkeeper_postgres_wal_archive_failing",
+        "1 while WAL archiving fails or stalls (the WALArchiving condition is False).",
+        "archive_failing",
+    ),
+    (
+        "tierkeeper_postgres_base_backup_timestamp_seconds",
+        "When the newest base backup in the object store finished.",
+        "base_backup",
+    ),
+    (
+        "tierkeeper_postgres_base_backup_interval_seconds",
+        "Expected seconds between base backups, from the schedule.",
+        "base_backup_interval",
+    ),
+    (
+        "tierkeeper_postgres_rpo_target_seconds",
+        "The tier's recovery point objective (Environments that archive WAL continuously).",
+        "rpo_target",
+    ),
+    (
+        "tierkeeper_postgres_recoverability_first_timestamp_seconds",
+        "The earliest time a restore can reach.",
+        "first_recoverability",
+    ),
+    ("tierkeeper_drill_success", "1 if the last restore drill passed, 0 if not.", "drill_success"),
+    (
+        "tierkeeper_drill_timestamp_seconds",
+        "When the last restore drill finished.",
+        "drill_finished",
+    ),
+    ("tierkeeper_drill_rto_seconds", "Seconds the last restore drill's restore took.", "drill_rto"),
+)
+
+
 class ObjectFigures(Collector):
     """The gauges of each Environment and Release, made when scraped from one small record
     per object: a labelled Gauge keeps a child object per series for as long as the
@@ -55,6 +113,7 @@ class ObjectFigures(Collector):
     def __init__(self) -> None:
         self.environments: dict[tuple[str, str], EnvironmentFigures] = {}
         self.release_phases: dict[tuple[str, str], Phase] = {}
+        self.backups: dict[tuple[str, str], BackupFigures] = {}
 
     def collect(self) -> Iterator[Metric]:
         labels = ["namespace", "environment"]
@@ -104,6 +163,17 @@ class ObjectFigures(Collector):
         for (namespace, name), current in list(self.release_phases.items()):
             phase.add_metric([namespace, name, current.value], 1)
         yield from (ready, degraded, cost, budget, last_backup, interval, phase)
+        yield from self._backups(labels)
+
+    def _backups(self, labels: list[str]) -> Iterator[Metric]:
+        backups = list(self.backups.items())
+        for name, text, attribute in BACKUP_GAUGES:
+            gauge = GaugeMetricFamily(name, text, labels=labels)
+            for (namespace, environment), figures in backups:
+                value = getattr(figures, attribute)
+                if value is not None:
+                    gauge.add_metric([namespace, environment], float(value))
+            yield gauge
 
 
 FIGURES = ObjectFigures()
@@ -165,8 +235,16 @@ def environment(
     )
 
 
+def backups(namespace: str, name: str, figures: BackupFigures | None) -> None:
+    if figures is None or figures == BackupFigures():
+        FIGURES.backups.pop((namespace, name), None)
+    else:
+        FIGURES.backups[(namespace, name)] = figures
+
+
 def forget_environment(namespace: str, name: str) -> None:
     FIGURES.environments.pop((namespace, name), None)
+    FIGURES.backups.pop((namespace, name), None)
 
 
 def schedule_interval_seconds(schedule: str) -> float:

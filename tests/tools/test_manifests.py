@@ -227,6 +227,9 @@ def test_rbac_grants_nothing_the_operator_does_not_touch(base: Objects) -> None:
         ("apiextensions.k8s.io", "customresourcedefinitions"),
         ("postgresql.cnpg.io", "clusters"),
         ("postgresql.cnpg.io", "scheduledbackups"),
+        # The base backup before a production switch: a Job, or CloudNativePG's Backup.
+        ("batch", "jobs"),
+        ("postgresql.cnpg.io", "backups"),
         # Read only when a volume would grow: may its class expand?
         ("storage.k8s.io", "storageclasses"),
         # Routes and certificates of other CRDs' kinds: written, not watched.

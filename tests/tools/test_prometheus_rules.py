@@ -27,6 +27,11 @@ ALERTS = {
     "EnvironmentDegraded",
     "BackupMissing",
     "TierkeeperOperatorDown",
+    "PostgresRPOOverTarget",
+    "PostgresWALArchivingFailing",
+    "PostgresBaseBackupMissed",
+    "DrillFailed",
+    "DrillTooOld",
 }
 
 
@@ -94,3 +99,14 @@ def test_a_broken_rule_fails_the_unit_tests(promtool: Path, workdir: Path) -> No
     (workdir / "rules.yaml").write_text(yaml.safe_dump(groups, sort_keys=False))
     results = [run(promtool, "test", "rules", t.name, cwd=workdir) for t in UNIT_TESTS]
     assert any(result.returncode != 0 for result in results)
+
+
+def test_a_broken_archiving_rule_fails_the_store_outage_test(promtool: Path, workdir: Path) -> None:
+    """The store outage test has teeth: an archiving alert that never matches is caught."""
+    groups = rule_groups()
+    rules = [rule for group in groups["groups"] for rule in group["rules"]]
+    failing = next(r for r in rules if r["alert"] == "PostgresWALArchivingFailing")
+    failing["expr"] = failing["expr"].replace("== 1", "== 2")
+    (workdir / "rules.yaml").write_text(yaml.safe_dump(groups, sort_keys=False))
+    result = run(promtool, "test", "rules", "backups.test.yaml", cwd=workdir)
+    assert result.returncode != 0 and "PostgresWALArchivingFailing" in result.stdout + result.stderr

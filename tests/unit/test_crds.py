@@ -61,8 +61,10 @@ def test_names_columns_and_validations() -> None:
     environment, release = (crd(kind)["spec"] for kind in KINDS)
     assert environment["names"]["shortNames"] == ["tkenv"]
     assert release["names"]["shortNames"] == ["tkrel"]
-    columns = [c["name"] for c in environment["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["Tier", "Ready", "Color", "Image", "URL", "Age"]
+    columns = environment["versions"][0]["additionalPrinterColumns"]
+    default = [c["name"] for c in columns if not c.get("priority")]
+    assert default == ["Tier", "Ready", "Color", "Image", "URL", "Age"]
+    assert [c["name"] for c in columns if c.get("priority")] == ["Last WAL", "Drill"]
     spec = environment["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     messages = [rule["message"] for rule in spec["x-kubernetes-validations"]]
     assert any("cloudnative-pg" in message for message in messages)

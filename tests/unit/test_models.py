@@ -25,6 +25,7 @@ EXPECTED = {
         "schedule": "0 3 * * *",
         "retention": 7,
         "pitr": False,
+        "archive_timeout": "5m",
         "redis": ("128Mi", "none"),
         "deletion": "Delete",
     },
@@ -40,6 +41,7 @@ EXPECTED = {
         "schedule": "0 3 * * *",
         "retention": 14,
         "pitr": True,
+        "archive_timeout": "5m",
         "redis": ("512Mi", "snapshot"),
         "deletion": "Retain",
     },
@@ -55,6 +57,7 @@ EXPECTED = {
         "schedule": "0 * * * *",
         "retention": 30,
         "pitr": True,
+        "archive_timeout": "1m",
         "redis": ("2Gi", "aof"),
         "deletion": "Retain",
     },
@@ -89,7 +92,7 @@ def test_tier_fills_every_default(tier: str) -> None:
     assert spec.postgres.backup.pitr.enabled is False
     stored = env_of({"tier": tier, "postgres": {"backup": {"objectStore": STORE}}}).spec
     assert stored.postgres.backup.pitr.enabled is want["pitr"]
-    assert stored.postgres.backup.pitr.archive_timeout == "5m"
+    assert stored.postgres.backup.pitr.archive_timeout == want["archive_timeout"]
     assert (spec.redis.max_memory, spec.redis.persistence.value) == want["redis"]
     assert spec.redis.eviction_policy == "allkeys-lru"
     assert spec.deletion_policy.value == want["deletion"]

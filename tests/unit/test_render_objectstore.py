@@ -166,7 +166,7 @@ def test_cloudnative_pg_archives_to_the_store_and_backs_up_with_barman() -> None
         "wal": {"compression": "gzip"},
     }
     assert backup["retentionPolicy"] == "30d"
-    assert cluster["spec"]["postgresql"]["parameters"]["archive_timeout"] == "300s"
+    assert cluster["spec"]["postgresql"]["parameters"]["archive_timeout"] == "60s"
     scheduled = render_cnpg_scheduled_backup(env)
     assert scheduled is not None and scheduled["spec"]["method"] == "barmanObjectStore"
 

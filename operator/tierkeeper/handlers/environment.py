@@ -15,6 +15,7 @@ from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import OperatorState, state_of
+from tierkeeper.handlers.store_polls import keep_polling
 from tierkeeper.models import InvalidSpec, resolve_document
 from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.rollout import AppRollout
@@ -76,9 +77,10 @@ def child_changed(state: OperatorState, event: ChildEvent) -> None:
     if state.paused:
         return
     claim = event.summary.kind == "PersistentVolumeClaim"
-    # A StatefulSet's claims name no Environment as their owner: the Environment of their
-    # instance label hears of them.
-    owners = event.owners or (state.labelled(event.namespace, event.instance) if claim else ())
+    # A StatefulSet's claims, and the drill's result (another writer's ConfigMap), may name
+    # no Environment as their owner: the Environment of their instance label hears of them.
+    labelled = claim or (event.summary.kind == "ConfigMap" and event.summary.backup is not None)
+    owners = event.owners or (state.labelled(event.namespace, event.instance) if labelled else ())
     for owner in owners:
         key = (event.namespace, owner)
         drifted = state.ledger.drifted(key, event.summary, deleted=event.deleted)
@@ -180,6 +182,7 @@ async def environment_changed(
     if type == "DELETED":
         state.ledger.forget(key)
         state.recheck(key, None)
+        state.store_polls.forget(key)
         metrics.forget_environment(*key)
         return
     state.environments.request(key, converge=state.ledger.spec_changed(key, meta.get("generation")))
@@ -207,7 +210,9 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             now=datetime.now(UTC).replace(microsecond=0),
             site=state.config.site,
             release_status=release.status if release else None,
+            store=state.store_polls.reading(key),
         )
+    keep_polling(state, record)
     # The Secrets that spec.external names are the team's, and quotas and admission
     # policies are the cluster's: watching them would mean watching every one of the
     # cluster. An Environment refused for one looks again now and then, and converges once

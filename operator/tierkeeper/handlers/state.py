@@ -21,6 +21,7 @@ from tierkeeper.handlers.child_watches import ChildWatches
 from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.pause import Pause
+from tierkeeper.handlers.store_polls import StorePolls
 from tierkeeper.models.child import ChildKey, ChildSummary
 from tierkeeper.models.names import ChildNames
 from tierkeeper.reconcile.ledger import WriteLedger
@@ -46,6 +47,8 @@ class OperatorState:
     timers: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     # Environments that wait for a Secret of the team's: the timer of their next look.
     rechecks: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
+    # The looks at the Environments' object stores, each on a timer of its own.
+    store_polls: StorePolls = field(default_factory=StorePolls)
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None

@@ -31,6 +31,26 @@ RESIZE_CONDITIONS = (
 
 
 @dataclass(frozen=True, slots=True)
+class BackupFacts:
+    """What status.backup reads of a child: a drill's result (its ConfigMap) or a
+    CloudNativePG Cluster's backups. Times are RFC 3339 text, as the child holds them."""
+
+    finished_at: str | None = None  # the drill's end
+    result: str | None = None  # Passed or Failed
+    rto_seconds: str | None = None
+    message: str | None = None
+    last_backup: str | None = None  # Cluster: status.lastSuccessfulBackup
+    first_recoverability_point: str | None = None
+    archiving: str | None = None  # Cluster: its ContinuousArchiving condition's status
+
+
+# The drill's ConfigMap keys (another writer's contract), and how much of its message
+# is kept: the summary must stay small.
+DRILL_KEYS = ("finishedAt", "result", "rtoSeconds", "message")
+DRILL_MESSAGE_MAX = 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ChildSummary:
     """The few facts about one child that status and the Release steps read."""
 
@@ -55,6 +75,7 @@ class ChildSummary:
     capacity: str | None = None
     storage_class: str | None = None
     resize: str | None = None
+    backup: BackupFacts | None = None
 
 
 # An Environment's children as the watches last saw them.
@@ -140,6 +161,19 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
         # CloudNativePG keeps no status.observedGeneration and rolls its instances itself
         # (no count of updated ones): its Ready condition says it has caught up with the spec.
         ready = status.get("readyInstances", 0)
+        archiving = next(
+            (
+                c.get("status")
+                for c in status.get("conditions") or []
+                if c.get("type") == "ContinuousArchiving"
+            ),
+            None,
+        )
+        facts = BackupFacts(
+            last_backup=status.get("lastSuccessfulBackup"),
+            first_recoverability_point=status.get("firstRecoverabilityPoint"),
+            archiving=archiving,
+        )
         return ChildSummary(
             **base,
             desired=spec.get("instances", 1),
@@ -147,6 +181,7 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
             updated=ready,
             observed_current=_caught_up(status, generation),
             phase=status.get("phase"),
+            backup=facts if facts != BackupFacts() else None,
         )
     if kind == "PersistentVolumeClaim":
         return ChildSummary(
@@ -159,4 +194,13 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
         )
     if kind == "CronJob":
         return ChildSummary(**base, last_success=status.get("lastSuccessfulTime"))
+    if kind == "ConfigMap" and {"finishedAt", "result"} <= (body.get("data") or {}).keys():
+        finished, result, rto, message = (body["data"].get(key) for key in DRILL_KEYS)
+        facts = BackupFacts(
+            finished_at=finished,
+            result=result,
+            rto_seconds=rto,
+            message=(message or "")[:DRILL_MESSAGE_MAX],
+        )
+        return ChildSummary(**base, backup=facts)
     return ChildSummary(**base)

@@ -32,10 +32,10 @@ class Kind:
     description: str
     spec: type[BaseModel]
     status: type[BaseModel]
-    columns: tuple[dict[str, str], ...]
+    columns: tuple[dict[str, str | int], ...]
 
 
-def _ready_column() -> dict[str, str]:
+def _ready_column() -> dict[str, str | int]:
     return {
         "name": "Ready",
         "type": "string",
@@ -57,6 +57,19 @@ KINDS = (
             {"name": "Color", "type": "string", "jsonPath": ".status.activeColor"},
             {"name": "Image", "type": "string", "jsonPath": ".status.activeImage"},
             {"name": "URL", "type": "string", "jsonPath": ".status.endpoints.url"},
+            # Backups, with -o wide: how old the newest archived WAL is, the last drill.
+            {
+                "name": "Last WAL",
+                "type": "date",
+                "jsonPath": ".status.backup.lastArchivedWal.time",
+                "priority": 1,
+            },
+            {
+                "name": "Drill",
+                "type": "string",
+                "jsonPath": ".status.backup.lastDrill.result",
+                "priority": 1,
+            },
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ),
     ),

@@ -43,6 +43,54 @@ CONDITIONS_SCHEMA: JsonDict = {
 }
 
 
+class BaseBackupRecord(Model):
+    """A base backup in the primary store."""
+
+    id: str | None = Field(None, max_length=128, description="The backup's ID (barman-cloud).")
+    time: datetime = Field(description="When it finished.")
+
+
+class ArchivedWal(Model):
+    """A WAL segment in the primary store."""
+
+    segment: str | None = Field(
+        None, max_length=64, description="The segment's file name (builtin PostgreSQL)."
+    )
+    time: datetime = Field(description="When the store received it.")
+
+
+class DrillRecord(Model):
+    """The last restore drill (the `<environment>-drill` ConfigMap)."""
+
+    finished_at: datetime = Field(description="When it finished.")
+    result: Literal["Passed", "Failed"] = Field(description="Passed or Failed.")
+    rto_seconds: float | None = Field(None, ge=0, description="Seconds the restore took.")
+    message: str = Field("", max_length=1024, description="What it found.")
+
+
+class BackupStatus(Model):
+    """How recoverable the database is, as the primary store (or CloudNativePG) shows it.
+
+    Written only when one of the figures changes: rpoSeconds is measured then, and
+    the metrics carry the live age of the last archived WAL."""
+
+    last_base_backup: BaseBackupRecord | None = Field(None, description="Newest base backup.")
+    last_archived_wal: ArchivedWal | None = Field(None, description="Newest archived WAL.")
+    first_recoverability_point: datetime | None = Field(
+        None, description="The earliest time a restore can reach."
+    )
+    last_recoverability_point: datetime | None = Field(
+        None, description="The latest time a restore can reach."
+    )
+    rpo_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds between the last archived WAL and this status's write: the "
+        "data a lost volume would have taken with it then.",
+    )
+    last_drill: DrillRecord | None = Field(None, description="The last restore drill.")
+
+
 class EnvironmentStatus(Model):
     """Observed state of an Environment."""
 
@@ -50,7 +98,8 @@ class EnvironmentStatus(Model):
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Ready, AppReady, DatabaseReady, CacheReady, BackupsScheduled, Degraded; "
-        "VolumesResized from the first change of a data volume's size.",
+        "VolumesResized from the first change of a data volume's size; WALArchiving and "
+        "BaseBackup where backups go to an object store (not part of Ready).",
         json_schema_extra=CONDITIONS_SCHEMA,
     )
     active_color: str | None = Field(None, description="Colour receiving traffic (blue-green).")
@@ -61,6 +110,9 @@ class EnvironmentStatus(Model):
         None, alias="estimatedMonthlyCostUSD", description="Estimated monthly cost in US dollars."
     )
     over_budget: bool | None = Field(None, description="Estimated cost exceeds spec.budget.")
+    backup: BackupStatus | None = Field(
+        None, description="Backups in the object store and the last restore drill."
+    )
     kopf: dict[str, object] | None = Field(
         None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE
     )

@@ -79,9 +79,9 @@ TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "backup": {
                 "schedule": "0 * * * *",
                 "retentionDays": 30,
-                # archiveTimeout bounds the RPO: 5 minutes plus one upload, a third of
-                # production's 15-minute target.
-                "pitr": {"enabled": True, "windowDays": 7, "archiveTimeout": "5m"},
+                # archiveTimeout bounds the RPO: 1 minute plus one upload, well inside
+                # production's 5-minute target (SPEC: RPO <= 5 min in production).
+                "pitr": {"enabled": True, "windowDays": 7, "archiveTimeout": "1m"},
                 # A monthly drill: a backup that cannot be restored is found within a
                 # month, far inside the retention that still holds older good ones.
                 "drill": {"schedule": "0 5 1 * *"},

@@ -21,6 +21,7 @@ from tierkeeper.apply.children import (
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import Forbidden, Invalid
 from tierkeeper.apply.events import post_event
+from tierkeeper.backup.store_listing import StoreReading
 from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.models.resolved import ResolvedEnvironment
@@ -52,9 +53,11 @@ from tierkeeper.reconcile.volumes import (
 )
 from tierkeeper.render import app_children, data_children, network_children, route_children
 from tierkeeper.render.postgres import CNPG_API_VERSION
+from tierkeeper.status.backup import backup_figures
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.status.environment import (
     StatusInputs,
+    backup_events,
     environment_status,
     ready_event,
     refused_status,
@@ -156,6 +159,7 @@ async def reconcile_environment(
     now: datetime,
     site: Site = Site(),  # noqa: B008  (frozen: one shared default is safe)
     release_status: Mapping[str, Any] | None = None,
+    store: StoreReading | None = None,
 ) -> str | None:
     """Converge the children (when `converge_children`) and report status; refusals become
     conditions and Events. `recorded` is the rollout in the bound Release's status.
@@ -221,6 +225,7 @@ async def reconcile_environment(
         cnpg_installed=cnpg,
         refusal=refusal,
         volumes=volumes.condition(env, live),
+        store=store,
     )
     # Only a converge says it observed its generation: a status-only look at a new spec has
     # not acted on it (and a later converge must know it is a change). A status-only write
@@ -276,6 +281,7 @@ def _export(env: ResolvedEnvironment, observed: StatusInputs, status: Environmen
         else None,
         last_backup=datetime.fromisoformat(last) if last else None,
     )
+    metrics.backups(env.namespace, env.name, backup_figures(env, status))
 
 
 async def _report(
@@ -285,6 +291,7 @@ async def _report(
     if status == previous:
         return
     await kube.write_status("Environment", record.namespace, record.name, status, previous)
-    for event in (ready_event(previous, status), volumes_event(previous, status)):
+    events = [ready_event(previous, status), volumes_event(previous, status)]
+    for event in [*events, *backup_events(previous, status)]:
         if event is not None:
             await post_event(kube, record.involved, *event)

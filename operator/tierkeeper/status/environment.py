@@ -6,9 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from tierkeeper.backup.store_listing import StoreReading
 from tierkeeper.models import Condition, EnvironmentStatus, ResolvedEnvironment
 from tierkeeper.models.child import ChildSummary, LiveChildren
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.status.backup import (
+    BACKUP_CONDITIONS,
+    BACKUPS_ON_THE_WAY,
+    BackupInputs,
+    backup_view,
+)
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.status.cost import estimated_monthly_cost
 
@@ -38,6 +45,8 @@ class StatusInputs:
     # VolumesResized, of a live Environment (reconcile/volumes.py): whether its volumes
     # have the sizes the spec asks for. Never part of Ready: the app serves meanwhile.
     volumes: Observation | None = None
+    # The last look at the primary store (builtin PostgreSQL with an object store).
+    store: StoreReading | None = None
 
 
 def _replicas(kind: str, child: ChildSummary | None, what: str) -> Observation:
@@ -153,9 +162,23 @@ def environment_status(
         _backups(env, inputs),
     ]
     ready = _ready(components, inputs.refusal)
+    database_up = components[1].true and components[1].reason != "Disabled"
+    backup = backup_view(
+        env,
+        inputs.children,
+        BackupInputs(inputs.store, database_up),
+        previous,
+        now=now,
+    )
     conditions = merge_conditions(
         previous.conditions,
-        [ready, *components, _degraded(ready, previous), *_volumes(inputs, previous)],
+        [
+            ready,
+            *components,
+            _degraded(ready, previous),
+            *_volumes(inputs, previous),
+            *backup.conditions,
+        ],
         now=now,
         generation=generation,
     )
@@ -173,6 +196,7 @@ def environment_status(
         endpoints=env.endpoints,
         estimated_monthly_cost_usd=cost,
         over_budget=budget is not None and cost > budget.monthly_usd,
+        backup=backup.status,
     )
 
 
@@ -216,3 +240,14 @@ def volumes_event(previous: EnvironmentStatus, status: EnvironmentStatus) -> Eve
         return None
     normal = volumes.status == "True" or volumes.reason in VOLUMES_ON_THE_WAY
     return ("Normal" if normal else "Warning", volumes.reason, volumes.message)
+
+
+def backup_events(previous: EnvironmentStatus, status: EnvironmentStatus) -> list[Event]:
+    """The Events for changes of WALArchiving and BaseBackup: a Warning for a fault."""
+    events: list[Event] = []
+    for type_ in BACKUP_CONDITIONS:
+        changed = _changed(previous, status, type_)
+        if changed is not None:
+            normal = changed.status == "True" or changed.reason in BACKUPS_ON_THE_WAY
+            events.append(("Normal" if normal else "Warning", changed.reason, changed.message))
+    return events
