@@ -16,6 +16,7 @@ from tests.unit.helpers import env_of
 from tests.unit.test_render_objectstore import OFFSITE, STORE
 from tierkeeper import API_VERSION
 from tierkeeper.cli import main
+from tierkeeper.cli.render import render_documents
 from tierkeeper.cli.restore_into import recovery_environment
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.reconcile.recovery import bootstrap_change, with_recovery_source
@@ -296,3 +297,22 @@ def test_the_in_cluster_restore_carries_the_database_and_names_its_source_not_it
 )
 def test_the_in_cluster_restore_refuses_an_incomplete_command(args: list[str]) -> None:
     assert main(["restore", *args]) == 2
+
+
+def test_an_offline_render_takes_the_source_from_the_same_documents_or_says_it_needs_it() -> None:
+    restored = {
+        "apiVersion": API_VERSION,
+        "kind": "Environment",
+        "metadata": {"name": "shop-restored", "namespace": "team"},
+        "spec": restored_spec(),
+    }
+    source = {**restored, "metadata": {"name": "shop", "namespace": "team"}, "spec": source_spec()}
+    manifests = render_documents([source, restored])
+    [statefulset] = [
+        m
+        for m in manifests
+        if m["kind"] == "StatefulSet" and m["metadata"]["name"] == "shop-restored-postgres"
+    ]
+    assert env_map(pod(statefulset)["initContainers"][0])["BACKUP_SERVER_NAME"] == "shop"
+    with pytest.raises(ValueError, match="needs its source Environment shop"):
+        render_documents([restored])

@@ -53,9 +53,12 @@ def bootstrap_annotation(env: ResolvedEnvironment) -> str | None:
 
 def _source(env: ResolvedEnvironment) -> ResolvedEnvironment:
     source = env.recovery_source
-    if source is None:
+    if source is None or source.spec.postgres.backup.object_store is None:
+        wanted = recovery(env)
         raise ValueError(
-            f"{env.name}: postgres.bootstrap.recovery's source was not read before rendering"
+            f"{env.name}: postgres.bootstrap.recovery needs its source Environment "
+            f"{wanted.source if wanted else ''}, with postgres.backup.objectStore, to know "
+            "where the backups are"
         )
     return source
 
@@ -111,8 +114,7 @@ def cnpg_recovery(env: ResolvedEnvironment, initdb: dict[str, Any]) -> dict[str,
         return {"bootstrap": {"initdb": initdb}}
     source = _source(env)
     store = cnpg_barman_object_store(source)
-    if store is None:
-        raise ValueError(f"{env.name}: the recovery source {source.name} has no object store")
+    assert store is not None  # _source() checked it
     store.pop("wal", None)
     target: dict[str, Any] = {"source": source.name, **initdb}
     if wanted.target_time is not None:
