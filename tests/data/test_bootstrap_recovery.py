@@ -1,17 +1,22 @@
-"""postgres.bootstrap.recovery on real PostgreSQL and a real S3 server: the init container's
-recover.sh, run as the pod runs it (the packaged script beside object-store.sh, the
-source's stores in its environment, an empty data directory), makes a database holding
+"""postgres.bootstrap.recovery on real PostgreSQL and a real S3 server: the init container
+the operator renders, run as the pod runs it (its command on the packaged scripts, its
+environment as rendered with the Secrets' values filled in, an empty data directory),
+makes a database holding
 exactly the rows the source committed at or before T; started as a primary of its own,
 it archives into its own folder and never into the source's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import secrets
 import shutil
 import subprocess
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -25,42 +30,97 @@ from tests.data.dataservers import (
     postgres_bindir,
     postgres_server,
 )
-from tests.data.objectstore import S3Server
+from tests.data.objectstore import BUCKET, S3Server
 from tests.data.walarchive import (
     Archive,
     ArgumentWatch,
     archiving_settings,
+    barman_bin_dir,
     insert_ticks,
     switch_and_wait_archived,
     tick_ids,
     write_across_base_backup,
 )
+from tests.unit.helpers import env_of
+from tierkeeper.render.objectstore import SCRIPT_MOUNT
+from tierkeeper.render.postgres import render_postgres_statefulset
 
 pytestmark = [pytest.mark.data, pytest.mark.timeout(900)]
+
+# The packaged scripts, as the ConfigMap carries them (recover.sh beside object-store.sh).
+SCRIPTS = Path(str(resources.files("tierkeeper") / "scripts"))
 
 PREFIX = "backups"
 
 
-def recover_script() -> Path:
-    """recover.sh exactly as the package ships it, beside object-store.sh (as the
-    ConfigMap mounts them)."""
-    path = Path(str(resources.files("tierkeeper") / "scripts" / "recover.sh"))
-    assert path.is_file(), path
-    return path
+def rendered_init_container(store: S3Server, target_time: datetime | None) -> dict[str, Any]:
+    """The recover init container the operator renders for `shop-restored` starting from
+    `shop`, whose backups are in `store` (bucket BUCKET, path PREFIX)."""
+    secret = {"name": "s3", "key": "id"}
+    source = env_of(
+        {
+            "tier": "staging",
+            "postgres": {
+                "backup": {
+                    "objectStore": {
+                        "bucket": BUCKET,
+                        "path": PREFIX,
+                        "endpoint": store.endpoint,
+                        "region": store.region,
+                        "credentials": {
+                            "accessKeyId": secret,
+                            "secretAccessKey": {**secret, "key": "secret"},
+                        },
+                    }
+                }
+            },
+        },
+        name="shop",
+    )
+    recovery: dict[str, Any] = {"from": "shop"}
+    if target_time is not None:
+        recovery["targetTime"] = target_time.isoformat()
+    restored = env_of(
+        {"tier": "staging", "postgres": {"bootstrap": {"recovery": recovery}}},
+        name="shop-restored",
+    )
+    statefulset = render_postgres_statefulset(dataclasses.replace(restored, recovery_source=source))
+    assert statefulset is not None
+    containers: list[dict[str, Any]] = statefulset["spec"]["template"]["spec"]["initContainers"]
+    [container] = containers
+    return container
 
 
 def run_recover(
-    source: Archive, pgdata: Path, *, target_time: str | None, password: str
+    store: S3Server, pgdata: Path, *, target_time: datetime | None, password: str
 ) -> subprocess.CompletedProcess[str]:
-    """The init container's command with its environment: the source's stores and server
-    name, PGDATA, and the new database's own role and password."""
-    env = source.env()
-    env["PATH"] = f"{postgres_bindir()}:{env['PATH']}"
-    env.update(PGDATA=str(pgdata), POSTGRES_USER=SUPERUSER, POSTGRES_PASSWORD=password)
-    if target_time is not None:
-        env["RECOVERY_TARGET_TIME"] = target_time
+    """The rendered init container's command with its environment, as the pod would run
+    them: the values as rendered, the Secrets' keys from the test's own secrets, the
+    packaged scripts where the ConfigMap mounts them, and PGDATA here rather than in the
+    pod's volume."""
+    container = rendered_init_container(store, target_time)
+    secrets = {
+        ("s3", "id"): store.access_key,
+        ("s3", "secret"): store.secret_key,
+        ("shop-restored-postgres-credentials", "username"): SUPERUSER,
+        ("shop-restored-postgres-credentials", "password"): password,
+        ("shop-restored-postgres-credentials", "database"): "app",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKUP_", "AWS_", "PG"))}
+    env["PATH"] = f"{postgres_bindir()}:{barman_bin_dir()}:{env['PATH']}"
+    for variable in container["env"]:
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            env[variable["name"]] = secrets[(ref["name"], ref["key"])]
+    env["PGDATA"] = str(pgdata)
+    command = [
+        str(SCRIPTS / Path(arg).name) if arg.startswith(SCRIPT_MOUNT) else arg
+        for arg in container["command"]
+    ]
     return subprocess.run(
-        _as_server_user(["sh", str(recover_script())]),
+        _as_server_user(command),
         env=env,
         capture_output=True,
         text=True,
@@ -97,7 +157,7 @@ def test_recovery_holds_the_rows_committed_by_the_target_and_archives_to_its_own
     try:
         with watch:
             result = run_recover(
-                source, restored.datadir, target_time=target.isoformat(), password=password
+                s3_primary, restored.datadir, target_time=target, password=password
             )
         assert result.returncode == 0, result.stderr
         assert "barman-cloud-wal-restore" in watch.barman_commands
@@ -121,7 +181,7 @@ def test_recovery_holds_the_rows_committed_by_the_target_and_archives_to_its_own
 
         # A restarted pod runs the init container again: it leaves the database alone.
         restored.stop()
-        again = run_recover(source, restored.datadir, target_time=None, password=password)
+        again = run_recover(s3_primary, restored.datadir, target_time=None, password=password)
         assert again.returncode == 0, again.stderr
         assert "nothing to do" in again.stdout
         restored.start()
