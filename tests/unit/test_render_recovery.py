@@ -19,6 +19,7 @@ from tierkeeper.cli import main
 from tierkeeper.cli.render import render_documents
 from tierkeeper.cli.restore_into import recovery_environment
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.child import summarize
 from tierkeeper.reconcile.recovery import bootstrap_change, with_recovery_source
 from tierkeeper.render import data_children
 from tierkeeper.render.common import Manifest
@@ -214,7 +215,15 @@ def live_statefulset(api: FakeApi, annotation: str | None, ready: int = 1) -> No
 
 
 def change(api: FakeApi, spec: dict[str, Any]) -> Any:
-    return asyncio.run(bootstrap_change(api.client(), env_of(spec, name="shop-restored")))
+    """bootstrap_change, with the StatefulSet (if any) as the watches summarize it."""
+    stored = api.stored("StatefulSet", "team", "shop-restored-postgres")
+    live = (
+        {}
+        if stored is None
+        else {("StatefulSet", "shop-restored-postgres"): summarize("StatefulSet", stored)}
+    )
+    env = env_of(spec, name="shop-restored")
+    return asyncio.run(bootstrap_change(api.client(), env, live))
 
 
 @pytest.mark.parametrize(
@@ -251,6 +260,16 @@ def test_the_same_bootstrap_and_a_new_database_are_not_a_change() -> None:
     assert change(api, restored_spec()) is None
     live_statefulset(api, f"recovery from shop at {T}")
     assert change(api, restored_spec()) is None
+
+
+def test_a_change_without_a_bootstrap_costs_no_request_while_the_database_is_up() -> None:
+    api = FakeApi()
+    live_statefulset(api, None, ready=1)
+    assert change(api, {"tier": "staging"}) is None
+    assert api.calls == []
+    cluster = {"tier": "staging", "postgres": {"provider": "cloudnative-pg"}}
+    assert change(api, cluster) is None
+    assert api.calls == []
 
 
 def test_the_in_cluster_restore_carries_the_database_and_names_its_source_not_its_traffic() -> None:

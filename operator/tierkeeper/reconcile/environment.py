@@ -113,7 +113,7 @@ async def _converge(
         moved := await provider_change(kube, env, live, owner, cnpg_installed=cnpg_installed)
     ):
         return moved
-    if changing and (rebooted := await bootstrap_change(kube, env)):
+    if changing and (rebooted := await bootstrap_change(kube, env, live)):
         return rebooted
     if changing and (refused := await refused_writes(kube, env, [*app, *data], live, owner)):
         return observe(

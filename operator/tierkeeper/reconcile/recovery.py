@@ -5,7 +5,8 @@ The source must be in the same namespace (its credentials Secrets are referenced
 the new database's pods) and have an object store; the two databases must share a major
 version (a data directory runs only on its own). A bootstrap applies only when the
 database is created: adding or changing it on a live database is refused; removing it
-is allowed once the database is up (the restore is done, the source is not needed).
+is allowed once the builtin database is up (the restore is done, the source is not
+needed), and at any time from a CloudNativePG Cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tierkeeper import API_VERSION
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import InvalidSpec, ResolvedEnvironment, resolve_document
+from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.render.recovery import BOOTSTRAP_ANNOTATION, bootstrap_annotation, recovery
@@ -81,11 +83,22 @@ async def with_recovery_source(
     return dataclasses.replace(env, recovery_source=source), None
 
 
-async def bootstrap_change(kube: ApiClient, env: ResolvedEnvironment) -> Observation | None:
-    """The refusal of a postgres.bootstrap change on a live database (one request: the
-    database object, which records the bootstrap it was made with)."""
+async def bootstrap_change(
+    kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren
+) -> Observation | None:
+    """The refusal of a postgres.bootstrap change on a live database. One request (the
+    database object, which records the bootstrap it was made with) when the spec has a
+    bootstrap, or has none while the builtin database is not up; none otherwise."""
     if not env.spec.postgres.enabled:
         return None
+    if bootstrap_annotation(env) is None:
+        # Without one, the only refusal is a builtin restore cut short; CloudNativePG reads
+        # its bootstrap only when it creates the cluster.
+        if env.cloudnative_pg:
+            return None
+        database = live.get(("StatefulSet", env.names.postgres))
+        if database is None or database.ready:
+            return None
     api_version, kind = (
         (CNPG_API_VERSION, "Cluster") if env.cloudnative_pg else ("apps/v1", "StatefulSet")
     )
@@ -96,10 +109,6 @@ async def bootstrap_change(kube: ApiClient, env: ResolvedEnvironment) -> Observa
     made_with = (body.get("metadata", {}).get("annotations") or {}).get(BOOTSTRAP_ANNOTATION)
     wanted = bootstrap_annotation(env)
     if made_with == wanted:
-        return None
-    status = body.get("status") or {}
-    ready = status.get("readyInstances" if env.cloudnative_pg else "readyReplicas", 0)
-    if wanted is None and ready:
         return None
     if wanted is None:
         message = (
