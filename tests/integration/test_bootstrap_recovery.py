@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.k8s import Api, condition, eventually, server_dry_run
 from tests.integration.operator_process import OperatorProcess
@@ -71,7 +72,11 @@ def ready_reason(api: Api, namespace: str, name: str, reason: str) -> dict[str, 
 
 
 def test_a_recovery_waits_for_a_source_with_a_store_then_its_bootstrap_is_fixed(
-    api: Api, namespace: str, cluster: Kubectl, operator: OperatorProcess
+    api: Api,
+    namespace: str,
+    cluster: Kubectl,
+    operator: OperatorProcess,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     names = ChildNames("shop-restored")
     api.apply(environment("shop-restored", restored_spec()), namespace)
@@ -124,23 +129,19 @@ def test_a_recovery_waits_for_a_source_with_a_store_then_its_bootstrap_is_fixed(
     # the source is only read.
     before = api.get("Environment", namespace, "shop")
     assert before is not None
-    created = main(
-        [
-            "restore",
-            "shop",
-            "--latest",
-            "--into",
-            "shop-again",
-            "--apply",
-            "--namespace",
-            namespace,
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-        ]
-    )
-    assert created == 0
+    command = ["restore", "shop", "--latest", "--into", "shop-again", "--namespace", namespace]
+    command += ["--kubeconfig", str(cluster.kubeconfig)]
+    assert main(command) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["metadata"] == {"name": "shop-again", "namespace": namespace}
+    assert api.get("Environment", namespace, "shop-again") is None
+    assert main([*command, "--apply"]) == 0
     again = api.get("Environment", namespace, "shop-again")
     assert again is not None
+    assert again["spec"] == printed["spec"]
+    # NEW exists now: another --apply refuses rather than replace it.
+    assert main([*command, "--apply"]) == 1
+    assert "exists already" in capsys.readouterr().err
     assert again["spec"]["postgres"]["bootstrap"] == {"recovery": {"from": "shop"}}
     assert again["spec"]["postgres"]["backup"]["objectStore"] == SOURCE_STORE
     again_statefulset = eventually(
