@@ -54,7 +54,8 @@ async def with_recovery_source(
             RECOVERY_SOURCE_NOT_FOUND,
             f"{where}: no Environment {name} in namespace {env.namespace}; nothing was "
             "written. Name an Environment of this namespace that has "
-            "postgres.backup.objectStore, or create it",
+            "postgres.backup.objectStore, or create it; if this database was restored "
+            "already, remove postgres.bootstrap",
         )
     try:
         source = resolve_document(body.get("spec") or {}, name=name, namespace=env.namespace)
