@@ -18,15 +18,14 @@ from tests.data.walarchive import (
     SERVER_NAME,
     Archive,
     ArgumentWatch,
-    Writer,
     archiving_settings,
-    commit_times,
     create_ticks,
     insert_ticks,
     restored_server,
     switch_and_wait_archived,
     tick_ids,
     wait_archived,
+    write_across_base_backup,
 )
 
 pytestmark = [pytest.mark.data, pytest.mark.timeout(900)]
@@ -48,24 +47,13 @@ def test_restore_to_a_time_holds_exactly_the_rows_committed_by_then_from_either_
         watch,
         postgres_server(settings=archiving_settings(archive), server_env=archive.env()) as pg,
     ):
-        create_ticks(pg)
-        with Writer(pg) as writer:
-            writer.wait_for(100)
-            archive.base_backup(pg)
-            after_backup = len(writer.acked)
-            writer.wait_for(300)
-        switch_and_wait_archived(pg)
-        committed = commit_times(pg)
+        committed, target = write_across_base_backup(pg, archive)
         server_log = pg.logfile.read_text(errors="replace")
     # The credentials went to barman-cloud, never as an argument, never into a log.
     assert {"barman-cloud-wal-archive", "barman-cloud-backup"} <= watch.barman_commands
     assert watch.leaks == []
     assert not any(secret in server_log for secret in secrets)
 
-    # T is the commit time of a row written after the base backup ended, so the
-    # restore must replay archived WAL past the backup and stop inside the stream.
-    later = [(i, ts) for i, ts in committed if i > writer.acked[after_backup][0]]
-    _, target = later[len(later) // 2]
     expected = [i for i, ts in committed if ts <= target]
     assert 0 < len(expected) < len(committed)
 

@@ -161,6 +161,25 @@ def switch_and_wait_archived(server: PostgresServer, timeout: float = 120) -> st
     return segment
 
 
+def write_across_base_backup(
+    server: PostgresServer, archive: Archive
+) -> tuple[list[tuple[int, datetime]], datetime]:
+    """A writer commits rows before, during and after a base backup, then all WAL is
+    archived. Returns every row with its commit time, and a target T: the commit time of
+    a row in the middle of those written after the backup ended, so that a restore to T
+    must replay archived WAL past the backup and stop inside the stream."""
+    create_ticks(server)
+    with Writer(server) as writer:
+        writer.wait_for(100)
+        archive.base_backup(server)
+        after_backup = len(writer.acked)
+        writer.wait_for(300)
+    switch_and_wait_archived(server)
+    committed = commit_times(server)
+    later = [(i, ts) for i, ts in committed if i > writer.acked[after_backup][0]]
+    return committed, later[len(later) // 2][1]
+
+
 def wait_archived(server: PostgresServer, segment: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     last = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from kubernetes import config, dynamic
 from kubernetes.client import ApiClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
+from tierkeeper.devcluster import Kubectl
 from tierkeeper.models.names import ChildNames
 
 T = TypeVar("T")
@@ -166,3 +168,22 @@ def is_true(obj: dict[str, Any] | None, type_: str) -> bool:
 def instance_selector(environment: str) -> str:
     """The label selector of the children of the Environment `environment`."""
     return f"app.kubernetes.io/instance={ChildNames(environment).instance_label}"
+
+
+def server_dry_run(
+    cluster: Kubectl, namespace: str, manifests: list[Any]
+) -> subprocess.CompletedProcess[str]:
+    """What the API server (with the CRDs' schemas, strictly) says of `manifests` when
+    applied server-side; a dry run, nothing is written."""
+    return cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--validate=strict",
+        "--namespace",
+        namespace,
+        "-f",
+        "-",
+        input=yaml.safe_dump_all(manifests),
+        check=False,
+    )

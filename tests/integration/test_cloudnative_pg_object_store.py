@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from tests.integration.k8s import server_dry_run
 from tests.integration.test_cloudnative_pg import cloudnative_pg_crds  # noqa: F401 (fixture)
 from tests.unit.test_render_objectstore import STORE
 from tierkeeper.devcluster import Kubectl
@@ -27,17 +26,6 @@ def test_cluster_and_scheduled_backup_with_a_barman_object_store_pass_the_real_c
     manifests = [render_cnpg_cluster(env), render_cnpg_scheduled_backup(env)]
     assert all(m is not None for m in manifests)
     cluster.install_crds(cloudnative_pg_crds)
-    result = cluster.kubectl(
-        "apply",
-        "--server-side",
-        "--dry-run=server",
-        "--validate=strict",
-        "--namespace",
-        namespace,
-        "-f",
-        "-",
-        input=yaml.safe_dump_all(manifests),
-        check=False,
-    )
+    result = server_dry_run(cluster, namespace, manifests)
     assert result.returncode == 0, result.stderr
     assert "cluster.postgresql.cnpg.io/shop-postgres serverside-applied" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,12 +38,19 @@ def render_documents(documents: Iterable[dict[str, Any]]) -> list[Manifest]:
         for d in documents
         if d.get("kind") == "Release"
     }
+    environments = {
+        (_namespace(d), d["metadata"]["name"]): resolve_document(
+            d["spec"], name=d["metadata"]["name"], namespace=_namespace(d), defaults=defaults
+        )
+        for d in documents
+        if d.get("kind") == "Environment"
+    }
     manifests: list[Manifest] = []
-    for document in documents:
-        if document.get("kind") != "Environment":
-            continue
-        name, namespace = document["metadata"]["name"], _namespace(document)
-        env = resolve_document(document["spec"], name=name, namespace=namespace, defaults=defaults)
+    for (namespace, name), env in environments.items():
+        if (bootstrap := env.spec.postgres.bootstrap) is not None:
+            # Its source's stores, when the source is among the documents too.
+            source = environments.get((namespace, bootstrap.recovery.source))
+            env = dataclasses.replace(env, recovery_source=source)
         image = images.get((namespace, name))
         rollout = AppRollout() if image is None else AppRollout.first(env, image)
         manifests += wanted(render_children(env, rollout))

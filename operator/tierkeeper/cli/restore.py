@@ -2,6 +2,7 @@
 
     tierkeeper restore --dump FILE --target DSN [--clean]
     tierkeeper restore --environment ENV --data-dir DIR (--to-time T | --latest)
+    tierkeeper restore ENV (--to-time T | --latest) --into NEW [--apply] [-n NAMESPACE]
     tierkeeper restore --verify --source DSN (--backup-dir DIR | --dump FILE) [--scratch DSN] [--json]
 
 The second form restores from the object stores (postgres.backup.objectStore) into a new,
@@ -9,6 +10,10 @@ empty data directory, set to recover to time T (or to the latest archived WAL) w
 PostgreSQL starts on it. The stores come from the environment: BACKUP_PRIMARY_URL,
 _ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _CA_BUNDLE (and BACKUP_OFFSITE_*),
 as in the Environment's postgres pod; credentials are never taken as arguments.
+
+The third form is the in-cluster restore: it prints a new Environment NEW whose database
+starts from ENV's backups at T (postgres.bootstrap.recovery), or creates it with --apply.
+ENV is only read.
 
 Exit codes: 0 done (drill: every table matches), 1 restore failed or the drill
 found a difference, 2 bad usage.
@@ -32,6 +37,7 @@ from tierkeeper.backup.restore import (
     drill,
     restore_dump,
 )
+from tierkeeper.cli.restore_into import run_into
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,6 +86,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="recover to T, an ISO 8601 time with a zone: what was committed by then",
     )
     parser.add_argument("--latest", action="store_true", help="recover to the last archived WAL")
+    parser.add_argument(
+        "environment_name",
+        nargs="?",
+        metavar="ENV",
+        help="in the cluster: the Environment whose backups NEW starts from (with --into)",
+    )
+    parser.add_argument("--into", metavar="NEW", help="the new Environment's name")
+    parser.add_argument(
+        "--apply", action="store_true", help="create NEW instead of printing its manifest"
+    )
+    parser.add_argument("-n", "--namespace", help="ENV's namespace (default: the context's)")
+    parser.add_argument("--kubeconfig", help="the kubeconfig (default: KUBECONFIG, ~/.kube)")
     parser.set_defaults(func=run)
 
 
@@ -89,6 +107,12 @@ def _usage(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.environment_name is not None or args.into is not None:
+        if args.environment_name is None or args.into is None:
+            return _usage("an in-cluster restore needs ENV and --into NEW")
+        if (args.to_time is None) == (not args.latest):
+            return _usage("ENV --into NEW needs one of --to-time T or --latest")
+        return run_into(args)
     if args.environment is not None:
         return _run_store_restore(args)
     if args.verify:

@@ -27,15 +27,17 @@ from tierkeeper.reconcile.environment import (
 )
 from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
+from tierkeeper.reconcile.recovery import RECOVERY_REFUSALS
 from tierkeeper.reconcile.retention import retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
 from tierkeeper.status.conditions import raw_condition
 from tierkeeper.status.environment import VOLUMES_RESIZED
 
 # Refusals whose cause may go without an event of ours (a Secret of the team's created, a
-# quota or an admission policy changed): the Environment looks again now and then.
+# quota or an admission policy changed, a recovery source Environment created or given a
+# store): the Environment looks again now and then.
 RECHECK_SECONDS = 20.0
-RECHECKED = frozenset({EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
+RECHECKED = frozenset({EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED, *RECOVERY_REFUSALS})
 
 # Watched by kopf, not by `ChildWatches`: kopf picks CRDs up as they come and go. Not kept:
 # the Cluster is read on demand, the ScheduledBackup only restored.

@@ -81,11 +81,13 @@ def polled(env: ResolvedEnvironment) -> bool:
 
 def keep_polling(state: OperatorState, record: EnvRecord) -> None:
     """After a reconcile: start the Environment's looks if it needs them, or stop them.
-    A spec without a store is told apart without resolving it (most have none)."""
+    A spec without a store is told apart without resolving it (most have none), unless
+    the operator's Environment defaults may give it one."""
     polls = state.store_polls
     key = record.key
     backup = (record.spec.get("postgres") or {}).get("backup") or {}
-    env = _resolved(record) if backup.get("objectStore") else None
+    defaults = state.config.site.environment_defaults
+    env = _resolved(state, record) if backup.get("objectStore") or defaults else None
     if env is None or not store_configured(env):
         polls.forget(key)
     elif env.cloudnative_pg:
@@ -101,9 +103,14 @@ def keep_polling(state: OperatorState, record: EnvRecord) -> None:
         _schedule(state, key, 1.0)
 
 
-def _resolved(record: EnvRecord) -> ResolvedEnvironment | None:
+def _resolved(state: OperatorState, record: EnvRecord) -> ResolvedEnvironment | None:
     try:
-        return resolve_document(record.spec, name=record.name, namespace=record.namespace)
+        return resolve_document(
+            record.spec,
+            name=record.name,
+            namespace=record.namespace,
+            defaults=state.config.site.environment_defaults,
+        )
     except InvalidSpec:
         return None
 
@@ -123,7 +130,7 @@ def _schedule(state: OperatorState, key: ObjectKey, after: float) -> None:
 async def _look(state: OperatorState, key: ObjectKey) -> None:
     polls = state.store_polls
     record = state.environment(key)
-    env = _resolved(record) if record is not None and not record.deleting else None
+    env = _resolved(state, record) if record is not None and not record.deleting else None
     if record is None or env is None or not polled(env):
         polls.forget(key)
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from tierkeeper.models.base import Model, SecretKeyRef
 from tierkeeper.models.units import Duration, Schedule
@@ -100,3 +100,27 @@ class Backup(Model):
         description="Restore drills of the object store's latest backup (needs objectStore; "
         "without one, `tierkeeper restore --verify` drills the dumps).",
     )
+
+
+class Recovery(Model):
+    """Start from another Environment's backups: its base backup and WAL in its stores."""
+
+    source: str = Field(
+        alias="from",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        max_length=253,
+        description="The Environment (in this namespace) whose backups the database starts "
+        "from; it must have postgres.backup.objectStore and the same postgres.version. "
+        "Needed while this is set; once the database is up, the bootstrap may be removed.",
+    )
+    target_time: AwareDatetime | None = Field(
+        None,
+        description="Recover what was committed at or before this time (RFC 3339, with a "
+        "zone); absent means the latest archived WAL.",
+    )
+
+
+class Bootstrap(Model):
+    """How a new database starts; applies only at creation, never to a live one."""
+
+    recovery: Recovery = Field(description="Restore from another Environment's backups.")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from tierkeeper.models.backup import Backup
+from tierkeeper.models.backup import Backup, Bootstrap
 from tierkeeper.models.base import Model, SecretKeyRef
 from tierkeeper.models.deploy import Deploy
 from tierkeeper.models.route import Route
@@ -205,6 +205,9 @@ class Postgres(Model):
     )
     pool: Pool = Field(default_factory=Pool, description="Connection pool given to the app.")
     backup: Backup = Field(default_factory=Backup, description="Scheduled backups.")
+    bootstrap: Bootstrap | None = Field(
+        None, description="Start from another Environment's backups; only at creation."
+    )
 
 
 class Redis(Model):

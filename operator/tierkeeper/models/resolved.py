@@ -40,6 +40,9 @@ class ResolvedEnvironment:
     name: str
     namespace: str
     spec: EnvironmentSpec
+    # The Environment that postgres.bootstrap.recovery starts from, as the reconcile read
+    # it: where its backups are. None when there is no recovery, or before it is read.
+    recovery_source: ResolvedEnvironment | None = None
 
     @property
     def names(self) -> ChildNames:

@@ -36,6 +36,11 @@ from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING, missi
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.provider_change import provider_change
 from tierkeeper.reconcile.records import EnvRecord
+from tierkeeper.reconcile.recovery import (
+    RECOVERY_REFUSALS,
+    bootstrap_change,
+    with_recovery_source,
+)
 from tierkeeper.reconcile.routes import (
     ROUTE_HOST_TAKEN,
     hosts_taken,
@@ -68,7 +73,9 @@ logger = logging.getLogger(__name__)
 
 CHILD_REJECTED = "ChildRejected"
 # Refusals under which an Environment writes no child: its Release must not write either.
-WRITES_NOTHING = frozenset({CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED})
+WRITES_NOTHING = frozenset(
+    {CHILD_NAME_TAKEN, EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED, *RECOVERY_REFUSALS}
+)
 
 
 async def _converge(
@@ -109,6 +116,8 @@ async def _converge(
         moved := await provider_change(kube, env, live, owner, cnpg_installed=cnpg_installed)
     ):
         return moved
+    if changing and (rebooted := await bootstrap_change(kube, env, live)):
+        return rebooted
     if changing and (refused := await refused_writes(kube, env, [*app, *data], live, owner)):
         return observe(
             "Ready",
@@ -180,6 +189,10 @@ async def reconcile_environment(
     cnpg = cnpg_installed and env.cloudnative_pg
     flight = in_flight(env, release_status or {}, ledger.decided.get(record.key, recorded))
     refusal = await missing_secrets(kube, env) if env.spec.external else None
+    if converge_children:
+        # Only a write renders the database; status needs nothing of the source.
+        env, unrecoverable = await with_recovery_source(kube, env, site.environment_defaults)
+        refusal = refusal or unrecoverable
     # What the change does to the live volumes, decided before anything is written.
     volumes = await decide_volumes(kube, env, live, record.uid)
     refusal = refusal or volumes.refusal

@@ -17,15 +17,16 @@ from tierkeeper.models.units import duration_seconds, numeric_schedule
 from tierkeeper.render.common import Component, Manifest, metadata, secret_env, value_env
 
 OBJECT_STORE_SCRIPT_NAME = "object-store.sh"
+RECOVER_SCRIPT_NAME = "recover.sh"
 SCRIPT_MOUNT = "/opt/tierkeeper/object-store"
 CA_MOUNT = "/etc/tierkeeper/object-store-ca"
 # PostgreSQL with barman-cloud (images/postgres/Dockerfile), one tag per major version.
 IMAGE_REPOSITORY = "ghcr.io/tierkeeper/postgres"
 
 
-def object_store_script() -> str:
-    """The text of object-store.sh, as shipped in the package."""
-    script = resources.files("tierkeeper") / "scripts" / OBJECT_STORE_SCRIPT_NAME
+def object_store_script(name: str = OBJECT_STORE_SCRIPT_NAME) -> str:
+    """The text of a script of the object-store ConfigMap, as shipped in the package."""
+    script = resources.files("tierkeeper") / "scripts" / name
     return script.read_text("utf-8")
 
 
@@ -92,11 +93,12 @@ def store_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:
     return result
 
 
-def store_volumes(env: ResolvedEnvironment) -> list[dict[str, Any]]:
-    """The script's ConfigMap, and a projected volume of the stores' CA bundles if any."""
-    volumes: list[dict[str, Any]] = [
-        {"name": "object-store-script", "configMap": {"name": env.names.object_store_script}}
-    ]
+def script_volume(env: ResolvedEnvironment) -> dict[str, Any]:
+    return {"name": "object-store-script", "configMap": {"name": env.names.object_store_script}}
+
+
+def ca_volume(env: ResolvedEnvironment, name: str) -> dict[str, Any] | None:
+    """A projected volume of the stores' CA bundles (`<slot>.pem`), if any has one."""
     sources = [
         {
             "secret": {
@@ -107,9 +109,13 @@ def store_volumes(env: ResolvedEnvironment) -> list[dict[str, Any]]:
         for slot, s in stores(env)
         if s.ca_bundle is not None
     ]
-    if sources:
-        volumes.append({"name": "object-store-ca", "projected": {"sources": sources}})
-    return volumes
+    return {"name": name, "projected": {"sources": sources}} if sources else None
+
+
+def store_volumes(env: ResolvedEnvironment) -> list[dict[str, Any]]:
+    """The script's ConfigMap, and a projected volume of the stores' CA bundles if any."""
+    ca = ca_volume(env, "object-store-ca")
+    return [script_volume(env), *([ca] if ca else [])]
 
 
 def store_mounts(env: ResolvedEnvironment) -> list[dict[str, Any]]:
@@ -182,13 +188,20 @@ def base_backup_container(
 
 
 def render_object_store_script(env: ResolvedEnvironment) -> Manifest | None:
-    if not archiving(env):
+    """object-store.sh, and beside it recover.sh for a builtin database that starts from
+    another Environment's backups (postgres.bootstrap.recovery)."""
+    postgres = env.spec.postgres
+    recovering = postgres.enabled and postgres.bootstrap is not None and not env.cloudnative_pg
+    if not (archiving(env) or recovering):
         return None
+    data = {OBJECT_STORE_SCRIPT_NAME: object_store_script()}
+    if recovering:
+        data[RECOVER_SCRIPT_NAME] = object_store_script(RECOVER_SCRIPT_NAME)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(env, env.names.object_store_script, Component.BACKUP),
-        "data": {OBJECT_STORE_SCRIPT_NAME: object_store_script()},
+        "data": data,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.endpoints import POSTGRES_PORT
 from tierkeeper.models.units import CRON_MACROS, duration_seconds
@@ -29,6 +31,13 @@ from tierkeeper.render.objectstore import (
     store_volumes,
 )
 from tierkeeper.render.objectstore import image as object_store_image
+from tierkeeper.render.recovery import (
+    BOOTSTRAP_ANNOTATION,
+    bootstrap_annotation,
+    cnpg_recovery,
+    recovery_init_container,
+    recovery_volumes,
+)
 from tierkeeper.render.volumes import AS_WANTED, Volume, VolumeSizes, volume_size
 
 DATABASE = "app"
@@ -83,16 +92,17 @@ def render_postgres_statefulset(
         return None
     credentials = env.names.postgres_credentials
     data_mount = {"name": "data", "mountPath": DATA_MOUNT}
+    server_env = [
+        secret_env("POSTGRES_USER", credentials, "username"),
+        secret_env("POSTGRES_PASSWORD", credentials, PASSWORD_KEY),
+        secret_env("POSTGRES_DB", credentials, "database"),
+        {"name": "PGDATA", "value": f"{DATA_MOUNT}/pgdata"},
+    ]
     container: Manifest = {
         "name": "postgres",
         "image": database_image(env, OFFICIAL_IMAGE),
         "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
-        "env": [
-            secret_env("POSTGRES_USER", credentials, "username"),
-            secret_env("POSTGRES_PASSWORD", credentials, PASSWORD_KEY),
-            secret_env("POSTGRES_DB", credentials, "database"),
-            {"name": "PGDATA", "value": f"{DATA_MOUNT}/pgdata"},
-        ],
+        "env": list(server_env),
         "readinessProbe": {
             "exec": {"command": ["pg_isready", "-U", USERNAME, "-d", DATABASE]},
             "periodSeconds": 10,
@@ -117,10 +127,14 @@ def render_postgres_statefulset(
         pod["containers"].append(
             base_backup_sidecar(env, postgres_env=client_env, data_mount=data_mount)
         )
+    recover = recovery_init_container(env, server_env=server_env, data_mount=data_mount)
+    if recover is not None:
+        pod["initContainers"] = [recover]
+        pod["volumes"] = [*pod.get("volumes", []), *recovery_volumes(env)]
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": metadata(env, env.names.postgres, Component.POSTGRES),
+        "metadata": _database_metadata(env),
         "spec": {
             "serviceName": env.names.postgres,
             "replicas": 1,
@@ -143,13 +157,14 @@ def render_cnpg_cluster(env: ResolvedEnvironment) -> Manifest | None:
         "instances": postgres.instances,
         "imageName": database_image(env, CLOUDNATIVE_PG_IMAGE),
         "storage": {"size": postgres.storage},
-        "bootstrap": {
-            "initdb": {
+        **cnpg_recovery(
+            env,
+            {
                 "database": DATABASE,
                 "owner": USERNAME,
                 "secret": {"name": env.names.postgres_credentials},
-            }
-        },
+            },
+        ),
     }
     if postgres.backup.enabled:
         spec["backup"] = {
@@ -167,9 +182,17 @@ def render_cnpg_cluster(env: ResolvedEnvironment) -> Manifest | None:
     return {
         "apiVersion": CNPG_API_VERSION,
         "kind": "Cluster",
-        "metadata": metadata(env, env.names.postgres, Component.POSTGRES),
+        "metadata": _database_metadata(env),
         "spec": spec,
     }
+
+
+def _database_metadata(env: ResolvedEnvironment) -> dict[str, Any]:
+    """The StatefulSet's or Cluster's metadata: it records the bootstrap it was made with."""
+    meta = metadata(env, env.names.postgres, Component.POSTGRES)
+    if (bootstrap := bootstrap_annotation(env)) is not None:
+        meta["annotations"] = {BOOTSTRAP_ANNOTATION: bootstrap}
+    return meta
 
 
 def render_cnpg_scheduled_backup(env: ResolvedEnvironment) -> Manifest | None:
