@@ -1,8 +1,7 @@
 """A change of database provider is never made in place: it would give the app an empty
-database. Until a migration path exists, it is refused with the way to do it by hand.
-
-builtin -> cloudnative-pg would start an empty Cluster and point DATABASE_URL at it, and
-cloudnative-pg -> builtin an empty StatefulSet; either way the data stays behind.
+database. builtin -> cloudnative-pg is a migration (reconcile/migration.py) where
+CloudNativePG is installed; without it, and cloudnative-pg -> builtin always, the change
+is refused with the way to do it by hand.
 """
 
 from __future__ import annotations
@@ -31,13 +30,14 @@ async def provider_change(
     *,
     cnpg_installed: bool,
 ) -> Observation | None:
-    """The refusal of a provider change of a live database, if the spec asks for one. Reads
-    the CloudNativePG Cluster (one request) only when the spec asks for builtin."""
+    """The refusal of a provider change of a live database that cannot be migrated, if the
+    spec asks for one. Reads the CloudNativePG Cluster (one request) only when the spec asks
+    for builtin."""
     if not env.spec.postgres.enabled:
         return None
     name = env.names.postgres
     if env.cloudnative_pg:
-        if ("StatefulSet", name) not in live:
+        if cnpg_installed or ("StatefulSet", name) not in live:
             return None
         return _refusal("builtin", "cloudnative-pg", f"StatefulSet {name}")
     if not cnpg_installed:
