@@ -213,6 +213,7 @@ def test_postgres_turned_off_on_cloudnative_pg_honours_the_deletion_policy(
     postgres = eventually(
         lambda: api.get("Cluster", namespace, NAMES.postgres), what="CloudNativePG Cluster"
     )
+    instance_claim = cluster_claim(api, namespace, postgres)
     api.apply(cloudnative_pg_environment(policy, postgres=False), namespace)
     if policy == "Retain":
 
@@ -229,8 +230,35 @@ def test_postgres_turned_off_on_cloudnative_pg_honours_the_deletion_policy(
         eventually(lambda: api.get("Environment", namespace, ENV) is None, what="gone")
         left = api.get("Cluster", namespace, NAMES.postgres) or {}
         assert left["metadata"]["uid"] == postgres["metadata"]["uid"]
+        claim = api.get("PersistentVolumeClaim", namespace, CLUSTER_CLAIM) or {}
+        assert claim["metadata"]["uid"] == instance_claim["metadata"]["uid"]
     else:
         eventually(
             lambda: api.get("Cluster", namespace, NAMES.postgres) is None,
             what="the Cluster deleted",
         )
+        eventually(
+            lambda: api.get("PersistentVolumeClaim", namespace, CLUSTER_CLAIM) is None,
+            what="its instance's claim collected",
+        )
+
+
+CLUSTER_CLAIM = f"{NAMES.postgres}-1"
+
+
+def cluster_claim(api: Api, namespace: str, postgres: dict[str, Any]) -> dict[str, Any]:
+    """The claim CloudNativePG would make for the Cluster's first instance, owned by it."""
+    owner = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "name": NAMES.postgres,
+        "uid": postgres["metadata"]["uid"],
+        "controller": True,
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": CLUSTER_CLAIM, "ownerReferences": [owner]},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    return api.apply(claim, namespace, manager="cloudnative-pg")
