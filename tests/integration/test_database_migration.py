@@ -29,9 +29,24 @@ BUILTIN = [
 ]
 
 
+@pytest.fixture
+def cloudnative_pg(
+    cluster: Kubectl,
+    cloudnative_pg_crds: Path,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """CloudNativePG's CRDs installed (its operator does not run)."""
+    cluster.install_crds(cloudnative_pg_crds)
+
+
 def on_cloudnative_pg(document: dict[str, Any]) -> dict[str, Any]:
     postgres = {**document["spec"]["postgres"], "provider": "cloudnative-pg"}
     return {**document, "spec": {**document["spec"], "postgres": postgres}}
+
+
+def wait_ready(api: Api, namespace: str) -> None:
+    eventually(
+        lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), timeout=120, what="Ready"
+    )
 
 
 def database_url(api: Api, namespace: str) -> str:
@@ -94,18 +109,14 @@ def restarted_onto_the_cluster(api: Api, namespace: str) -> bool:
 def test_builtin_to_cloudnative_pg_switches_once_the_cluster_is_ready_and_keeps_the_builtin_data(
     api: Api,
     namespace: str,
-    cluster: Kubectl,
-    cloudnative_pg_crds: Path,  # noqa: F811  (the fixture imported above)
+    cloudnative_pg: None,
     operator: OperatorProcess,
 ) -> None:
-    cluster.install_crds(cloudnative_pg_crds)
     builtin = environment()
     api.apply(builtin, namespace)
     api.apply(release("shop:1"), namespace)
     eventually(lambda: phase_is(api, namespace, "Promoted", "shop:1"), timeout=120, what="shop:1")
-    eventually(
-        lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), timeout=120, what="Ready"
-    )
+    wait_ready(api, namespace)
     url = database_url(api, namespace)
     data = {key: uid for key, uid in uids(api, namespace).items() if uid}
     assert set(data) == set(BUILTIN[:3])
@@ -179,10 +190,7 @@ def test_builtin_to_cloudnative_pg_switches_once_the_cluster_is_ready_and_keeps_
         "phase": "Switched",
         "retained": [f"{kind}/{name}" for kind, name in BUILTIN],
     }
-    eventually(
-        lambda: is_true(api.get("Environment", namespace, ENV), "Ready"),
-        what="Ready on the Cluster",
-    )
+    wait_ready(api, namespace)
 
 
 def cloudnative_pg_environment(policy: str, *, postgres: bool = True) -> dict[str, Any]:
@@ -203,12 +211,10 @@ def cloudnative_pg_environment(policy: str, *, postgres: bool = True) -> dict[st
 def test_postgres_turned_off_on_cloudnative_pg_honours_the_deletion_policy(
     api: Api,
     namespace: str,
-    cluster: Kubectl,
-    cloudnative_pg_crds: Path,  # noqa: F811  (the fixture imported above)
+    cloudnative_pg: None,
     operator: OperatorProcess,
     policy: str,
 ) -> None:
-    cluster.install_crds(cloudnative_pg_crds)
     api.apply(cloudnative_pg_environment(policy), namespace)
     postgres = eventually(
         lambda: api.get("Cluster", namespace, NAMES.postgres), what="CloudNativePG Cluster"
@@ -262,3 +268,41 @@ def cluster_claim(api: Api, namespace: str, postgres: dict[str, Any]) -> dict[st
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
     return api.apply(claim, namespace, manager="cloudnative-pg")
+
+
+def test_a_move_asked_back_before_its_switch_is_given_up_and_the_builtin_instance_kept(
+    api: Api,
+    namespace: str,
+    cloudnative_pg: None,
+    operator: OperatorProcess,
+) -> None:
+    builtin = environment()
+    api.apply(builtin, namespace)
+    wait_ready(api, namespace)
+    url = database_url(api, namespace)
+    statefulset = api.get("StatefulSet", namespace, NAMES.postgres) or {}
+    api.apply(on_cloudnative_pg(builtin), namespace)
+    eventually(lambda: migration_reason(api, namespace) == "Cloning", what="Cloning")
+    assert api.get("Cluster", namespace, NAMES.postgres) is not None
+
+    api.apply(builtin, namespace)
+
+    def given_up() -> bool:
+        env = api.get("Environment", namespace, ENV) or {}
+        return (
+            api.get("Cluster", namespace, NAMES.postgres) is None
+            and condition(env, "DatabaseMigration") is None
+            and "databaseMigration" not in (env.get("status") or {})
+        )
+
+    eventually(given_up, what="the move given up")
+    events = {e["reason"] for e in api.list("Event", namespace)}
+    assert "MigrationCancelled" in events
+    eventually(
+        lambda: api.get("ConfigMap", namespace, NAMES.postgres_replication_access) is None,
+        what="the replication access removed",
+    )
+    kept = api.get("StatefulSet", namespace, NAMES.postgres) or {}
+    assert kept["metadata"]["uid"] == statefulset["metadata"]["uid"]
+    assert "args" not in kept["spec"]["template"]["spec"]["containers"][0]
+    assert database_url(api, namespace) == url

@@ -162,6 +162,23 @@ def test_once_switched_the_builtin_objects_are_no_longer_the_environments() -> N
     assert {tuple(entry.split("/")) for entry in status.retained} == kept
 
 
+@pytest.mark.parametrize("phase", [Phase.CLONING, Phase.PAUSING_WRITES, Phase.WAITING_FOR_CLUSTER])
+def test_asked_back_to_builtin_before_the_switch_the_move_is_given_up(phase: Phase) -> None:
+    given_up = starting(BUILTIN, OURS, DatabaseMigration(phase=phase), OWNER, cnpg_installed=True)
+    assert given_up.cancelled and given_up.status(BUILTIN) is None
+    # The builtin instance renders as it was before the move: writable, no replication.
+    statefulset = by_key(data_children(BUILTIN, migration=given_up.phase))[
+        ("StatefulSet", NAMES.postgres)
+    ]
+    assert "args" not in container(statefulset)
+
+
+def test_after_the_switch_the_move_stays_made() -> None:
+    switched = DatabaseMigration(phase=Phase.SWITCHED)
+    kept = starting(BUILTIN, OURS, switched, OWNER, cnpg_installed=True)
+    assert (kept.phase, kept.cancelled) == (Phase.SWITCHED, False)
+
+
 def test_a_refused_converge_keeps_the_step_it_was_at() -> None:
     step = Migration(Phase.SWITCHED, Phase.WAITING_FOR_CLUSTER)
     assert step.switching

@@ -33,13 +33,7 @@ from tierkeeper.reconcile.cloudnative_pg import live_with_cluster, retire_cluste
 from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
 from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING, missing_secrets
 from tierkeeper.reconcile.ledger import WriteLedger
-from tierkeeper.reconcile.migration import (
-    Migration,
-    advance,
-    announce,
-    starting,
-    switch_database,
-)
+from tierkeeper.reconcile.migration import Migration, announce, migration_at, write_migration
 from tierkeeper.reconcile.provider_change import provider_change
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.reconcile.routes import (
@@ -112,7 +106,7 @@ async def _converge(
         return observe("Ready", False, ROUTE_HOST_TAKEN, message)
     changing = _changing_live(record, previous, live)
     if changing and (
-        moved := await provider_change(kube, env, live, owner, cnpg_installed=cnpg_installed)
+        moved := await provider_change(kube, env, live, owner, migration, cnpg=cnpg_installed)
     ):
         return moved
     if changing and (refused := await refused_writes(kube, env, [*app, *data], live, owner)):
@@ -124,8 +118,7 @@ async def _converge(
             "Environment runs as before: " + "; ".join(refused),
         )
     await ensure_credentials(kube, env, owner, live)
-    if migration.switching:
-        await switch_database(kube, env, live)
+    await write_migration(kube, env, live, migration)
     if routed:
         await remove_unwatched(kube, env, routes)
 
@@ -184,11 +177,8 @@ async def reconcile_environment(
     cnpg = cnpg_installed and env.cloudnative_pg
     flight = in_flight(env, release_status or {}, ledger.decided.get(record.key, recorded))
     refusal = await missing_secrets(kube, env) if env.spec.external else None
-    migration = starting(
-        env, live, previous.database_migration, record.uid, cnpg_installed=cnpg_installed
-    )
-    if converge_children and refusal is None:
-        migration = await advance(kube, env, migration)
+    step = converge_children and refusal is None
+    migration = await migration_at(kube, env, live, previous, record.uid, cnpg=cnpg, step=step)
     live = migration.without_retired(env, live)
     # What the change does to the live volumes, decided before anything is written.
     source = builtin_source(env, migration.phase)

@@ -34,7 +34,7 @@ from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren, summarize
 from tierkeeper.models.names import label_value
 from tierkeeper.models.rollout import Color
-from tierkeeper.models.status import DatabaseMigration, MigrationPhase
+from tierkeeper.models.status import DatabaseMigration, EnvironmentStatus, MigrationPhase
 from tierkeeper.render.common import MANAGED_BY
 from tierkeeper.render.migration import READ_ONLY_SETTING, SERVING_BUILTIN
 from tierkeeper.render.postgres import CNPG_API_VERSION, PASSWORD_KEY, render_credentials_secret
@@ -59,6 +59,13 @@ class Migration:
     @property
     def switching(self) -> bool:
         return self.phase is Phase.SWITCHED and self.previous is not Phase.SWITCHED
+
+    @property
+    def cancelled(self) -> bool:
+        """The spec no longer asks for the move, which has not switched yet: the Cluster,
+        a copy no write of the app's has reached, is deleted, and the builtin instance
+        takes writes again."""
+        return self.phase is None and self.previous in SERVING_BUILTIN
 
     @property
     def waiting(self) -> bool:
@@ -136,6 +143,11 @@ def starting(
     """The migration as the last status left it, or a new one: the spec asks for
     CloudNativePG, which is installed, and the builtin instance of this Environment runs."""
     if recorded is not None:
+        if recorded.phase in SERVING_BUILTIN and not (
+            env.cloudnative_pg and env.spec.postgres.enabled
+        ):
+            # Asked back before the switch: the builtin instance still holds every write.
+            return Migration(None, recorded.phase)
         return Migration(recorded.phase, recorded.phase)
     if not (cnpg_installed and env.cloudnative_pg and env.spec.postgres.enabled):
         return Migration()
@@ -196,6 +208,22 @@ async def _read(
         return None
 
 
+async def migration_at(
+    kube: ApiClient,
+    env: ResolvedEnvironment,
+    live: LiveChildren,
+    previous: EnvironmentStatus,
+    owner_uid: str,
+    *,
+    cnpg: bool,
+    step: bool,
+) -> Migration:
+    """The migration as the last status left it, a step further when `step` (a converge)."""
+    recorded = previous.database_migration
+    migration = starting(env, live, recorded, owner_uid, cnpg_installed=cnpg)
+    return await advance(kube, env, migration) if step else migration
+
+
 async def advance(kube: ApiClient, env: ResolvedEnvironment, migration: Migration) -> Migration:
     """Read what the step under way waits for (one request) and take the next step."""
     phase = migration.phase
@@ -213,12 +241,32 @@ async def advance(kube: ApiClient, env: ResolvedEnvironment, migration: Migratio
 async def announce(
     kube: ApiClient, env: ResolvedEnvironment, owner: Owner, migration: Migration
 ) -> None:
-    """An Event for a step taken."""
+    """An Event for a step taken, or for the move given up."""
+    involved = owner.involved(env.namespace)
+    if migration.cancelled:
+        message = (
+            "postgres.provider is no longer cloudnative-pg: the move is given up before its "
+            "switch, the Cluster deleted, and the builtin instance takes writes again"
+        )
+        await post_event(kube, involved, "Normal", "MigrationCancelled", message)
+        return
     if migration.phase is None or migration.phase is migration.previous:
         return
     condition = migration.condition(env)
     message = condition.message if condition else ""
-    await post_event(kube, owner.involved(env.namespace), "Normal", migration.phase.value, message)
+    await post_event(kube, involved, "Normal", migration.phase.value, message)
+
+
+async def write_migration(
+    kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren, migration: Migration
+) -> None:
+    """The writes of the step taken, beside the children's: the switch, or the Cluster of
+    a move given up deleted."""
+    if migration.switching:
+        await switch_database(kube, env, live)
+    elif migration.cancelled:
+        with contextlib.suppress(NotFound):
+            await kube.delete(CNPG_API_VERSION, "Cluster", env.namespace, env.names.postgres)
 
 
 async def switch_database(kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren) -> None:
