@@ -31,9 +31,10 @@ from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.cloudnative_pg import live_with_cluster, retire_cluster
 from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
+from tierkeeper.reconcile.database_switch import write_migration
 from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING, missing_secrets
 from tierkeeper.reconcile.ledger import WriteLedger
-from tierkeeper.reconcile.migration import Migration, announce, migration_at, write_migration
+from tierkeeper.reconcile.migration import Migration, announce, migration_at
 from tierkeeper.reconcile.provider_change import provider_change
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.reconcile.routes import (
@@ -181,8 +182,7 @@ async def reconcile_environment(
     migration = await migration_at(kube, env, live, previous, record.uid, cnpg=cnpg, step=step)
     live = migration.without_retired(env, live)
     # What the change does to the live volumes, decided before anything is written.
-    source = builtin_source(env, migration.phase)
-    volumes = await decide_volumes(kube, source, live, record.uid)
+    volumes = await decide_volumes(kube, builtin_source(env, migration.phase), live, record.uid)
     refusal = refusal or volumes.refusal
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:

@@ -10,18 +10,21 @@ the cluster, so that a restarted operator goes on where the last one stopped):
    receive. The app's writes are refused (not lost) from here until it has restarted onto
    the Cluster; reads go on.
 3. WaitingForCluster, once the builtin pod runs read-only: the Cluster is promoted (it
-   stops following), and its Ready is awaited.
+   stops following), and its Ready is awaited (about the promoted spec where the condition
+   names a generation; where not, an unfinished promotion only prolongs the pause: the
+   replica refuses writes too).
 4. Switched: one write of the credentials Secret that DATABASE_URL comes from, then a
    rolling restart of the app's Deployments (a pod-template annotation with the Secret's
    revision; each keeps its Ready pods while it rolls). The builtin StatefulSet, its
    Service, claim and pg_hba ConfigMap are detached and labelled MIGRATED_FROM, for a
    person to delete.
+
+Asked back to builtin before the switch, the move is given up: the Cluster, which no write
+of the app's has reached, is deleted, and the builtin instance renders as before.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,18 +36,14 @@ from tierkeeper.apply.events import post_event
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren, summarize
 from tierkeeper.models.names import label_value
-from tierkeeper.models.rollout import Color
 from tierkeeper.models.status import DatabaseMigration, EnvironmentStatus, MigrationPhase
-from tierkeeper.render.common import MANAGED_BY
 from tierkeeper.render.migration import READ_ONLY_SETTING, SERVING_BUILTIN
-from tierkeeper.render.postgres import CNPG_API_VERSION, PASSWORD_KEY, render_credentials_secret
+from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, observe
 
 DATABASE_MIGRATION = "DatabaseMigration"
 # On the builtin instance's objects after the switch: the Environment they served.
 MIGRATED_FROM = "tierkeeper.dev/migrated-from"
-# On the app's pod template: the credentials Secret's revision its pods started with.
-DATABASE_REVISION = "tierkeeper.dev/database-revision"
 
 Phase = MigrationPhase
 
@@ -255,52 +254,3 @@ async def announce(
     condition = migration.condition(env)
     message = condition.message if condition else ""
     await post_event(kube, involved, "Normal", migration.phase.value, message)
-
-
-async def write_migration(
-    kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren, migration: Migration
-) -> None:
-    """The writes of the step taken, beside the children's: the switch, or the Cluster of
-    a move given up deleted."""
-    if migration.switching:
-        await switch_database(kube, env, live)
-    elif migration.cancelled:
-        with contextlib.suppress(NotFound):
-            await kube.delete(CNPG_API_VERSION, "Cluster", env.namespace, env.names.postgres)
-
-
-async def switch_database(kube: ApiClient, env: ResolvedEnvironment, live: LiveChildren) -> None:
-    """DATABASE_URL to the Cluster (one write), a rolling restart of the app, and the
-    builtin instance kept aside. Each write is idempotent: a restarted operator repeats
-    the switch it may have left half done."""
-    names, namespace = env.names, env.namespace
-    secret = await kube.get("v1", "Secret", namespace, names.postgres_credentials)
-    password = base64.b64decode(secret["data"][PASSWORD_KEY]).decode()
-    switched = render_credentials_secret(env, password)
-    assert switched is not None  # postgres is enabled: the migration runs only then
-    written = await kube.merge_patch(
-        "v1",
-        "Secret",
-        namespace,
-        names.postgres_credentials,
-        {"stringData": switched["stringData"]},
-    )
-    revision = written["metadata"]["resourceVersion"]
-    restart = {"spec": {"template": {"metadata": {"annotations": {DATABASE_REVISION: revision}}}}}
-    deployments = [names.rolling_deployment, *(names.color_deployment(c.value) for c in Color)]
-    for deployment in deployments:
-        if ("Deployment", deployment) in live:
-            await kube.merge_patch("apps/v1", "Deployment", namespace, deployment, restart)
-    for api_version, kind, name in retired(env):
-        detach: dict[str, Any] = {
-            "metadata": {
-                "ownerReferences": None,
-                "labels": {MANAGED_BY: None, MIGRATED_FROM: label_value(env.name)},
-            }
-        }
-        if kind == "StatefulSet":
-            # Its claim stays when a person deletes it.
-            retention = {"whenDeleted": "Retain", "whenScaled": "Retain"}
-            detach["spec"] = {"persistentVolumeClaimRetentionPolicy": retention}
-        with contextlib.suppress(NotFound):
-            await kube.merge_patch(api_version, kind, namespace, name, detach)
