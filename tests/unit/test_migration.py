@@ -179,6 +179,13 @@ def test_after_the_switch_the_move_stays_made() -> None:
     assert (kept.phase, kept.cancelled) == (Phase.SWITCHED, False)
 
 
+def test_a_database_turned_off_after_the_switch_is_no_longer_cloned_from_builtin() -> None:
+    off = env_of({"tier": "staging", "postgres": {"enabled": False, "provider": "cloudnative-pg"}})
+    switched = DatabaseMigration(phase=Phase.SWITCHED)
+    forgotten = starting(off, {}, switched, OWNER, cnpg_installed=True)
+    assert forgotten.phase is None and not forgotten.cancelled
+
+
 def test_a_refused_converge_keeps_the_step_it_was_at() -> None:
     step = Migration(Phase.SWITCHED, Phase.WAITING_FOR_CLUSTER)
     assert step.switching

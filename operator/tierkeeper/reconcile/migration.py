@@ -147,6 +147,10 @@ def starting(
         ):
             # Asked back before the switch: the builtin instance still holds every write.
             return Migration(None, recorded.phase)
+        if not env.spec.postgres.enabled:
+            # A database turned off after the switch ends the move's record: turned on
+            # again, a new Cluster starts empty instead of cloning the kept builtin instance.
+            return Migration()
         return Migration(recorded.phase, recorded.phase)
     if not (cnpg_installed and env.cloudnative_pg and env.spec.postgres.enabled):
         return Migration()
