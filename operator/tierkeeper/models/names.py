@@ -89,6 +89,11 @@ class ChildNames:
         return self._name("-postgres-credentials")
 
     @property
+    def postgres_replication_access(self) -> str:
+        """The ConfigMap with the builtin database's pg_hba.conf while CloudNativePG copies it."""
+        return self._name("-postgres-replication")
+
+    @property
     def postgres_cnpg_rw_service(self) -> str:
         """The read-write Service CloudNativePG creates for the Cluster."""
         return self.postgres + "-rw"

@@ -91,6 +91,28 @@ class BackupStatus(Model):
     last_drill: DrillRecord | None = Field(None, description="The last restore drill.")
 
 
+class MigrationPhase(StrEnum):
+    """The steps of a database move from the builtin instance to CloudNativePG, in order."""
+
+    CLONING = "Cloning"  # the Cluster copies the builtin instance and follows it as a replica
+    PAUSING_WRITES = "PausingWrites"  # the builtin instance restarts read-only
+    WAITING_FOR_CLUSTER = "WaitingForCluster"  # the Cluster is promoted; Ready is awaited
+    SWITCHED = "Switched"  # DATABASE_URL names the Cluster; the builtin data is kept aside
+
+
+class DatabaseMigration(Model):
+    """A move of the database to another provider: where it is, and what it left behind."""
+
+    phase: MigrationPhase = Field(
+        description="Cloning, PausingWrites, WaitingForCluster, Switched."
+    )
+    retained: list[str] = Field(
+        default_factory=list,
+        description="The builtin instance's objects, kept (kind/name, in this namespace) "
+        "for a person to delete once the new database is trusted.",
+    )
+
+
 class EnvironmentStatus(Model):
     """Observed state of an Environment."""
 
@@ -112,6 +134,9 @@ class EnvironmentStatus(Model):
     over_budget: bool | None = Field(None, description="Estimated cost exceeds spec.budget.")
     backup: BackupStatus | None = Field(
         None, description="Backups in the object store and the last restore drill."
+    )
+    database_migration: DatabaseMigration | None = Field(
+        None, description="The database's move from the builtin instance to CloudNativePG."
     )
     kopf: dict[str, object] | None = Field(
         None, description="Operator framework bookkeeping.", json_schema_extra=KOPF_STATE

@@ -30,10 +30,12 @@ from tierkeeper.models.site import Site
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
 from tierkeeper.reconcile.app_writer import write_app
-from tierkeeper.reconcile.cloudnative_pg import live_with_cluster
+from tierkeeper.reconcile.cloudnative_pg import live_with_cluster, retire_cluster
 from tierkeeper.reconcile.credentials import credential_secrets, ensure_credentials
+from tierkeeper.reconcile.database_switch import write_migration
 from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING, missing_secrets
 from tierkeeper.reconcile.ledger import WriteLedger
+from tierkeeper.reconcile.migration import Migration, announce, migration_at
 from tierkeeper.reconcile.provider_change import provider_change
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.reconcile.recovery import (
@@ -57,6 +59,7 @@ from tierkeeper.reconcile.volumes import (
     write_volumes,
 )
 from tierkeeper.render import app_children, data_children, network_children, route_children
+from tierkeeper.render.migration import builtin_source
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.backup import backup_figures
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
@@ -87,6 +90,7 @@ async def _converge(
     ledger: WriteLedger,
     previous: EnvironmentStatus,
     volumes: VolumeDecision,
+    migration: Migration,
     *,
     cnpg_installed: bool,
     site: Site,
@@ -98,7 +102,7 @@ async def _converge(
     any of them."""
     key = record.key
     owner = Owner(record.name, record.uid)
-    data = data_children(env, volumes.sizes)
+    data = data_children(env, volumes.sizes, migration.phase)
     if not (cnpg_installed and env.cloudnative_pg):
         data = [c for c in data if c.api_version != CNPG_API_VERSION]
     routes = route_children(env, site, flight)
@@ -113,7 +117,7 @@ async def _converge(
         return observe("Ready", False, ROUTE_HOST_TAKEN, message)
     changing = _changing_live(record, previous, live)
     if changing and (
-        moved := await provider_change(kube, env, live, owner, cnpg_installed=cnpg_installed)
+        moved := await provider_change(kube, env, live, owner, migration, cnpg=cnpg_installed)
     ):
         return moved
     if changing and (rebooted := await bootstrap_change(kube, env, live)):
@@ -127,6 +131,7 @@ async def _converge(
             "Environment runs as before: " + "; ".join(refused),
         )
     await ensure_credentials(kube, env, owner, live)
+    await write_migration(kube, env, live, migration)
     if routed:
         await remove_unwatched(kube, env, routes)
 
@@ -135,6 +140,8 @@ async def _converge(
             written = await converge(kube, env, data, live, owner, check_names=False)
         ledger.record(key, data, written)
         await write_volumes(kube, env, volumes, owner)
+        if cnpg_installed:
+            await retire_cluster(kube, env, owner)
 
     await asyncio.gather(
         write_data(),
@@ -193,8 +200,11 @@ async def reconcile_environment(
         # Only a write renders the database; status needs nothing of the source.
         env, unrecoverable = await with_recovery_source(kube, env, site.environment_defaults)
         refusal = refusal or unrecoverable
+    step = converge_children and refusal is None
+    migration = await migration_at(kube, env, live, previous, record.uid, cnpg=cnpg, step=step)
+    live = migration.without_retired(env, live)
     # What the change does to the live volumes, decided before anything is written.
-    volumes = await decide_volumes(kube, env, live, record.uid)
+    volumes = await decide_volumes(kube, builtin_source(env, migration.phase), live, record.uid)
     refusal = refusal or volumes.refusal
     rejected: Forbidden | Invalid | None = None
     if converge_children and refusal is None:
@@ -209,6 +219,7 @@ async def reconcile_environment(
                     ledger,
                     previous,
                     volumes,
+                    migration,
                     cnpg_installed=cnpg_installed,
                     site=site,
                     flight=flight,
@@ -223,7 +234,11 @@ async def reconcile_environment(
             refusal = observe("Ready", False, CHILD_REJECTED, _rejected_message(error))
     if converge_children:
         ledger.block(record.key, refusal)
-        ledger.mark_resizing(record.key, volumes.waiting)
+        # A change of the Cluster or the builtin StatefulSet may move a migration on.
+        ledger.mark_resizing(record.key, volumes.waiting or migration.waiting)
+        if refusal is not None:
+            migration = migration.held()
+        await announce(kube, env, Owner(record.name, record.uid), migration)
     elif refusal is None:
         refusal = ledger.refusals.get(record.key)
         if refusal is None and ledger.applied_generation.get(record.key) == record.generation:
@@ -248,16 +263,15 @@ async def reconcile_environment(
     generation = ledger.observed.get(record.key, previous.observed_generation)
     status = environment_status(env, observed, previous, now=now, generation=generation)
     tls = await route_tls(kube, env, site)
-    tls_condition = [tls] if tls else []
+    extra = [c for c in (tls, migration.condition(env)) if c is not None]
     status = status.model_copy(
         update={
             "endpoints": route_endpoints(status.endpoints, env, site, flight),
             "conditions": [
                 *status.conditions,
-                *merge_conditions(
-                    previous.conditions, tls_condition, now=now, generation=generation
-                ),
+                *merge_conditions(previous.conditions, extra, now=now, generation=generation),
             ],
+            "database_migration": migration.status(env),
         }
     )
     _export(env, observed, status)

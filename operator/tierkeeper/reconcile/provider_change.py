@@ -1,8 +1,7 @@
 """A change of database provider is never made in place: it would give the app an empty
-database. Until a migration path exists, it is refused with the way to do it by hand.
-
-builtin -> cloudnative-pg would start an empty Cluster and point DATABASE_URL at it, and
-cloudnative-pg -> builtin an empty StatefulSet; either way the data stays behind.
+database. builtin -> cloudnative-pg is a migration (reconcile/migration.py) where
+CloudNativePG is installed; without it, and cloudnative-pg -> builtin always, the change
+is refused with the way to do it by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from tierkeeper.apply.errors import NotFound
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile import CHANGE_NOT_ALLOWED
+from tierkeeper.reconcile.migration import Migration
 from tierkeeper.render.postgres import CNPG_API_VERSION
 from tierkeeper.status.conditions import Observation, observe
 
@@ -28,19 +28,21 @@ async def provider_change(
     env: ResolvedEnvironment,
     live: LiveChildren,
     owner: Owner,
+    migration: Migration,
     *,
-    cnpg_installed: bool,
+    cnpg: bool,
 ) -> Observation | None:
-    """The refusal of a provider change of a live database, if the spec asks for one. Reads
-    the CloudNativePG Cluster (one request) only when the spec asks for builtin."""
-    if not env.spec.postgres.enabled:
+    """The refusal of a provider change of a live database that cannot be migrated, if the
+    spec asks for one. Reads the CloudNativePG Cluster (one request) only when the spec asks
+    for builtin. A move to CloudNativePG given up before its switch is no change."""
+    if not env.spec.postgres.enabled or migration.cancelled:
         return None
     name = env.names.postgres
     if env.cloudnative_pg:
-        if ("StatefulSet", name) not in live:
+        if cnpg or ("StatefulSet", name) not in live:
             return None
         return _refusal("builtin", "cloudnative-pg", f"StatefulSet {name}")
-    if not cnpg_installed:
+    if not cnpg:
         return None
     try:
         cluster = await kube.get(CNPG_API_VERSION, "Cluster", env.namespace, name)

@@ -267,20 +267,25 @@ async def write_volumes(
     for claim in decision.plan.adopted:
         adopt = {"metadata": {"labels": {RETAINED_FROM: None}}}
         await kube.merge_patch("v1", PVC, namespace, claim, adopt)
-    await _retire(kube, env, decision.plan.unwanted, owner)
+    await retire(kube, env, [("v1", kind, name) for kind, name in decision.plan.unwanted], owner)
 
 
-async def _retire(
-    kube: ApiClient, env: ResolvedEnvironment, unwanted: Iterable[ChildKey], owner: Owner
+async def retire(
+    kube: ApiClient,
+    env: ResolvedEnvironment,
+    unwanted: Iterable[tuple[str, str, str]],
+    owner: Owner,
 ) -> None:
+    """Keep or delete, as deletionPolicy says, data the spec no longer wants
+    (api version, kind, name)."""
     done = []
     retaining = env.spec.deletion_policy is DeletionPolicy.RETAIN
-    for kind, name in unwanted:
+    for api_version, kind, name in unwanted:
         if retaining:
-            await retain(kube, "v1", kind, env.namespace, name, env.name)
+            await retain(kube, api_version, kind, env.namespace, name, env.name)
         else:
             try:
-                await kube.delete("v1", kind, env.namespace, name)
+                await kube.delete(api_version, kind, env.namespace, name)
             except NotFound:
                 continue
         done.append(f"{kind}/{name}")

@@ -11,6 +11,7 @@ from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout, Color
 from tierkeeper.models.route import RouteKind
 from tierkeeper.models.site import Site
+from tierkeeper.models.status import MigrationPhase
 from tierkeeper.render.app import (
     render_active_service,
     render_color_deployment,
@@ -32,6 +33,7 @@ from tierkeeper.render.drill import (
     render_drill_script,
     render_drill_service_account,
 )
+from tierkeeper.render.migration import builtin_source, render_replication_access, replicating
 from tierkeeper.render.network import (
     NETWORK_API_VERSION,
     render_app_policy,
@@ -97,18 +99,31 @@ def app_children(env: ResolvedEnvironment, rollout: AppRollout) -> list[Child]:
     ]
 
 
-def data_children(env: ResolvedEnvironment, sizes: VolumeSizes = AS_WANTED) -> list[Child]:
+def data_children(
+    env: ResolvedEnvironment,
+    sizes: VolumeSizes = AS_WANTED,
+    migration: MigrationPhase | None = None,
+) -> list[Child]:
     """Every other child but the password Secrets: the data services and backups, their
-    volumes at `sizes` where given.
+    volumes at `sizes` where given; the builtin database kept as it was while `migration`
+    moves it to CloudNativePG.
 
     The Secrets are left out because their passwords are generated once, at creation, by
     the reconcile (see `reconcile.credentials`).
     """
     names = env.names
+    builtin = builtin_source(env, migration)
+    statefulset = replicating(render_postgres_statefulset(builtin, sizes), env, migration)
     return [
-        Child("v1", "Service", names.postgres, render_postgres_service(env)),
-        Child("apps/v1", "StatefulSet", names.postgres, render_postgres_statefulset(env, sizes)),
-        Child(CNPG_API_VERSION, "Cluster", names.postgres, render_cnpg_cluster(env)),
+        Child("v1", "Service", names.postgres, render_postgres_service(builtin)),
+        Child("apps/v1", "StatefulSet", names.postgres, statefulset),
+        Child(
+            "v1",
+            "ConfigMap",
+            names.postgres_replication_access,
+            render_replication_access(env, migration),
+        ),
+        Child(CNPG_API_VERSION, "Cluster", names.postgres, render_cnpg_cluster(env, migration)),
         Child(
             CNPG_API_VERSION,
             "ScheduledBackup",

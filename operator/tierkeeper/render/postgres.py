@@ -6,6 +6,7 @@ from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.endpoints import POSTGRES_PORT
+from tierkeeper.models.status import MigrationPhase
 from tierkeeper.models.units import CRON_MACROS, duration_seconds
 from tierkeeper.render.common import (
     Component,
@@ -19,6 +20,7 @@ from tierkeeper.render.common import (
     selector,
     value_env,
 )
+from tierkeeper.render.migration import cloned_from_builtin
 from tierkeeper.render.objectstore import (
     archiving,
     base_backup_sidecar,
@@ -148,8 +150,11 @@ def render_postgres_statefulset(
     }
 
 
-def render_cnpg_cluster(env: ResolvedEnvironment) -> Manifest | None:
-    """A CloudNativePG Cluster; CNPG itself runs the instances, failover and backups."""
+def render_cnpg_cluster(
+    env: ResolvedEnvironment, migration: MigrationPhase | None = None
+) -> Manifest | None:
+    """A CloudNativePG Cluster; CNPG itself runs the instances, failover and backups.
+    `migration`: the Cluster takes over the builtin instance's data (render/migration.py)."""
     postgres = env.spec.postgres
     if not (postgres.enabled and env.cloudnative_pg):
         return None
@@ -179,6 +184,7 @@ def render_cnpg_cluster(env: ResolvedEnvironment) -> Manifest | None:
             if postgres.backup.pitr.enabled:
                 seconds = duration_seconds(postgres.backup.pitr.archive_timeout)
                 spec["postgresql"] = {"parameters": {"archive_timeout": f"{seconds}s"}}
+    cloned_from_builtin(spec, env, migration)
     return {
         "apiVersion": CNPG_API_VERSION,
         "kind": "Cluster",
