@@ -43,6 +43,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         ChildWatches(ChildCache(lambda event: child_changed(state, event)), namespaces),
         Coalescer(lambda key, _: run_step(state, key), concurrency=STEPS_AT_ONCE),
     )
+    state.ledger.watched = state.child_watches.cache
     state.cnpg_installed = await cloudnative_pg_installed(kube)
     if (insights := memo.get("insights")) is not None:
         state.discovery = Discovery(settings, insights)

@@ -35,7 +35,7 @@ async def write_app(
         children = app_children(env, rollout)
         with ledger.expecting(key, children):
             written = await converge(
-                kube, env, children, live, owner, check_names=not names_checked
+                kube, env, children, live, owner, check_names=not names_checked, holders=ledger
             )
         ledger.record(key, children, written)
         ledger.applied_rollout[key] = rollout

@@ -96,7 +96,7 @@ async def _converge(
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
     wanted += [("v1", "Secret", name) for name, _ in credential_secrets(env)]
-    if taken := await names_taken(kube, env.namespace, wanted, live, owner):
+    if taken := await names_taken(kube, env.namespace, wanted, live, owner, ledger):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
     if hosts := await hosts_taken(kube, env, site, owner):
         message = "; ".join(hosts) + ": nothing was written; choose another spec.route.hosts"
@@ -114,20 +114,24 @@ async def _converge(
             "the API server would refuse this change, so nothing of it was written and the "
             "Environment runs as before: " + "; ".join(refused),
         )
-    await ensure_credentials(kube, env, owner, live)
-    if routed:
-        await remove_unwatched(kube, env, routes)
+    try:
+        await ensure_credentials(kube, env, owner, live)
+        if routed:
+            await remove_unwatched(kube, env, routes)
 
-    async def write_data() -> None:
-        with ledger.expecting(key, data):
-            written = await converge(kube, env, data, live, owner, check_names=False)
-        ledger.record(key, data, written)
-        await write_volumes(kube, env, volumes, owner)
+        async def write_data() -> None:
+            with ledger.expecting(key, data):
+                written = await converge(kube, env, data, live, owner, check_names=False)
+            ledger.record(key, data, written)
+            await write_volumes(kube, env, volumes, owner)
 
-    await asyncio.gather(
-        write_data(),
-        write_app(kube, ledger, env, owner, live, recorded, names_checked=True),
-    )
+        await asyncio.gather(
+            write_data(),
+            write_app(kube, ledger, env, owner, live, recorded, names_checked=True),
+        )
+    except NamesTaken as taken:
+        # An object outside tierkeeper's labels, met by a write: it is left as it was.
+        return observe("Ready", False, CHILD_NAME_TAKEN, str(taken))
     ledger.applied_generation[key] = record.generation
     return None
 
