@@ -110,3 +110,11 @@ def test_without_the_watches_a_name_is_looked_up() -> None:
     wanted = [("v1", "Service", "shop-redis")]
     assert asyncio.run(names_taken(api.client(), "team", wanted, {}, owner, WriteLedger())) == []
     assert [c.verb for c in api.calls] == ["get"]
+
+
+def test_a_written_child_the_watches_have_not_reported_is_unseen() -> None:
+    ledger = WriteLedger(watched=Watched())
+    ledger.record(KEY, [], {("Service", "shop"): "fields:abc", ("HTTPRoute", "shop"): "1"})
+    assert ledger.unseen(KEY, {})
+    assert not ledger.unseen(KEY, {("Service", "shop"): SERVICE}), "no watch reports routes"
+    assert not WriteLedger().unseen(KEY, {}), "nothing written"

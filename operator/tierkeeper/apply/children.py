@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,7 +19,7 @@ from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.errors import ApiError, Conflict, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.child import ChildSummary, LiveChildren, child_version
+from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren, summarize
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 
@@ -69,9 +70,9 @@ def yield_replicas(
     return result
 
 
-def version_of(body: Object) -> str:
-    """What a watch event must differ in for the child to have drifted from our write."""
-    return child_version(body.get("metadata", {}))
+def versions(written: Mapping[ChildKey, ChildSummary]) -> dict[ChildKey, str]:
+    """What a watch event of each child must differ in to have drifted from our write."""
+    return {key: summary.version for key, summary in written.items()}
 
 
 class NamesTaken(Exception):
@@ -267,7 +268,7 @@ async def converge(
     *,
     check_names: bool = True,
     holders: NameHolders | None = None,
-) -> dict[tuple[str, str], str]:
+) -> dict[ChildKey, ChildSummary]:
     """Apply every wanted child, then delete every unwanted one that exists, but a volume
     (deletionPolicy decides its fate: reconcile/volumes.py).
 
@@ -275,8 +276,9 @@ async def converge(
     found by names_taken (`NamesTaken`), unless the caller has just checked that
     (`check_names=False`); another controller's object outside tierkeeper's labels is
     never written either (apply_child), but what was written before it was met stays.
-    Returns the version of each child as written, so that watch events caused by our
-    own writes are not mistaken for drift.
+    Returns the summary of each child as written: its version, so that watch events caused
+    by our own writes are not mistaken for drift, and what status can say of it before the
+    watches report it.
     """
     if check_names and (
         taken := await names_taken(
@@ -284,12 +286,12 @@ async def converge(
         )
     ):
         raise NamesTaken(taken)
-    written: dict[tuple[str, str], str] = {}
+    written: dict[ChildKey, ChildSummary] = {}
 
     async def put(child: Child, manifest: Manifest) -> None:
         key = (child.kind, child.name)
         applied = yield_replicas(owned(manifest, owner), live.get(key))
-        written[key] = version_of(await apply_child(kube, applied, owner))
+        written[key] = summarize(child.kind, await apply_child(kube, applied, owner))
 
     async def remove(child: Child) -> None:
         key = (child.kind, child.name)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tierkeeper.apply.children import Holder, Owner
-from tierkeeper.models.child import ChildKey, ChildSummary
+from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.records import ObjectKey
 from tierkeeper.render import Child
@@ -55,6 +55,12 @@ class WriteLedger:
     refusals: dict[ObjectKey, Observation] = field(default_factory=dict)
     # Environments with a volume resize under way: a change of their claims may move it on.
     resizing: set[ObjectKey] = field(default_factory=set)
+    # Environments whose status has a change of its components not written yet
+    # (reconcile/report.py).
+    held: set[ObjectKey] = field(default_factory=set)
+    # A digest of the status our last status write replaced, per Environment: while the
+    # index still shows that one, it has not seen the write (reconcile/report.py).
+    replaced: dict[ObjectKey, str] = field(default_factory=dict)
     # The child watches, set at start-up: names are then checked without a request.
     watched: WatchedChildren | None = None
     _in_flight: dict[ObjectKey, Counter[ChildKey]] = field(default_factory=dict)
@@ -105,6 +111,13 @@ class WriteLedger:
         writers.discard(key[1])
         if not writers:
             self._writers.pop(name, None)
+
+    def unseen(self, key: ObjectKey, live: LiveChildren) -> bool:
+        """Whether a child this process wrote for `key`, of a kind the watches follow, is
+        not among `live` yet: the watches lag behind the write (or a deletion's converge is
+        on its way)."""
+        written = self.versions.get(key, {})
+        return any(self.follows(kind) and (kind, name) not in live for kind, name in written)
 
     def follows(self, kind: str) -> bool:
         return self.watched is not None and self.watched.follows(kind)
@@ -165,4 +178,6 @@ class WriteLedger:
         self.applied_rollout.pop(key, None)
         self.refusals.pop(key, None)
         self.resizing.discard(key)
+        self.held.discard(key)
+        self.replaced.pop(key, None)
         self._app_locks.pop(key, None)
