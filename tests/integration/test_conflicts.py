@@ -195,3 +195,47 @@ def test_environment_whose_children_collide_with_anothers_is_refused_until_they_
     # The other Environment goes (development: everything with it): the name is free.
     api.delete("Environment", namespace, first)
     eventually(lambda: ready(api, namespace, second), timeout=120, what=f"{second} Ready")
+
+
+def test_object_of_another_controller_outside_our_labels_is_never_written_over(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    """Our watches see only tierkeeper's children: a foreign object with a child's name is
+    found by the write itself (a second controller is refused by the API server) and the
+    Environment is refused, the object left exactly as it was."""
+    owner = api.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "their-owner"}}, namespace
+    )
+    reference = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "their-owner",
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+    }
+    name = ChildNames("shop").redis_config
+    api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "ownerReferences": [reference]},
+            "data": {"theirs": "yes"},
+        },
+        namespace,
+        manager="someone-else",
+    )
+    before = api.get("ConfigMap", namespace, name) or {}
+    api.apply(environment("shop"), namespace)
+    refused = eventually(
+        lambda: (
+            env
+            if refusal(env := api.get("Environment", namespace, "shop")) == "ChildNameTaken"
+            else None
+        ),
+        what="refusal",
+    )
+    message = (condition(refused, "Ready") or {})["message"]
+    assert name in message and "their-owner" in message
+    after = api.get("ConfigMap", namespace, name) or {}
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert warnings(api, namespace, "FieldsTakenBack") == []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from tests.unit.fake_api import FakeApi
+from tierkeeper.apply.children import Holder, Owner, names_taken
 from tierkeeper.models.child import ChildSummary
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.render import Child
@@ -66,3 +70,51 @@ def test_an_event_of_the_spec_being_written_asks_for_no_converge() -> None:
         assert not ledger.spec_changed(KEY, 1), "kopf's finalizer, our own status write"
         assert ledger.spec_changed(KEY, 2), "a new spec meanwhile"
     assert ledger.spec_changed(KEY, 1), "the converge did not finish"
+
+
+class Watched:
+    """What the child watches see, by name: one Service of another Environment."""
+
+    def follows(self, kind: str) -> bool:
+        return kind == "Service"
+
+    def holder(self, namespace: str, kind: str, name: str) -> Holder | None:
+        if (namespace, kind, name) == ("team", "Service", "shop-redis"):
+            return Holder("uid-shop-redis-env", ("shop-redis",))
+        return None
+
+
+def test_a_name_another_environment_holds_is_taken_without_a_request() -> None:
+    ledger = WriteLedger(watched=Watched())
+    api = FakeApi()
+    owner = Owner("shop", "uid-shop")
+    wanted = [("v1", "Service", "shop-redis"), ("v1", "Service", "shop")]
+    taken = asyncio.run(names_taken(api.client(), "team", wanted, {}, owner, ledger))
+    assert taken == ["Service shop-redis already belongs to Environment shop-redis"]
+    assert api.calls == [], "the watches know, the API server is not asked"
+
+
+def test_a_name_being_written_by_another_environment_is_taken() -> None:
+    ledger = WriteLedger(watched=Watched())
+    owner = Owner("shop", "uid-shop")
+    other = [Child("v1", "Service", "shop-web", {"kind": "Service"})]
+    with ledger.expecting(("team", "checkout"), other):
+        assert ledger.held_by("team", "Service", "shop-web", owner) == "Environment checkout"
+        assert ledger.held_by("team", "Service", "shop-web", Owner("checkout", "u")) is None
+    assert ledger.held_by("team", "Service", "shop-web", owner) is None
+
+
+def test_without_the_watches_a_name_is_looked_up() -> None:
+    api = FakeApi()
+    owner = Owner("shop", "uid-shop")
+    wanted = [("v1", "Service", "shop-redis")]
+    assert asyncio.run(names_taken(api.client(), "team", wanted, {}, owner, WriteLedger())) == []
+    assert [c.verb for c in api.calls] == ["get"]
+
+
+def test_a_written_child_the_watches_have_not_reported_is_unseen() -> None:
+    ledger = WriteLedger(watched=Watched())
+    ledger.record(KEY, [], {("Service", "shop"): "fields:abc", ("HTTPRoute", "shop"): "1"})
+    assert ledger.unseen(KEY, {})
+    assert not ledger.unseen(KEY, {("Service", "shop"): SERVICE}), "no watch reports routes"
+    assert not WriteLedger().unseen(KEY, {}), "nothing written"

@@ -194,9 +194,17 @@ def event_type(previous: EnvironmentStatus, status: EnvironmentStatus) -> str | 
 def test_ready_event_is_normal_on_the_way_up_and_a_warning_for_a_refusal() -> None:
     nothing = EnvironmentStatus()
     creating = with_ready("False", "Creating")
-    assert ready_event(nothing, creating) == ("Normal", "Creating", "m")
-    assert event_type(creating, with_ready("False", "Progressing")) == "Normal"
-    assert event_type(creating, with_ready("True", "Ready")) == "Normal"
+    ready = with_ready("True", "Ready")
+    assert event_type(creating, ready) == "Normal"
+    assert ready_event(ready, with_ready("False", "Progressing")) == ("Normal", "Progressing", "m")
     assert event_type(creating, with_ready("False", "ChildRejected")) == "Warning"
     assert event_type(nothing, with_ready("False", "HAProviderMissing")) == "Warning"
+    assert event_type(with_ready("False", "ChildRejected"), creating) == "Normal"
     assert event_type(creating, creating) is None
+
+
+def test_no_event_on_the_way_to_a_first_ready() -> None:
+    """Creating and Progressing of a new Environment are told by its status alone."""
+    creating = with_ready("False", "Creating")
+    assert ready_event(EnvironmentStatus(), creating) is None
+    assert ready_event(creating, with_ready("False", "Progressing")) is None

@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tierkeeper import API_VERSION
 from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.errors import ApiError, Conflict, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.child import ChildSummary, LiveChildren, child_version
+from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren, summarize
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 
@@ -69,18 +70,20 @@ def yield_replicas(
     return result
 
 
-def version_of(body: Object) -> str:
-    """What a watch event must differ in for the child to have drifted from our write."""
-    return child_version(body.get("metadata", {}))
+def versions(written: Mapping[ChildKey, ChildSummary]) -> dict[ChildKey, str]:
+    """What a watch event of each child must differ in to have drifted from our write."""
+    return {key: summary.version for key, summary in written.items()}
 
 
 class NamesTaken(Exception):
-    """Children the Environment would write already exist and belong to another owner."""
+    """Children the Environment would write already exist and belong to another owner.
+    `met_by_write`: found by a write, not before any (the other children may be written)."""
 
-    def __init__(self, taken: list[str]) -> None:
+    def __init__(self, taken: list[str], *, met_by_write: bool = False) -> None:
         self.taken = taken
+        written = "it was left as it was" if met_by_write else "nothing was written"
         super().__init__(
-            "; ".join(taken) + ": nothing was written; rename this Environment "
+            "; ".join(taken) + f": {written}; rename this Environment "
             "(its children's names are derived from its own)"
         )
 
@@ -90,34 +93,92 @@ def _controller(body: Object) -> dict[str, Any] | None:
     return next((ref for ref in refs if ref.get("controller")), None)
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A managed child as the watches see it by name: the uid of its controller (None: it
+    has none) and the Environments its owner references name."""
+
+    controller_uid: str | None
+    owners: tuple[str, ...]
+
+
+class NameHolders(Protocol):
+    """Whose a child's name is, as far as the operator knows without asking the API server:
+    another Environment's write in progress, or a managed child its watches see."""
+
+    def follows(self, kind: str) -> bool:
+        """Whether every managed child of `kind` is seen (by the watches)."""
+        ...
+
+    def held_by(self, namespace: str, kind: str, name: str, owner: Owner) -> str | None:
+        """Who other than `owner` holds the name ("Environment shop"), if anyone known."""
+        ...
+
+
+async def foreign_holder(
+    kube: ApiClient, api_version: str, kind: str, namespace: str, name: str, owner: Owner
+) -> str | None:
+    """The controller of the live object of that name, if it is not `owner` (one GET)."""
+    try:
+        body = await kube.get(api_version, kind, namespace, name)
+    except NotFound:
+        return None
+    return held_elsewhere(body, owner)
+
+
+def held_elsewhere(body: Object, owner: Owner) -> str | None:
+    """ "<kind> <name> already belongs to <its controller>", unless `owner` controls the
+    object or nothing does."""
+    controller = _controller(body)
+    if controller is None or controller.get("uid") == owner.uid:
+        return None  # ours, or free to adopt (e.g. retained from an earlier Environment)
+    holder = f"{controller.get('kind')} {controller.get('name')}"
+    return f"{body.get('kind')} {body['metadata'].get('name')} already belongs to {holder}"
+
+
 async def names_taken(
     kube: ApiClient,
     namespace: str,
     wanted: list[tuple[str, str, str]],
     live: LiveChildren,
     owner: Owner,
+    holders: NameHolders | None = None,
 ) -> list[str]:
     """Which of the wanted children (api version, kind, name) exist under another controller.
 
-    Children indexed under this Environment's instance label and controlled by it (or by
-    nothing) are not looked up again, so a settled Environment costs no request here.
+    With `holders`, a child of a kind the watches follow costs no request: another
+    Environment's child is known to them (or to the write in progress), and an object
+    outside tierkeeper's labels, which they cannot see, is never written over all the same
+    (apply_child looks it up when our write is refused or conflicts). Otherwise a child
+    indexed under this Environment's instance label and controlled by it (or by nothing)
+    is not looked up again, and any other is.
     """
 
     async def taken(api_version: str, kind: str, name: str) -> str | None:
+        if holders is not None:
+            if (held := holders.held_by(namespace, kind, name, owner)) is not None:
+                return f"{kind} {name} already belongs to {held}"
+            if holders.follows(kind):
+                return None
         indexed = live.get((kind, name))
         if indexed is not None and indexed.controller_uid in (None, owner.uid):
             return None
-        try:
-            body = await kube.get(api_version, kind, namespace, name)
-        except NotFound:
-            return None
-        controller = _controller(body)
-        if controller is None or controller.get("uid") == owner.uid:
-            return None  # ours, or free to adopt (e.g. retained from an earlier Environment)
-        return f"{kind} {name} already belongs to {controller.get('kind')} {controller.get('name')}"
+        return await foreign_holder(kube, api_version, kind, namespace, name, owner)
 
     found = await asyncio.gather(*(taken(*child) for child in wanted))
     return [description for description in found if description is not None]
+
+
+async def _refuse_foreign(kube: ApiClient, manifest: Manifest, owner: Owner | None) -> None:
+    """Raise NamesTaken if the object `manifest` names is another controller's: a write
+    refused or in conflict may be one over an object the watches do not see."""
+    if owner is None:
+        return
+    meta = manifest["metadata"]
+    api_version, kind = manifest["apiVersion"], manifest["kind"]
+    held = await foreign_holder(kube, api_version, kind, meta["namespace"], meta["name"], owner)
+    if held is not None:
+        raise NamesTaken([held], met_by_write=True)
 
 
 def wanted_names(children: list[Child]) -> list[tuple[str, str, str]]:
@@ -130,6 +191,9 @@ async def apply_child(kube: ApiClient, manifest: Manifest, owner: Owner | None =
 
     Fields another manager changed are taken back, but never silently: the first apply is
     not forced, and a conflict is logged and reported as a Warning Event before the forced one.
+    Neither is done to another controller's object (`NamesTaken`): our owner reference, a
+    second controller, makes the API server refuse the apply, and a conflict or a refusal
+    is looked up before anything more is written.
     """
     try:
         try:
@@ -139,9 +203,11 @@ async def apply_child(kube: ApiClient, manifest: Manifest, owner: Owner | None =
                 # An HPA or `kubectl scale` owns the replica count, and our index has not
                 # seen it yet: give way, as yield_replicas does once it has.
                 return await kube.apply(yield_replicas(manifest, None, owned_elsewhere=True))
+            await _refuse_foreign(kube, manifest, owner)
             await _report_conflict(kube, manifest, owner, conflict)
             return await kube.apply(manifest)
     except Invalid:
+        await _refuse_foreign(kube, manifest, owner)
         if manifest["kind"] != "StatefulSet":
             raise
         meta = manifest["metadata"]
@@ -201,25 +267,31 @@ async def converge(
     owner: Owner,
     *,
     check_names: bool = True,
-) -> dict[tuple[str, str], str]:
+    holders: NameHolders | None = None,
+) -> dict[ChildKey, ChildSummary]:
     """Apply every wanted child, then delete every unwanted one that exists, but a volume
     (deletionPolicy decides its fate: reconcile/volumes.py).
 
-    Nothing is written if a wanted name belongs to another owner (`NamesTaken`), unless the
-    caller has just checked that (`check_names=False`).
-    Returns the version of each child as written, so that watch events caused by our
-    own writes are not mistaken for drift.
+    Nothing is written if a wanted name belongs to another owner known to `holders` or
+    found by names_taken (`NamesTaken`), unless the caller has just checked that
+    (`check_names=False`); another controller's object outside tierkeeper's labels is
+    never written either (apply_child), but what was written before it was met stays.
+    Returns the summary of each child as written: its version, so that watch events caused
+    by our own writes are not mistaken for drift, and what status can say of it before the
+    watches report it.
     """
     if check_names and (
-        taken := await names_taken(kube, env.namespace, wanted_names(children), live, owner)
+        taken := await names_taken(
+            kube, env.namespace, wanted_names(children), live, owner, holders
+        )
     ):
         raise NamesTaken(taken)
-    written: dict[tuple[str, str], str] = {}
+    written: dict[ChildKey, ChildSummary] = {}
 
     async def put(child: Child, manifest: Manifest) -> None:
         key = (child.kind, child.name)
         applied = yield_replicas(owned(manifest, owner), live.get(key))
-        written[key] = version_of(await apply_child(kube, applied, owner))
+        written[key] = summarize(child.kind, await apply_child(kube, applied, owner))
 
     async def remove(child: Child) -> None:
         key = (child.kind, child.name)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierkeeper.apply.children import Holder
 from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.watch import Change, changes
 from tierkeeper.models.child import ChildKey, ChildSummary, summarize
@@ -43,6 +44,7 @@ WATCHED = (
 )
 # HTTPRoutes and cert-manager Certificates are not watched: their CRDs may be missing, and
 # a watch of a kind the API server does not serve fails. reconcile/routes.py looks them up.
+WATCHED_KINDS = frozenset(kind for _, kind in WATCHED)
 SELECTOR = f"{MANAGED_BY}=tierkeeper"
 
 
@@ -88,6 +90,18 @@ class ChildCache:
 
     def live(self, namespace: str, instance: str) -> dict[ChildKey, ChildSummary]:
         return dict(self._by_instance.get((namespace, instance), {}))
+
+    def follows(self, kind: str) -> bool:
+        return kind in WATCHED_KINDS
+
+    def holder(self, namespace: str, kind: str, name: str) -> Holder | None:
+        """Who controls the managed child of that name, whatever its instance label."""
+        filed = self._filed.get((kind, namespace, name))
+        if filed is None:
+            return None
+        instance, owners = filed
+        summary = self._by_instance.get((namespace, instance), {}).get((kind, name))
+        return Holder(summary.controller_uid if summary else None, owners)
 
     def take(self, stream: Stream, change: Change) -> None:
         # Changes of the first listing only fill the cache: kopf's listing of the

@@ -185,6 +185,7 @@ async def environment_changed(
         state.ledger.forget(key)
         state.recheck(key, None)
         state.store_polls.forget(key)
+        state.forget_settle(key)
         metrics.forget_environment(*key)
         return
     state.environments.request(key, converge=state.ledger.spec_changed(key, meta.get("generation")))
@@ -199,6 +200,10 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
     if record is None or record.deleting or state.paused:
         return
     release = state.bound_release(key)
+    # A status-only look holds back a change of the components alone, unless it is the
+    # look that writes what was held.
+    hold = not converge and key not in state.settled
+    state.settled.discard(key)
     with metrics.reconciling("Environment"):
         refused_for = await reconcile_environment(
             state.kube,
@@ -213,8 +218,11 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
             site=state.config.site,
             release_status=release.status if release else None,
             store=state.store_polls.reading(key),
+            hold=hold,
         )
     keep_polling(state, record)
+    if key in state.ledger.held:
+        state.settle(key)
     # The Secrets that spec.external names are the team's, and quotas and admission
     # policies are the cluster's: watching them would mean watching every one of the
     # cluster. An Environment refused for one looks again now and then, and converges once

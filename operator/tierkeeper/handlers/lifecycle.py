@@ -18,6 +18,17 @@ from tierkeeper.handlers.state import OperatorState
 from tierkeeper.reconcile.cloudnative_pg import cloudnative_pg_installed
 
 
+class UnwrittenDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """kopf's diff base serves its change handlers, and the operator has none: its only
+    one is for deletion, which kopf tells from the deletion timestamp, and reconciles
+    compare generations (reconcile/ledger.py). Writing it cost a patch of every new
+    Environment. Read as before, so an Environment that has one from an earlier operator
+    is not mistaken for a new one."""
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # A dead watch stream must be noticed within a minute, not hang forever.
@@ -26,7 +37,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.connect_timeout = 10
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = UnwrittenDiffBase(
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = 20
@@ -43,6 +54,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         ChildWatches(ChildCache(lambda event: child_changed(state, event)), namespaces),
         Coalescer(lambda key, _: run_step(state, key), concurrency=STEPS_AT_ONCE),
     )
+    state.ledger.watched = state.child_watches.cache
     state.cnpg_installed = await cloudnative_pg_installed(kube)
     if (insights := memo.get("insights")) is not None:
         state.discovery = Discovery(settings, insights)
@@ -54,7 +66,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo["state"]
-    for timer in [*state.timers.values(), *state.rechecks.values()]:
+    for timer in [*state.timers.values(), *state.rechecks.values(), *state.settles.values()]:
         timer.cancel()
     await state.child_watches.stop()
     await state.release_steps.stop()

@@ -27,6 +27,10 @@ from tierkeeper.models.names import ChildNames
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
 
+# How long a change of an Environment's components alone may wait for the change of Ready
+# that usually follows it (reconcile/report.py), counted from the first one held.
+SETTLE_SECONDS = 5.0
+
 
 @dataclass
 class OperatorState:
@@ -49,6 +53,10 @@ class OperatorState:
     rechecks: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     # The looks at the Environments' object stores, each on a timer of its own.
     store_polls: StorePolls = field(default_factory=StorePolls)
+    # Environments with a status change held back: the timer of the look that writes it,
+    # and those whose look is due (it holds nothing back).
+    settles: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
+    settled: set[ObjectKey] = field(default_factory=set)
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None
@@ -115,6 +123,24 @@ class OperatorState:
         """A converging reconcile of the Environment after `after` seconds (None: no more)."""
         again = functools.partial(self.environments.request, env_key, converge=True)
         _arm(self.rechecks, env_key, after, again)
+
+    def settle(self, env_key: ObjectKey) -> None:
+        """A status-only reconcile that writes what is held back, SETTLE_SECONDS after the
+        first change held (a later one does not push it back)."""
+        if env_key in self.settles:
+            return
+
+        def due() -> None:
+            self.settles.pop(env_key, None)
+            if env_key in self.ledger.held:
+                self.settled.add(env_key)
+                self.environments.request(env_key, converge=False)
+
+        _arm(self.settles, env_key, SETTLE_SECONDS, due)
+
+    def forget_settle(self, env_key: ObjectKey) -> None:
+        _arm(self.settles, env_key, None)
+        self.settled.discard(env_key)
 
     def wake_releases_of(self, env_key: ObjectKey) -> None:
         """A step of each Release of an Environment: something they wait for changed."""

@@ -7,7 +7,7 @@ decided, under the ledger's lock, and records what it wrote.
 
 from __future__ import annotations
 
-from tierkeeper.apply.children import Owner, converge
+from tierkeeper.apply.children import Owner, converge, versions
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import LiveChildren
@@ -25,17 +25,18 @@ async def write_app(
     recorded: AppRollout,
     *,
     names_checked: bool = False,
-) -> None:
+) -> LiveChildren:
     """Write the app's children for the rollout a Release step decided last, else for
     `recorded` (the one in the Release's status). `names_checked`: the caller has just
-    made sure that no wanted name belongs to another owner."""
+    made sure that no wanted name belongs to another owner. Returns what was written."""
     key = (env.namespace, env.name)
     async with ledger.app_lock(key):
         rollout = ledger.decided.get(key, recorded)
         children = app_children(env, rollout)
         with ledger.expecting(key, children):
             written = await converge(
-                kube, env, children, live, owner, check_names=not names_checked
+                kube, env, children, live, owner, check_names=not names_checked, holders=ledger
             )
-        ledger.record(key, children, written)
+        ledger.record(key, children, versions(written))
         ledger.applied_rollout[key] = rollout
+    return written

@@ -11,9 +11,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from tierkeeper.apply.children import Owner, owned
+from tierkeeper.apply.children import NamesTaken, Owner, held_elsewhere, owned
 from tierkeeper.apply.client import ApiClient
-from tierkeeper.apply.errors import NotFound
+from tierkeeper.apply.errors import Conflict
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.child import RETAINED_FROM, LiveChildren
 from tierkeeper.render.common import Manifest
@@ -52,13 +52,17 @@ async def ensure_credentials(
 async def _ensure_secret(
     kube: ApiClient, env: ResolvedEnvironment, owner: Owner, name: str, render: SecretRenderer
 ) -> None:
-    try:
-        existing = await kube.get("v1", "Secret", env.namespace, name)
-    except NotFound:
-        secret = render(env, secrets.token_urlsafe(24))
-        if secret is not None:
-            await kube.create(owned(secret, owner))
+    secret = render(env, secrets.token_urlsafe(24))
+    if secret is None:
         return
+    try:
+        await kube.create(owned(secret, owner))
+        return
+    except Conflict:
+        pass  # it exists: retained, ours already, or another's
+    existing = await kube.get("v1", "Secret", env.namespace, name)
+    if held := held_elsewhere(existing, owner):
+        raise NamesTaken([held], met_by_write=True)
     labels = existing["metadata"].get("labels") or {}
     if RETAINED_FROM in labels:
         await kube.merge_patch(

@@ -16,14 +16,14 @@ from tierkeeper.apply.children import (
     converge,
     names_taken,
     refused_writes,
+    versions,
     wanted_names,
 )
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import Forbidden, Invalid
-from tierkeeper.apply.events import post_event
 from tierkeeper.backup.store_listing import StoreReading
 from tierkeeper.models import EnvironmentStatus, InvalidSpec, resolve_document
-from tierkeeper.models.child import LiveChildren
+from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.models.site import Site
@@ -43,6 +43,7 @@ from tierkeeper.reconcile.recovery import (
     bootstrap_change,
     with_recovery_source,
 )
+from tierkeeper.reconcile.report import report
 from tierkeeper.reconcile.routes import (
     ROUTE_HOST_TAKEN,
     hosts_taken,
@@ -65,11 +66,8 @@ from tierkeeper.status.backup import backup_figures
 from tierkeeper.status.conditions import Observation, find, merge_conditions, observe
 from tierkeeper.status.environment import (
     StatusInputs,
-    backup_events,
     environment_status,
-    ready_event,
     refused_status,
-    volumes_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,10 +94,11 @@ async def _converge(
     site: Site,
     flight: bool,
     routed: bool,
+    written: dict[ChildKey, ChildSummary],
 ) -> Observation | None:
     """Write every child, or nothing at all if one of their names (or route hosts) is
     another owner's or, for a change of a live Environment, if the API server would refuse
-    any of them."""
+    any of them. What the writes returned goes into `written`."""
     key = record.key
     owner = Owner(record.name, record.uid)
     data = data_children(env, volumes.sizes, migration.phase)
@@ -110,7 +109,7 @@ async def _converge(
     app = app_children(env, ledger.decided.get(key, recorded))
     wanted = wanted_names([*app, *data])
     wanted += [("v1", "Secret", name) for name, _ in credential_secrets(env)]
-    if taken := await names_taken(kube, env.namespace, wanted, live, owner):
+    if taken := await names_taken(kube, env.namespace, wanted, live, owner, ledger):
         return observe("Ready", False, CHILD_NAME_TAKEN, str(NamesTaken(taken)))
     if hosts := await hosts_taken(kube, env, site, owner):
         message = "; ".join(hosts) + ": nothing was written; choose another spec.route.hosts"
@@ -130,23 +129,27 @@ async def _converge(
             "the API server would refuse this change, so nothing of it was written and the "
             "Environment runs as before: " + "; ".join(refused),
         )
-    await ensure_credentials(kube, env, owner, live)
-    await write_migration(kube, env, live, migration)
-    if routed:
-        await remove_unwatched(kube, env, routes)
+    try:
+        await ensure_credentials(kube, env, owner, live)
+        await write_migration(kube, env, live, migration)
+        if routed:
+            await remove_unwatched(kube, env, routes)
 
-    async def write_data() -> None:
-        with ledger.expecting(key, data):
-            written = await converge(kube, env, data, live, owner, check_names=False)
-        ledger.record(key, data, written)
-        await write_volumes(kube, env, volumes, owner)
-        if cnpg_installed:
-            await retire_cluster(kube, env, owner)
+        async def write_data() -> LiveChildren:
+            with ledger.expecting(key, data):
+                wrote = await converge(kube, env, data, live, owner, check_names=False)
+            ledger.record(key, data, versions(wrote))
+            await write_volumes(kube, env, volumes, owner)
+            if cnpg_installed:
+                await retire_cluster(kube, env, owner)
+            return wrote
 
-    await asyncio.gather(
-        write_data(),
-        write_app(kube, ledger, env, owner, live, recorded, names_checked=True),
-    )
+        app_written = write_app(kube, ledger, env, owner, live, recorded, names_checked=True)
+        for wrote in await asyncio.gather(write_data(), app_written):
+            written.update(wrote)
+    except NamesTaken as taken:
+        # An object outside tierkeeper's labels, met by a write: it is left as it was.
+        return observe("Ready", False, CHILD_NAME_TAKEN, str(taken))
     ledger.applied_generation[key] = record.generation
     return None
 
@@ -176,10 +179,15 @@ async def reconcile_environment(
     site: Site = Site(),  # noqa: B008  (frozen: one shared default is safe)
     release_status: Mapping[str, Any] | None = None,
     store: StoreReading | None = None,
+    hold: bool = False,
 ) -> str | None:
     """Converge the children (when `converge_children`) and report status; refusals become
-    conditions and Events. `recorded` is the rollout in the bound Release's status.
-    Returns the reason of the refusal, if refused."""
+    conditions and Events. `recorded` is the rollout in the bound Release's status; `hold`:
+    see report. Returns the reason of the refusal, if refused."""
+    if not converge_children and ledger.unseen(record.key, live):
+        # It would say "does not exist yet" of a child just written, whose event comes next.
+        refused = ledger.refusals.get(record.key)
+        return refused.reason if refused else None
     previous = parse_status(EnvironmentStatus, record.status)
     try:
         env = resolve_document(
@@ -191,7 +199,7 @@ async def reconcile_environment(
     except InvalidSpec as error:
         invalid = observe("Ready", False, error.reason, error.message)
         status = refused_status(previous, invalid, now=now, generation=record.generation)
-        await _report(kube, record, previous, status)
+        await report(kube, record, previous, status, ledger)
         return error.reason
     cnpg = cnpg_installed and env.cloudnative_pg
     flight = in_flight(env, release_status or {}, ledger.decided.get(record.key, recorded))
@@ -207,6 +215,9 @@ async def reconcile_environment(
     volumes = await decide_volumes(kube, builtin_source(env, migration.phase), live, record.uid)
     refusal = refusal or volumes.refusal
     rejected: Forbidden | Invalid | None = None
+    # The children as this converge's writes returned them: newer than what the watches
+    # have reported, so the status written next does not say "does not exist yet" of them.
+    written: dict[ChildKey, ChildSummary] = {}
     if converge_children and refusal is None:
         try:
             with ledger.converging_to(record.key, record.generation):
@@ -224,6 +235,7 @@ async def reconcile_environment(
                     site=site,
                     flight=flight,
                     routed=routed(env, site, previous.endpoints),
+                    written=written,
                 )
         except (Forbidden, Invalid) as error:
             if isinstance(error, Forbidden) and error.namespace_terminating:
@@ -246,8 +258,9 @@ async def reconcile_environment(
             # preview route.
             owner = Owner(record.name, record.uid)
             await sync_preview_route(kube, env, site, live, owner, flight)
+    children = {**live, **written}
     observed = StatusInputs(
-        children=await live_with_cluster(kube, env, live) if cnpg else live,
+        children=await live_with_cluster(kube, env, children) if cnpg else children,
         release=release,
         rollout=ledger.decided.get(record.key, recorded),
         cnpg_installed=cnpg,
@@ -275,7 +288,9 @@ async def reconcile_environment(
         }
     )
     _export(env, observed, status)
-    await _report(kube, record, previous, status)
+    await report(
+        kube, record, previous, status, ledger, status_only=not converge_children, hold=hold
+    )
     if isinstance(rejected, Forbidden):
         # A quota or a role can change without an event of ours: retried with backoff.
         # A rejected object (Invalid) waits for a change of the spec or of a child.
@@ -309,16 +324,3 @@ def _export(env: ResolvedEnvironment, observed: StatusInputs, status: Environmen
         last_backup=datetime.fromisoformat(last) if last else None,
     )
     metrics.backups(env.namespace, env.name, backup_figures(env, status))
-
-
-async def _report(
-    kube: ApiClient, record: EnvRecord, previous: EnvironmentStatus, status: EnvironmentStatus
-) -> None:
-    """Write status only when it changed; an Event for every change of Ready."""
-    if status == previous:
-        return
-    await kube.write_status("Environment", record.namespace, record.name, status, previous)
-    events = [ready_event(previous, status), volumes_event(previous, status)]
-    for event in [*events, *backup_events(previous, status)]:
-        if event is not None:
-            await post_event(kube, record.involved, *event)

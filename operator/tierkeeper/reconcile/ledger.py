@@ -15,17 +15,28 @@ import contextlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from tierkeeper.models.child import ChildKey, ChildSummary
+from tierkeeper.apply.children import Holder, Owner
+from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren
 from tierkeeper.models.rollout import AppRollout
 from tierkeeper.reconcile.records import ObjectKey
 from tierkeeper.render import Child
 from tierkeeper.status.conditions import Observation
 
 
+class WatchedChildren(Protocol):
+    """What the child watches see of the managed children, by name."""
+
+    def follows(self, kind: str) -> bool: ...
+
+    def holder(self, namespace: str, kind: str, name: str) -> Holder | None: ...
+
+
 @dataclass
 class WriteLedger:
-    """What this process wrote for each Environment, keyed by (namespace, name)."""
+    """What this process wrote for each Environment, keyed by (namespace, name); with the
+    child watches (`watched`), it knows whose a child's name is (apply.children.NameHolders)."""
 
     applied_generation: dict[ObjectKey, int] = field(default_factory=dict)
     # The generation a converge in progress writes.
@@ -44,7 +55,18 @@ class WriteLedger:
     refusals: dict[ObjectKey, Observation] = field(default_factory=dict)
     # Environments with a volume resize under way: a change of their claims may move it on.
     resizing: set[ObjectKey] = field(default_factory=set)
+    # Environments whose status has a change of its components not written yet
+    # (reconcile/report.py).
+    held: set[ObjectKey] = field(default_factory=set)
+    # A digest of the status our last status write replaced, per Environment: while the
+    # index still shows that one, it has not seen the write (reconcile/report.py).
+    replaced: dict[ObjectKey, str] = field(default_factory=dict)
+    # The child watches, set at start-up: names are then checked without a request.
+    watched: WatchedChildren | None = None
     _in_flight: dict[ObjectKey, Counter[ChildKey]] = field(default_factory=dict)
+    # The Environments writing each child, by (namespace, kind, name): a write the watches
+    # have not reported yet holds its name all the same.
+    _writers: dict[tuple[str, str, str], set[str]] = field(default_factory=dict)
     _app_locks: dict[ObjectKey, asyncio.Lock] = field(default_factory=dict)
 
     def spec_changed(self, key: ObjectKey, generation: int | None) -> bool:
@@ -71,12 +93,46 @@ class WriteLedger:
         wanted = Counter((c.kind, c.name) for c in children if c.manifest is not None)
         counts = self._in_flight.setdefault(key, Counter())
         counts.update(wanted)
+        for kind, name in wanted:
+            self._writers.setdefault((key[0], kind, name), set()).add(key[1])
         try:
             yield
         finally:
             counts.subtract(wanted)
+            for child in wanted:
+                if counts[child] <= 0:
+                    self._stop_writing(key, child)
             if not +counts:
                 self._in_flight.pop(key, None)
+
+    def _stop_writing(self, key: ObjectKey, child: ChildKey) -> None:
+        name = (key[0], *child)
+        writers = self._writers.get(name, set())
+        writers.discard(key[1])
+        if not writers:
+            self._writers.pop(name, None)
+
+    def unseen(self, key: ObjectKey, live: LiveChildren) -> bool:
+        """Whether a child this process wrote for `key`, of a kind the watches follow, is
+        not among `live` yet: the watches lag behind the write (or a deletion's converge is
+        on its way)."""
+        written = self.versions.get(key, {})
+        return any(self.follows(kind) and (kind, name) not in live for kind, name in written)
+
+    def follows(self, kind: str) -> bool:
+        return self.watched is not None and self.watched.follows(kind)
+
+    def held_by(self, namespace: str, kind: str, name: str, owner: Owner) -> str | None:
+        """Another Environment writing the child now, or the controller the watches see."""
+        writers = self._writers.get((namespace, kind, name), set()) - {owner.name}
+        if writers:
+            return f"Environment {min(writers)}"
+        seen = self.watched.holder(namespace, kind, name) if self.watched else None
+        if seen is None or seen.controller_uid in (None, owner.uid):
+            return None  # unknown, free to adopt, or ours
+        if not seen.owners:
+            return f"the controller {seen.controller_uid}"
+        return "Environment " + ", ".join(seen.owners)
 
     def record(self, key: ObjectKey, children: list[Child], written: dict[ChildKey, str]) -> None:
         """The versions a write returned; children it deleted are ours no more."""
@@ -122,4 +178,6 @@ class WriteLedger:
         self.applied_rollout.pop(key, None)
         self.refusals.pop(key, None)
         self.resizing.discard(key)
+        self.held.discard(key)
+        self.replaced.pop(key, None)
         self._app_locks.pop(key, None)

@@ -213,6 +213,24 @@ def refused_status(
 
 Event = tuple[Literal["Normal", "Warning"], str, str]
 
+# One condition per component. A change of them alone, and of Ready's message (which names
+# the first component not ready), is a step inside a transition of Ready, not one of its own.
+COMPONENTS = frozenset({"AppReady", "DatabaseReady", "CacheReady", "BackupsScheduled"})
+
+
+def components_only(previous: EnvironmentStatus, status: EnvironmentStatus) -> bool:
+    """Whether `status` differs from `previous` in the components' conditions alone."""
+
+    def outline(s: EnvironmentStatus) -> tuple[EnvironmentStatus, list[object]]:
+        others: list[object] = [
+            (c.type, c.status, c.reason) if c.type == "Ready" else c
+            for c in s.conditions
+            if c.type not in COMPONENTS
+        ]
+        return s.model_copy(update={"conditions": []}), others
+
+    return outline(previous) == outline(status)
+
 
 def _changed(
     previous: EnvironmentStatus, status: EnvironmentStatus, type_: str
@@ -225,9 +243,15 @@ def _changed(
 
 
 def ready_event(previous: EnvironmentStatus, status: EnvironmentStatus) -> Event | None:
-    """The Event for a change of Ready (status or reason), if it changed."""
+    """The Event for a change of Ready (status or reason), if it changed, but for a step on
+    the way to a first Ready (Creating, Progressing): an Environment on its way from
+    nothing tells it in its status, and its Event comes when it is Ready or refused. Leaving
+    Ready, or a refusal, for the way back is told."""
     ready = _changed(previous, status, "Ready")
     if ready is None:
+        return None
+    was = find(previous.conditions, "Ready")
+    if ready.reason in ON_THE_WAY and (was is None or was.reason in ON_THE_WAY):
         return None
     normal = ready.status == "True" or ready.reason in ON_THE_WAY
     return ("Normal" if normal else "Warning", ready.reason, ready.message)
