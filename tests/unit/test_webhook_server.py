@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.webhook_server import SECRET, serving
@@ -160,6 +160,14 @@ shaped = st.fixed_dictionaries(
     body=st.binary(max_size=300) | shaped.map(lambda d: json.dumps(d).encode()),
     signed=st.booleans(),
     delivery=st.text(alphabet="abcdef0123456789-", min_size=1, max_size=40),
+)
+# Found by the fuzzer: a NUL in the repository's name once answered 500.
+@example(
+    path="/github",
+    event="push",
+    body=json.dumps({"ref": "refs/heads/main", "repository": {"full_name": "0/\u0000"}}).encode(),
+    signed=True,
+    delivery="0",
 )
 def test_fuzzed_deliveries_never_get_a_500_nor_log_an_error(
     base: str, path: str, event: str, body: bytes, signed: bool, delivery: str

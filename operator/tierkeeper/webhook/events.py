@@ -53,6 +53,10 @@ class BadPayload(ValueError):
     """A delivery of a known event whose body is not what that event carries."""
 
 
+# owner/name as GitHub allows them: what a repository's own secret may be looked up by.
+REPOSITORY_PATTERN = r"^[A-Za-z0-9][-A-Za-z0-9]*/[-._A-Za-z0-9]+$"
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -124,7 +128,7 @@ class GenericCall(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    repository: str = Field(max_length=200, pattern=r"^[A-Za-z0-9][-A-Za-z0-9]*/[-._A-Za-z0-9]+$")
+    repository: str = Field(max_length=200, pattern=REPOSITORY_PATTERN)
     branch: str = Field(min_length=1, max_length=255, pattern=r"^[^\s]+$")
     commit: str = Field(pattern=r"^[0-9a-fA-F]{4,64}$")
     image: str = Field(min_length=1, max_length=512, pattern=r"^[^\s]+$")
@@ -264,4 +268,7 @@ def repository_of(payload: Any) -> str | None:
     named = payload.get("repository")
     if isinstance(named, dict):
         named = named.get("full_name")
-    return named if isinstance(named, str) else None
+    # Anything else (a NUL, a path) names no repository: the default secret applies.
+    if isinstance(named, str) and re.fullmatch(REPOSITORY_PATTERN, named):
+        return named
+    return None
