@@ -27,6 +27,7 @@ from tests.integration.test_secrets import OBJECT_STORE as STORE
 from tierkeeper.devcluster import Kubectl
 from tierkeeper.models import resolve_document
 from tierkeeper.render.cnpg_drill import (
+    REQUEST_ANNOTATION,
     STARTED_ANNOTATION,
     render_check_job,
     render_scratch_cluster,
@@ -148,3 +149,18 @@ def test_the_scratch_cluster_and_check_job_pass_the_real_crds_field_by_field(
     assert f"cluster.postgresql.cnpg.io/{NAMES.drill_cluster} serverside-applied" in (
         checked.stdout
     )
+
+
+def test_tierkeeper_drill_of_a_cloudnative_pg_environment_without_a_store_asks_for_nothing(
+    api: Api, namespace: str, cluster: Kubectl
+) -> None:
+    document = environment()
+    del document["spec"]["postgres"]["backup"]["objectStore"]
+    api.apply(document, namespace)
+
+    started = tierkeeper_drill(cluster, namespace)
+
+    assert started.returncode == 1
+    assert "has no postgres.backup.objectStore" in started.stderr, started.stderr
+    annotations = (api.get("Environment", namespace, ENV) or {})["metadata"].get("annotations")
+    assert REQUEST_ANNOTATION not in (annotations or {})

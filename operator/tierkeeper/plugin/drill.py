@@ -29,18 +29,27 @@ def _why_no_drill(cluster: Cluster, name: str) -> str:
             f"Environment {name} has no postgres.backup.objectStore: its backups are dumps, "
             "whose drill is `tierkeeper restore --verify --source DSN --backup-dir DIR`"
         )
+    what = "result ConfigMap" if postgres.get("provider") == "cloudnative-pg" else "CronJob"
     return (
-        f"Environment {name} has no drill CronJob yet: the operator creates it with the "
+        f"Environment {name} has no drill {what} yet: the operator creates it with the "
         "database's other children (see `kubectl tierkeeper get` for its conditions)"
     )
 
 
 def _ask_operator(cluster: Cluster, name: str) -> str:
+    """The request, once the operator has made the drill's result ConfigMap: it makes it
+    only for an Environment it drills (a store, as resolved with the operator's defaults)."""
+    result = ChildNames(name).drill_result
+    try:
+        client.CoreV1Api(cluster.api).read_namespaced_config_map(result, cluster.namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        raise NotFound(_why_no_drill(cluster, name)) from error
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     cluster.merge_patch(
         "environments", name, {"metadata": {"annotations": {REQUEST_ANNOTATION: now}}}
     )
-    result = ChildNames(name).drill_result
     return (
         f"drill of Environment {name} asked for at {now} ({REQUEST_ANNOTATION}); the operator "
         f"restores the store's latest backup into the scratch Cluster "
