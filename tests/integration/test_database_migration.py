@@ -59,9 +59,9 @@ def migration_reason(api: Api, namespace: str) -> str | None:
     return found["reason"] if found else None
 
 
-def report_cluster_ready(api: Api, namespace: str) -> None:
+def report_cluster_ready(api: Api, namespace: str, name: str = NAMES.postgres) -> None:
     """CloudNativePG's part: the Cluster's instances up, Ready about its current spec."""
-    cluster = api.get("Cluster", namespace, NAMES.postgres) or {}
+    cluster = api.get("Cluster", namespace, name) or {}
     instances = cluster["spec"]["instances"]
     ready = {
         "type": "Ready",
@@ -77,9 +77,7 @@ def report_cluster_ready(api: Api, namespace: str) -> None:
         "phase": "Cluster in healthy state",
         "conditions": [ready],
     }
-    api.patch_status(
-        "Cluster", namespace, NAMES.postgres, {"status": status}, manager="cloudnative-pg"
-    )
+    api.patch_status("Cluster", namespace, name, {"status": status}, manager="cloudnative-pg")
 
 
 def uids(api: Api, namespace: str) -> dict[tuple[str, str], str]:

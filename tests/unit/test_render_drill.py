@@ -74,12 +74,12 @@ def test_a_store_brings_the_cronjob_its_scripts_and_an_identity_of_its_own() -> 
     "spec",
     [
         {"tier": "staging"},
-        {"tier": "production", "postgres": {"backup": {"objectStore": STORE}}},
+        {"tier": "production", "postgres": {"backup": {"enabled": False, "objectStore": STORE}}},
         {"tier": "staging", "postgres": {"enabled": False}},
     ],
-    ids=["no store: dumps, drilled by restore --verify", "cloudnative-pg", "no postgres"],
+    ids=["no store: dumps, drilled by restore --verify", "no backups", "no postgres"],
 )
-def test_no_drill_children_without_a_builtin_database_archiving_to_a_store(
+def test_no_drill_children_without_a_database_archiving_to_a_store(
     spec: dict[str, Any],
 ) -> None:
     assert drill_children(env_of(spec)) == []

@@ -1,7 +1,9 @@
-"""`tierkeeper drill ENV`: a disaster-recovery drill now, from the Environment's drill
-CronJob (postgres.backup.drill), with your own kubeconfig; the same as
-`kubectl tierkeeper drill ENV`. The drill pod restores the object store's latest backup
-into a scratch instance, checks it, and writes the result (finishedAt, result,
+"""`tierkeeper drill ENV`: a disaster-recovery drill now, with your own kubeconfig; the
+same as `kubectl tierkeeper drill ENV`. Builtin PostgreSQL: a Job from the Environment's
+drill CronJob (postgres.backup.drill), whose pod restores the object store's latest backup
+into a scratch instance. CloudNativePG: the operator restores it into a scratch Cluster
+ENV-drill (asked for by the Environment's tierkeeper.dev/drill annotation), and deletes
+it after the checks. Either checks the copy and writes the result (finishedAt, result,
 rtoSeconds, message) to the ConfigMap ENV-drill.
 
 Without an object store the backups are dumps: drill them with

@@ -14,6 +14,7 @@ import kopf
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.compact import compact
+from tierkeeper.handlers.drills import drill_event
 from tierkeeper.handlers.state import OperatorState, state_of
 from tierkeeper.handlers.store_polls import keep_polling
 from tierkeeper.models import InvalidSpec, resolve_document
@@ -186,10 +187,12 @@ async def environment_changed(
         state.recheck(key, None)
         state.store_polls.forget(key)
         state.forget_settle(key)
+        state.drills.forget(key)
         metrics.forget_environment(*key)
         return
     state.environments.request(key, converge=state.ledger.spec_changed(key, meta.get("generation")))
     state.wake_releases_of(key)
+    drill_event(state, key, meta)
 
 
 async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> None:

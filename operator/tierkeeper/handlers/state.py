@@ -20,6 +20,7 @@ from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.child_watches import ChildWatches
 from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
+from tierkeeper.handlers.drills import Drills
 from tierkeeper.handlers.pause import Pause
 from tierkeeper.handlers.store_polls import StorePolls
 from tierkeeper.models.child import ChildKey, ChildSummary
@@ -57,6 +58,8 @@ class OperatorState:
     # and those whose look is due (it holds nothing back).
     settles: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     settled: set[ObjectKey] = field(default_factory=set)
+    # The CloudNativePG drills, each on a timer of its own.
+    drills: Drills = field(default_factory=Drills)
     # Whether CloudNativePG's Cluster CRD exists: read at start-up, then kept by its watch.
     cnpg_installed: bool = False
     discovery: Discovery | None = None

@@ -14,6 +14,7 @@ import base64
 import contextvars
 import functools
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -87,7 +88,7 @@ def keep_polling(state: OperatorState, record: EnvRecord) -> None:
     key = record.key
     backup = (record.spec.get("postgres") or {}).get("backup") or {}
     defaults = state.config.site.environment_defaults
-    env = _resolved(state, record) if backup.get("objectStore") or defaults else None
+    env = resolved(state, record) if backup.get("objectStore") or defaults else None
     if env is None or not store_configured(env):
         polls.forget(key)
     elif env.cloudnative_pg:
@@ -103,7 +104,7 @@ def keep_polling(state: OperatorState, record: EnvRecord) -> None:
         _schedule(state, key, 1.0)
 
 
-def _resolved(state: OperatorState, record: EnvRecord) -> ResolvedEnvironment | None:
+def resolved(state: OperatorState, record: EnvRecord) -> ResolvedEnvironment | None:
     try:
         return resolve_document(
             record.spec,
@@ -117,20 +118,32 @@ def _resolved(state: OperatorState, record: EnvRecord) -> ResolvedEnvironment | 
 
 def _schedule(state: OperatorState, key: ObjectKey, after: float) -> None:
     polls = state.store_polls
+    task_later(polls.timers, polls.tasks, key, after, lambda: _look(state, key))
+
+
+def task_later(
+    timers: dict[ObjectKey, asyncio.TimerHandle],
+    tasks: set[asyncio.Task[None]],
+    key: ObjectKey,
+    after: float,
+    work: Callable[[], Coroutine[Any, Any, None]],
+) -> None:
+    """`work()` as a task in `after` seconds, on a timer kept as `timers[key]`; the task
+    is held in `tasks` until it ends (the loop keeps only weak references)."""
 
     def start() -> None:
-        task = asyncio.get_running_loop().create_task(_look(state, key))
-        polls.tasks.add(task)
-        task.add_done_callback(polls.tasks.discard)
+        task = asyncio.get_running_loop().create_task(work())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     loop = asyncio.get_running_loop()
-    polls.timers[key] = loop.call_later(after, start, context=contextvars.Context())
+    timers[key] = loop.call_later(after, start, context=contextvars.Context())
 
 
 async def _look(state: OperatorState, key: ObjectKey) -> None:
     polls = state.store_polls
     record = state.environment(key)
-    env = _resolved(state, record) if record is not None and not record.deleting else None
+    env = resolved(state, record) if record is not None and not record.deleting else None
     if record is None or env is None or not polled(env):
         polls.forget(key)
         return

@@ -174,6 +174,17 @@ class ChildNames:
         return self._name("-drill-runner")
 
     @property
+    def drill_cluster(self) -> str:
+        """A CloudNativePG drill's scratch Cluster (CloudNativePG names its services
+        `-rw`, `-ro` and its Secrets `-app`, `-superuser` after it)."""
+        return self._name("-drill", SUFFIXED_CONTROLLER_MAX)
+
+    @property
+    def drill_check(self) -> str:
+        """The Job that checks a CloudNativePG drill's scratch Cluster."""
+        return self._name("-drill-check", SUFFIXED_CONTROLLER_MAX)
+
+    @property
     def drill_result(self) -> str:
         """The ConfigMap a drill writes its result to (finishedAt, result, rtoSeconds,
         message), which status.backup.lastDrill reads."""

@@ -7,6 +7,7 @@ exactly the same strings.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -144,3 +145,45 @@ def duration_seconds(duration: str) -> int:
         raise ValueError(f"not a duration: {duration!r}")
     total = sum((Decimal(n) * _DURATION_SECONDS[u] for n, u in parts), Decimal(0))
     return int(total.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def _cron_set(field: str, low: int, high: int) -> frozenset[int]:
+    """The values a numeric cron field (`numeric_schedule`'s form) matches."""
+    values: set[int] = set()
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        if span == "*":
+            start, end = low, high
+        else:
+            first, _, last = span.partition("-")
+            start = int(first)
+            end = int(last) if last else (high if step else start)
+        values.update(range(start, end + 1, int(step) if step else 1))
+    return frozenset(values)
+
+
+def next_fire(schedule: str, after: datetime) -> datetime:
+    """The first minute strictly after `after` (UTC) at which a valid cron `schedule`
+    fires. As cron does, a day matches on day of month or day of week when both are
+    restricted. Found a day at a time, so a yearly schedule costs a year of days."""
+    fields = numeric_schedule(schedule).split()
+    minutes, hours, days, months, weekdays = (
+        _cron_set(field, low, high)
+        for field, (_, low, high, _) in zip(fields, _CRON_FIELDS, strict=True)
+    )
+    any_day, any_weekday = fields[2] == "*", fields[4] == "*"
+    start = after.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    day = start.replace(hour=0, minute=0)
+    # Every schedule that passes check_schedule fires within eight years (29 February).
+    for _ in range(8 * 366 + 1):
+        on_day = day.day in days
+        on_weekday = (day.isoweekday() % 7) in weekdays
+        matched = on_day and on_weekday if any_day or any_weekday else on_day or on_weekday
+        if day.month in months and matched:
+            for hour in sorted(hours):
+                for minute in sorted(minutes):
+                    moment = day.replace(hour=hour, minute=minute)
+                    if moment >= start:
+                        return moment
+        day += timedelta(days=1)
+    raise ValueError(f"the schedule {schedule!r} never fires")

@@ -37,6 +37,7 @@ from tierkeeper.render.migration import builtin_source, render_replication_acces
 from tierkeeper.render.network import (
     NETWORK_API_VERSION,
     render_app_policy,
+    render_drill_policy,
     render_postgres_policy,
     render_redis_policy,
 )
@@ -162,6 +163,7 @@ def network_children(env: ResolvedEnvironment, site: Site) -> list[Child]:
             (Component.APP, render_app_policy(env, site)),
             (Component.POSTGRES, render_postgres_policy(env)),
             (Component.REDIS, render_redis_policy(env)),
+            (Component.DRILL, render_drill_policy(env)),
         )
     ]
 

@@ -37,6 +37,9 @@ from tierkeeper.render.objectstore import (
 
 DRILL_SCRIPT_NAME = "drill.sh"
 RESULT_SCRIPT_NAME = "drill_result.py"
+CHECKS_SCRIPT_NAME = "drill_checks.sh"
+# The CloudNativePG drill's check (render/cnpg_drill.py), which shares the checks.
+CNPG_CHECK_SCRIPT_NAME = "drill_check.sh"
 DRILL_MOUNT = "/opt/tierkeeper/drill"
 WORKDIR = "/var/lib/tierkeeper-drill"
 # Seconds the restore and recovery may take (drill.sh fails the drill past them); the
@@ -54,17 +57,36 @@ MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 
 
 def drill_scripts() -> dict[str, str]:
-    """drill.sh and the result writer it calls, as shipped in the package."""
+    """drill.sh, the CloudNativePG check, the checks both run and the result writer both
+    call, as shipped in the package."""
     scripts = resources.files("tierkeeper") / "scripts"
     return {
         name: (scripts / name).read_text("utf-8")
-        for name in (DRILL_SCRIPT_NAME, RESULT_SCRIPT_NAME)
+        for name in (
+            DRILL_SCRIPT_NAME,
+            CNPG_CHECK_SCRIPT_NAME,
+            CHECKS_SCRIPT_NAME,
+            RESULT_SCRIPT_NAME,
+        )
     }
 
 
 def drilled(env: ResolvedEnvironment) -> bool:
-    """Drills restore from the store that builtin PostgreSQL archives to."""
-    return archiving(env)
+    """Drills restore from the store the database archives to: builtin PostgreSQL's (the
+    CronJob's pod) or a CloudNativePG Cluster's (a scratch Cluster and a check Job that the
+    operator starts, render/cnpg_drill.py); both share the scripts, identity and result."""
+    return archiving(env) or cnpg_drilled(env)
+
+
+def cnpg_drilled(env: ResolvedEnvironment) -> bool:
+    """A CloudNativePG Cluster archives to the store: the operator drills it."""
+    postgres = env.spec.postgres
+    return (
+        postgres.enabled
+        and env.cloudnative_pg
+        and postgres.backup.enabled
+        and postgres.backup.object_store is not None
+    )
 
 
 def render_drill_script(env: ResolvedEnvironment) -> Manifest | None:
@@ -162,8 +184,9 @@ def _drill_container(env: ResolvedEnvironment) -> dict[str, Any]:
 
 def render_drill_cronjob(env: ResolvedEnvironment) -> Manifest | None:
     """Scheduled drills; with `scheduled: false` the CronJob stays, suspended, so that
-    `tierkeeper drill` can start one from it."""
-    if not drilled(env):
+    `tierkeeper drill` can start one from it. Builtin only: CloudNativePG's drill needs a
+    Cluster, which the operator creates (a pod allowed to would be worse)."""
+    if not archiving(env):
         return None
     drill = env.spec.postgres.backup.drill
     names = env.names
@@ -182,35 +205,54 @@ def render_drill_cronjob(env: ResolvedEnvironment) -> Manifest | None:
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
                 "metadata": {"labels": pod_labels},
-                "spec": {
-                    # A failed drill is a result to read, not a run to repeat.
-                    "backoffLimit": 0,
-                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
-                    "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
-                    "template": {
-                        "metadata": {"labels": pod_labels},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "serviceAccountName": names.drill_identity,
-                            "securityContext": {
-                                "runAsNonRoot": True,
-                                "runAsUser": POSTGRES_UID,
-                                "runAsGroup": POSTGRES_UID,
-                                "fsGroup": POSTGRES_UID,
-                            },
-                            "containers": [_drill_container(env)],
-                            "volumes": [
-                                {"name": "drill-script", "configMap": {"name": names.drill_script}},
-                                # The restored copy needs room for the whole database.
-                                {
-                                    "name": "scratch",
-                                    "emptyDir": {"sizeLimit": env.spec.postgres.storage},
-                                },
-                                *store_volumes(env),
-                            ],
-                        },
-                    },
+                "spec": drill_job_spec(
+                    env,
+                    ACTIVE_DEADLINE_SECONDS,
+                    POSTGRES_UID,
+                    _drill_container(env),
+                    [
+                        # The restored copy needs room for the whole database.
+                        {"name": "scratch", "emptyDir": {"sizeLimit": env.spec.postgres.storage}},
+                        *store_volumes(env),
+                    ],
+                ),
+            },
+        },
+    }
+
+
+def drill_job_spec(
+    env: ResolvedEnvironment,
+    deadline: int,
+    uid: int,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The spec of a drill's Job: one pod as the drill's identity and as the database
+    image's user `uid`, the drill scripts mounted, run once."""
+    names = env.names
+    pod_labels = labels(env, Component.DRILL)
+    return {
+        # A failed drill is a result to read, not a run to repeat.
+        "backoffLimit": 0,
+        "activeDeadlineSeconds": deadline,
+        "ttlSecondsAfterFinished": FINISHED_JOB_TTL_SECONDS,
+        "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": names.drill_identity,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": uid,
+                    "runAsGroup": uid,
+                    "fsGroup": uid,
                 },
+                "containers": [container],
+                "volumes": [
+                    {"name": "drill-script", "configMap": {"name": names.drill_script}},
+                    *volumes,
+                ],
             },
         },
     }

@@ -8,6 +8,9 @@ in; so PostgreSQL and Redis, once selected here, deny every other pod of the clu
   own instances (replication) and, on its status port, CloudNativePG's operator, wherever
   that runs. The object-store drill's pods (component `drill`) are not among them: they
   restore from the store into a scratch instance and never need the live database.
+- A CloudNativePG drill's scratch Cluster: the drill's check pods only (and its
+  instance's status port for CloudNativePG's operator). The check pods carry the drill
+  component's labels, so they reach the scratch copy and never the live database.
 - No policy limits egress: backup and drill pods reach the object store and the drill
   pods the API server (their result ConfigMap).
 - Redis: this Environment's app pods.
@@ -23,6 +26,7 @@ from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.endpoints import POSTGRES_PORT, REDIS_PORT
 from tierkeeper.models.site import Site
 from tierkeeper.render.common import COMPONENT, INSTANCE, Component, Manifest, metadata, selector
+from tierkeeper.render.drill import cnpg_drilled
 
 NETWORK_API_VERSION = "networking.k8s.io/v1"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
@@ -49,6 +53,12 @@ def _namespace_peer(namespace: str) -> dict[str, Any]:
 
 def _tcp(port: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": port}]
+
+
+def _cnpg_operator() -> dict[str, Any]:
+    """CloudNativePG's operator asks each instance on its status port, from wherever it
+    runs."""
+    return {"from": [{"namespaceSelector": {}}], "ports": _tcp(CNPG_STATUS_PORT)}
 
 
 def _policy(
@@ -86,7 +96,24 @@ def render_postgres_policy(env: ResolvedEnvironment) -> Manifest | None:
         pods,
         [
             {"from": [clients, instances], "ports": _tcp(POSTGRES_PORT)},
-            {"from": [{"namespaceSelector": {}}], "ports": _tcp(CNPG_STATUS_PORT)},
+            _cnpg_operator(),
+        ],
+    )
+
+
+def render_drill_policy(env: ResolvedEnvironment) -> Manifest | None:
+    """The scratch Cluster of a CloudNativePG drill (render/cnpg_drill.py) admits the
+    drill's check pods; it exists only during a drill, its policy always."""
+    if not (env.spec.network.policies and cnpg_drilled(env)):
+        return None
+    pods = {CNPG_CLUSTER: env.names.drill_cluster}
+    return _policy(
+        env,
+        Component.DRILL,
+        pods,
+        [
+            {"from": [_peers(env, Component.DRILL)], "ports": _tcp(POSTGRES_PORT)},
+            _cnpg_operator(),
         ],
     )
 

@@ -15,6 +15,7 @@ source's.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
@@ -112,13 +113,21 @@ def cnpg_recovery(env: ResolvedEnvironment, initdb: dict[str, Any]) -> dict[str,
     wanted = recovery(env)
     if wanted is None:
         return {"bootstrap": {"initdb": initdb}}
-    source = _source(env)
+    return cnpg_recovery_from(_source(env), wanted.target_time, initdb)
+
+
+def cnpg_recovery_from(
+    source: ResolvedEnvironment, target_time: datetime | None, initdb: dict[str, Any]
+) -> dict[str, Any]:
+    """A Cluster's `bootstrap.recovery` from `source`'s primary store (to `target_time`,
+    else to the end of its WAL) and the `externalClusters` entry it names."""
     store = cnpg_barman_object_store(source)
-    assert store is not None  # _source() checked it
+    if store is None:
+        raise ValueError(f"{source.name}: a recovery needs postgres.backup.objectStore")
     store.pop("wal", None)
     target: dict[str, Any] = {"source": source.name, **initdb}
-    if wanted.target_time is not None:
-        target["recoveryTarget"] = {"targetTime": wanted.target_time.isoformat()}
+    if target_time is not None:
+        target["recoveryTarget"] = {"targetTime": target_time.isoformat()}
     return {
         "bootstrap": {"recovery": target},
         "externalClusters": [{"name": source.name, "barmanObjectStore": store}],

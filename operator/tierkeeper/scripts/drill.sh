@@ -41,8 +41,6 @@
 set -u
 # Nothing here wants a glob; database names are split on new lines only.
 set -f
-newline='
-'
 
 here=$(cd "$(dirname "$0")" && pwd)
 object_store=${DRILL_OBJECT_STORE_SCRIPT:-$here/object-store.sh}
@@ -56,10 +54,11 @@ timeout=${DRILL_TIMEOUT:-3600}
   exit 2
 }
 
+# shellcheck source=drill_checks.sh
+. "$here/drill_checks.sh"
+
 now() { date -u +%s.%N; }
 seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-# last_line FILE PATTERN: the last line of FILE matching PATTERN, for messages.
-last_line() { grep -E "$2" "$1" 2>/dev/null | tail -n 1 | cut -c1-400; }
 
 started=$(now)
 result=Failed
@@ -78,11 +77,7 @@ cleanup() {
 finish() {
   trap - EXIT INT TERM HUP
   cleanup
-  echo "drill: $result: $message"
-  DRILL_FINISHED_AT=$(date -u +%Y-%m-%dT%H:%M:%SZ) DRILL_RESULT=$result \
-    DRILL_RTO_SECONDS=$rto DRILL_MESSAGE=$message python3 "$here/drill_result.py" || exit 1
-  [ "$result" = Passed ] || exit 1
-  exit 0
+  publish_result
 }
 
 fail() {
@@ -132,39 +127,8 @@ while :; do
 done
 rto=$(seconds_since "$started")
 
-# 3. Integrity: pg_amcheck (heap and B-tree) on every database, where the tool exists.
-databases=$(psql -X -A -t -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
-if command -v pg_amcheck >/dev/null 2>&1; then
-  if ! pg_amcheck --all --install-missing >"$scratch/amcheck.log" 2>&1; then
-    fail "pg_amcheck found corruption in the restored backup: $(grep -v '^ *$' "$scratch/amcheck.log" | head -n 2 | tr -s ' \n' '  ' | cut -c1-400)"
-  fi
-  amcheck="pg_amcheck found no corruption"
-else
-  amcheck="pg_amcheck is not installed, no structural check"
-fi
-
-# 4. A full read of every table of every database (no index may stand in for the heap),
-#    which also verifies each page's checksum where data checksums are on.
-checksums=$(psql -X -A -t -d postgres -c "SHOW data_checksums")
-tables=0
-rows=0
-list_tables="SELECT format('SELECT count(*) FROM ONLY %I.%I;', n.nspname, c.relname)
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'm') AND n.nspname <> 'information_schema'
-  AND n.nspname NOT LIKE 'pg\_%' ORDER BY 1"
-IFS=$newline
-for database in $databases; do
-  if ! psql -X -A -t -v ON_ERROR_STOP=1 -d "$database" -c "$list_tables" >"$scratch/tables.sql" 2>"$scratch/read.log" ||
-    ! PGOPTIONS="-c enable_indexscan=off -c enable_indexonlyscan=off -c enable_bitmapscan=off" \
-      psql -X -A -t -v ON_ERROR_STOP=1 -d "$database" -f "$scratch/tables.sql" >"$scratch/counts" 2>>"$scratch/read.log"; then
-    fail "reading database $database of the restored backup failed: $(last_line "$scratch/read.log" 'ERROR|FATAL')"
-  fi
-  tables=$((tables + $(wc -l <"$scratch/tables.sql")))
-  rows=$(awk -v sum="$rows" '{ sum += $1 } END { printf "%d", sum }' "$scratch/counts")
-done
-unset IFS
+check_restored
 
 result=Passed
 message="restored the latest base backup${backup_time:+ (taken $backup_time)} and its WAL in ${rto}s;"
-message="$message $amcheck in $(echo "$databases" | wc -l) databases; read $tables tables, $rows rows"
-message="$message (data checksums $checksums)"
+message="$message $checked"
