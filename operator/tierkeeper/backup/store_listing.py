@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -158,6 +159,10 @@ def _session() -> Any:
     """One botocore session for the process: each loads the service models anew."""
     import botocore.session
 
+    # botocore's debug records print each request's headers, the Authorization header
+    # (and the access key ID in it) among them: credentials never reach the logs, whatever
+    # level the operator logs at.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     return botocore.session.get_session()
 
 
