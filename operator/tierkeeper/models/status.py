@@ -213,7 +213,9 @@ class ReleaseStatus(Model):
     )
     step_started_at: datetime | None = Field(None, description="When the current step began.")
     switched_at: datetime | None = Field(
-        None, description="When traffic was switched to the new colour (blue-green)."
+        None,
+        description="When the active Service last moved: to the new colour or back to the "
+        "standby (blue-green), or to the new shape when the strategy changed.",
     )
     refused_image: str | None = Field(
         None,
