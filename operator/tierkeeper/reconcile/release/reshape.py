@@ -64,6 +64,7 @@ async def _to_rolling(step: ReleaseStep, rollout: AppRollout, serving: str) -> f
                 update={"image": serving, "colors": colors, "shape": StrategyType.BLUE_GREEN}
             ),
             step_started_at=step.now,
+            switched_at=None,
             event=(
                 "Normal",
                 "Reshaping",
@@ -95,6 +96,7 @@ async def _to_blue_green(step: ReleaseStep, rollout: AppRollout, serving: str) -
                 update={"colors": colors, "active": Color.BLUE, "shape": StrategyType.ROLLING}
             ),
             step_started_at=step.now,
+            switched_at=None,
             event=(
                 "Normal",
                 "Reshaping",
