@@ -23,15 +23,10 @@ def behind_service_selector(api: Api, namespace: str, env: str) -> dict[str, str
     return selector
 
 
-def behind_service(
-    api: Api, namespace: str, env: str
-) -> tuple[dict[str, str], list[tuple[str, bool]]]:
-    """The active Service's selector, and each pod it selects with whether it is Ready."""
-    selector = behind_service_selector(api, namespace, env)
-    if not selector:
-        return selector, []
+def selected_pods(api: Api, namespace: str, selector: dict[str, str]) -> list[tuple[str, bool]]:
+    """Each pod `selector` selects, with whether it is Ready (and not going)."""
     labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-    return selector, [
+    return [
         (
             pod["metadata"]["name"],
             not pod["metadata"].get("deletionTimestamp")
@@ -42,6 +37,16 @@ def behind_service(
         )
         for pod in api.list("Pod", namespace, labels)
     ]
+
+
+def behind_service(
+    api: Api, namespace: str, env: str
+) -> tuple[dict[str, str], list[tuple[str, bool]]]:
+    """The active Service's selector, and each pod it selects with whether it is Ready."""
+    selector = behind_service_selector(api, namespace, env)
+    if not selector:
+        return selector, []
+    return selector, selected_pods(api, namespace, selector)
 
 
 def ready_pods_behind_service(api: Api, namespace: str, env: str) -> int:

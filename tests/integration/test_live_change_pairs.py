@@ -1,10 +1,10 @@
 """Pairs of valid specs, A then B, applied to a live Environment with a Release (issue 16).
 
 For every pair: the active Service never lacks a Ready pod, and the Environment either
-converges to B (Ready at B's generation, its Release promoted in B's shape) or refuses B
-with ChangeNotAllowed and nothing written. The pairs worth keeping are `@example`s; the
-rest are drawn by hypothesis (TIERKEEPER_PAIR_EXAMPLES, default 3: each pair is a live
-rollout on two cores).
+converges to B (Ready at B's generation, its Release promoted in B's shape, the old
+shape's Deployments gone after their drain) or refuses B with ChangeNotAllowed and nothing
+written. The pairs worth keeping are `@example`s; the rest are drawn by hypothesis
+(TIERKEEPER_PAIR_EXAMPLES, default 3: each pair is a live rollout on two cores).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.k8s import Api, condition, eventually
+from tests.integration.k8s import Api, condition, eventually, instance_selector
 from tests.integration.operator_process import OperatorProcess
 from tests.integration.releases import release
 from tests.integration.serving import serving_guard
@@ -27,6 +27,8 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("TIERKEEPER_PAIR_EXAMPLES", "3"))
 NUMBERS = itertools.count()
+# The old shape's drain after a strategy change: short, each pair being a live rollout.
+DRAIN_SECONDS = 5
 
 # The app's side of a spec: what a live change may alter. The data settings stay explicit
 # and fixed (their changes are the volume tests'), so a pair changes shape and size.
@@ -43,7 +45,8 @@ SHAPES = st.fixed_dictionaries(
 
 def environment(name: str, shape: dict[str, Any]) -> dict[str, Any]:
     strategy: dict[str, Any] = {
-        "blueGreen": {"postPromotionSeconds": 0, "progressDeadlineSeconds": 120}
+        "scaleDownDelaySeconds": DRAIN_SECONDS,
+        "blueGreen": {"postPromotionSeconds": 0, "progressDeadlineSeconds": 120},
     }
     if shape["strategy"]:
         strategy["type"] = shape["strategy"]
@@ -71,8 +74,16 @@ def blue_green(shape: dict[str, Any]) -> bool:
     )
 
 
+def shape_deployments(name: str, shape: dict[str, Any]) -> list[str]:
+    names = ChildNames(name)
+    if blue_green(shape):
+        return sorted(names.color_deployment(color) for color in ("blue", "green"))
+    return [names.rolling_deployment]
+
+
 def settled(api: Api, namespace: str, name: str, shape: dict[str, Any]) -> bool:
-    """Ready at the current generation, its Release promoted, the Service on B's shape."""
+    """Ready at the current generation, its Release promoted, the Service on B's shape, and
+    B's Deployments the only ones."""
     env = api.get("Environment", namespace, name) or {}
     generation = env.get("metadata", {}).get("generation")
     ready = condition(env, "Ready") or {}
@@ -81,10 +92,13 @@ def settled(api: Api, namespace: str, name: str, shape: dict[str, Any]) -> bool:
     rel = (api.get("Release", namespace, name) or {}).get("status") or {}
     service = api.get("Service", namespace, ChildNames(name).app_service) or {}
     colour = ((service.get("spec") or {}).get("selector") or {}).get("tierkeeper.dev/color")
+    selector = instance_selector(name)
+    deployments = sorted(d["metadata"]["name"] for d in api.list("Deployment", namespace, selector))
     return (
         ready.get("status") == "True"
         and rel.get("phase") == "Promoted"
         and (colour is not None) == blue_green(shape)
+        and deployments == shape_deployments(name, shape)
     )
 
 
@@ -98,7 +112,7 @@ def refused(api: Api, namespace: str, name: str) -> bool:
 
 
 def versions(api: Api, namespace: str, name: str) -> dict[str, str]:
-    selector = f"app.kubernetes.io/instance={ChildNames(name).instance_label}"
+    selector = instance_selector(name)
     return {
         f"{kind}/{item['metadata']['name']}": item["metadata"]["resourceVersion"]
         for kind in ("Deployment", "Service")

@@ -1,27 +1,33 @@
 """Changes of a live Environment under a Release, with a guard on its traffic.
 
 A change of tier, and so of strategy: the shape that serves stays until the new one is
-available, then traffic moves, then the old shape goes. A change the API server would
-refuse: nothing of it is written. The guard looks at the active Service every 50 ms: its
-selector must always find a Ready pod (a no-colour selector selects every app pod)."""
+available, then traffic moves, then the old shape goes, strategy.scaleDownDelaySeconds
+later. A change the API server would refuse: nothing of it is written. The guard looks at
+the active Service every 50 ms: its selector must always find a Ready pod (a no-colour
+selector selects every app pod)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually
 from tests.integration.operator_process import OperatorProcess
-from tests.integration.releases import ENV, phase_is, release, rollout_state
-from tests.integration.serving import ready_pods_behind_service, serving_guard
+from tests.integration.releases import COLOR, ENV, phase_is, release, release_status, rollout_state
+from tests.integration.serving import ready_pods_behind_service, selected_pods, serving_guard
 from tierkeeper.models.names import ChildNames
 
 NAMES = ChildNames(ENV)
 APP = f"app.kubernetes.io/instance={NAMES.instance_label},app.kubernetes.io/component=app"
+# The old shape's drain after a switch: short where a test only needs it to end.
+QUICK_DRAIN_SECONDS = 5
+# Long enough to look at the cluster between the switch and the old shape's removal.
+DRAIN_SECONDS = 15
 
 
-def environment(tier: str) -> dict[str, Any]:
+def environment(tier: str, drain: int = QUICK_DRAIN_SECONDS) -> dict[str, Any]:
     """Data settings explicit, so that the tier changes only the app's shape and size."""
     return {
         "apiVersion": "tierkeeper.dev/v1alpha1",
@@ -33,7 +39,10 @@ def environment(tier: str) -> dict[str, Any]:
             "postgres": {"provider": "builtin", "instances": 1, "storage": "20Gi"},
             "redis": {"persistence": "aof", "maxMemory": "2Gi"},
             "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
-            "strategy": {"blueGreen": {"postPromotionSeconds": 1, "progressDeadlineSeconds": 120}},
+            "strategy": {
+                "scaleDownDelaySeconds": drain,
+                "blueGreen": {"postPromotionSeconds": 1, "progressDeadlineSeconds": 120},
+            },
         },
     }
 
@@ -147,6 +156,82 @@ def test_operator_killed_in_the_middle_of_a_strategy_change_finishes_it(
                 "blue",
             )
     assert violations == []
+
+
+BLUE, GREEN = NAMES.color_deployment("blue"), NAMES.color_deployment("green")
+
+
+def app_only(tier: str) -> dict[str, Any]:
+    """Without a database or cache: the drain concerns the app's Deployments alone."""
+    doc = environment(tier, DRAIN_SECONDS)
+    doc["spec"].update(postgres={"enabled": False}, redis={"enabled": False})
+    return doc
+
+
+def timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def draining(api: Api, namespace: str) -> dict[str, Any] | None:
+    """BlueGreen -> Rolling between the switch and the colours' removal, as the cluster
+    has it: the Service selects every app pod, the Release is Promoted since its switch,
+    the Environment Ready, and blue still runs Ready pods beside the Rolling Deployment's."""
+    service = api.get("Service", namespace, NAMES.app_service) or {}
+    selector = (service.get("spec") or {}).get("selector") or {}
+    status = release_status(api, namespace)
+    if not selector or COLOR in selector or status.get("phase") != "Promoted":
+        return None
+    blue = sum(ready for _, ready in selected_pods(api, namespace, {**selector, COLOR: "blue"}))
+    rolling = api.get("Deployment", namespace, NAMES.rolling_deployment) or {}
+    ready = (rolling.get("status") or {}).get("readyReplicas") or 0
+    if blue == 0 or ready == 0 or not status.get("switchedAt") or not is_ready(api, namespace):
+        return None
+    if api.get("Deployment", namespace, BLUE) is None:
+        return None  # its pods may outlive it a moment: garbage collection takes them
+    return {"blue": blue, "rolling": ready, "switchedAt": status["switchedAt"]}
+
+
+def release_events(api: Api, namespace: str) -> list[str]:
+    """The Release's Event reasons, oldest first."""
+    events = [
+        e
+        for e in api.list("Event", namespace)
+        if (e.get("involvedObject") or {}).get("kind") == "Release"
+    ]
+    events.sort(key=lambda e: e.get("firstTimestamp") or "")
+    return [e["reason"] for e in events]
+
+
+@pytest.mark.parametrize(
+    "killed", [False, True], ids=["operator-running", "operator-killed-in-the-drain"]
+)
+def test_blue_green_to_rolling_keeps_blue_ready_after_the_switch_until_the_delay_passed(
+    api: Api, namespace: str, operator: OperatorProcess, killed: bool
+) -> None:
+    api.apply(app_only("production"), namespace)
+    api.apply(release("shop:1"), namespace)
+    wait_for_shape(api, namespace, [BLUE, GREEN], "blue")
+    with serving_guard(api, namespace, ENV) as violations:
+        api.apply(app_only("development"), namespace)
+        seen = eventually(
+            lambda: draining(api, namespace),
+            timeout=120,
+            what="the Service on the Rolling shape with blue's pods Ready",
+            explain=lambda: {
+                "deployments": deployments(api, namespace),
+                **rollout_state(api, namespace),
+            },
+        )
+        if killed:
+            # The drain is in status alone: the new process resumes it from there.
+            operator.kill()
+            operator.start()
+        wait_for_shape(api, namespace, [NAMES.rolling_deployment], None)
+        removed = datetime.now(UTC)
+    assert violations == []
+    assert removed - timestamp(seen["switchedAt"]) >= timedelta(seconds=DRAIN_SECONDS)
+    reasons = release_events(api, namespace)
+    assert reasons.index("Switched") < reasons.index("Reshaped"), reasons
 
 
 def resource_versions(api: Api, namespace: str) -> dict[str, str]:

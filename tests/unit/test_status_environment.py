@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from tests.unit.helpers import env_of
 from tierkeeper.models import EnvironmentStatus
 from tierkeeper.models.child import ChildSummary, summarize
-from tierkeeper.models.rollout import AppRollout
+from tierkeeper.models.environment import StrategyType
+from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.status.conditions import find, merge_conditions, observe
 from tierkeeper.status.cost import estimated_monthly_cost
 from tierkeeper.status.environment import StatusInputs, environment_status, ready_event
@@ -111,6 +112,26 @@ def test_bound_release_reports_app_readiness_of_the_active_colour() -> None:
         "shop:1",
         "shop",
     )
+
+
+def test_in_a_drain_the_app_is_the_new_shape_whatever_the_old_shape_runs() -> None:
+    """BlueGreen -> Rolling between the switch and scaleDownDelaySeconds later: the Service
+    selects every app pod; blue still runs (here without a Ready pod, as it goes)."""
+    rollout = AppRollout(
+        image="shop:1",
+        colors={Color.BLUE: ColorRollout(image="shop:1", replicas=2)},
+        shape=StrategyType.ROLLING,
+    )
+    children = data_ready()
+    children[("Deployment", "shop-app")] = ready_set("shop-app", "Deployment", 1)
+    children[("Deployment", "shop-blue")] = ChildSummary(
+        "Deployment", "shop-blue", "1", desired=2, updated=2
+    )
+    spec = {"tier": "development"}
+    status = status_of(spec, StatusInputs(children, "shop", rollout, False))
+    assert condition(status, "AppReady") == ("True", "Available")
+    assert condition(status, "Ready") == ("True", "Ready")
+    assert (status.active_color, status.active_image) == (None, "shop:1")
 
 
 def test_refusal_is_the_ready_reason() -> None:

@@ -156,6 +156,17 @@ class Strategy(Model):
     blue_green: BlueGreen = Field(
         default_factory=BlueGreen, description="Blue-green settings (type BlueGreen)."
     )
+    scale_down_delay_seconds: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="When the strategy of a live Environment changes: seconds the old "
+        "shape's Deployments keep running after the active Service moved to the new shape. "
+        "EndpointSlices, kube-proxy and ingress controllers follow a selector change with a "
+        "lag, and requests they still send to the old pods would fail if those went at once "
+        "(Argo Rollouts' scaleDownDelaySeconds). 30 unless set; 0 removes the old shape with "
+        "the switch.",
+    )
 
 
 class Pool(Model):

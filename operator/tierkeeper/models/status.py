@@ -213,7 +213,10 @@ class ReleaseStatus(Model):
     )
     step_started_at: datetime | None = Field(None, description="When the current step began.")
     switched_at: datetime | None = Field(
-        None, description="When traffic was switched to the new colour (blue-green)."
+        None,
+        description="When the active Service moved in the current rollout: to the new colour "
+        "or back to the standby (blue-green), or to the new shape in a change of strategy; "
+        "unset until that rollout's switch.",
     )
     refused_image: str | None = Field(
         None,

@@ -21,10 +21,19 @@ _PROGRESSING = {
 
 
 def _ready(
-    status: ReleaseStatus, image: str, refusal: Observation | None, serving: bool
+    status: ReleaseStatus, image: str, refusal: Observation | None, serving: bool, reshaping: bool
 ) -> Observation:
     if refusal is not None:
         return observe("Ready", False, refusal.reason, refusal.message)
+    if reshaping and image not in (status.target_image, status.refused_image):
+        return observe(
+            "Ready",
+            False,
+            "WaitingForStrategyChange",
+            f"{image} waits for the Environment's change of strategy: it rolls out once "
+            "traffic is on the new shape and the old shape is removed "
+            "(strategy.scaleDownDelaySeconds after the switch)",
+        )
     phase = status.phase or Phase.PENDING
     if phase is Phase.PROMOTED and status.target_image == image:
         if not serving:
@@ -64,9 +73,11 @@ def release_conditions(
     now: datetime,
     generation: int,
     serving: bool = True,
+    reshaping: bool = False,
 ) -> list[Condition]:
     """`serving`: a pod behind the active Service is Ready (a promoted Release whose app
-    is down is not Ready)."""
+    is down is not Ready); `reshaping`: the Environment's strategy changes under the app,
+    and a new image waits for it."""
     phase = status.phase or Phase.PENDING
     progressing = observe(
         "Progressing",
@@ -82,7 +93,7 @@ def release_conditions(
     )
     return merge_conditions(
         previous,
-        [_ready(status, image, refusal, serving), progressing, health],
+        [_ready(status, image, refusal, serving, reshaping), progressing, health],
         now=now,
         generation=generation,
     )

@@ -87,6 +87,7 @@ class ReleaseStep:
                     now=self.now,
                     generation=self.record.generation,
                     serving=self.serving(status.rollout),
+                    reshaping=status.rollout is not None and status.rollout.reshaping(self.env),
                 ),
             }
         )
