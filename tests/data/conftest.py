@@ -7,6 +7,7 @@ Without the servers installed the tests skip, unless TIERKEEPER_REQUIRE_ALL=1
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,6 +77,13 @@ def require_object_store() -> None:
         barman_bin_dir()
     except ServerUnavailable as e:
         _unavailable(str(e))
+
+
+@pytest.fixture(scope="session")
+def require_rclone(require_object_store: None) -> None:
+    """rclone, which copies a primary store into the off-site one (`make data-deps`)."""
+    if shutil.which("rclone") is None:
+        _unavailable("rclone not installed; run `make data-deps`")
 
 
 @pytest.fixture
