@@ -98,3 +98,10 @@ def s3_offsite(require_object_store: None) -> Iterator[S3Server]:
     """The off-site store: a second S3 server, in its own directory, for another region."""
     with s3_server("region-b") as server:
         yield server
+
+
+@pytest.fixture
+def s3_offsite_tls(require_object_store: None) -> Iterator[S3Server]:
+    """An off-site store that serves TLS with a certificate of its own CA (caBundle)."""
+    with s3_server("region-b", tls=True) as server:
+        yield server

@@ -109,6 +109,11 @@ class Archive:
                 "AWS_ACCESS_KEY_ID": self.stores[f"BACKUP_{slot}_ACCESS_KEY_ID"],
                 "AWS_SECRET_ACCESS_KEY": self.stores[f"BACKUP_{slot}_SECRET_ACCESS_KEY"],
                 "AWS_DEFAULT_REGION": self.stores[f"BACKUP_{slot}_REGION"],
+                **(
+                    {"AWS_CA_BUNDLE": ca}
+                    if (ca := self.stores.get(f"BACKUP_{slot}_CA_BUNDLE"))
+                    else {}
+                ),
             },
             capture_output=True,
             text=True,
