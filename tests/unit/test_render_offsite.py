@@ -69,6 +69,7 @@ def test_a_cloudnative_pg_database_with_an_offsite_store_is_mirrored_by_a_cronjo
     labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "offsite"
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
 
 
 def test_the_stores_credentials_are_secret_references_never_values_nor_arguments() -> None:

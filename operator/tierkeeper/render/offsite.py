@@ -81,6 +81,8 @@ def render_offsite_mirror(env: ResolvedEnvironment) -> Manifest | None:
                     "metadata": {"labels": pod_labels},
                     "spec": {
                         "restartPolicy": "Never",
+                        # It talks to the stores only, never to the API server.
+                        "automountServiceAccountToken": False,
                         "securityContext": {
                             "runAsNonRoot": True,
                             "runAsUser": POSTGRES_UID,
