@@ -32,7 +32,7 @@ from tierkeeper.render.objectstore import (
 )
 
 # A copy that runs longer is stopped; the next one carries on from what it left (an
-# object is copied whole or not at all, and a copied one is never copied again).
+# object is copied whole or not at all, and what is off-site already is skipped).
 ACTIVE_DEADLINE_SECONDS = 6 * 3600
 STARTING_DEADLINE_SECONDS = 300
 # A failed copy is retried once at once, then by the next run of the schedule.

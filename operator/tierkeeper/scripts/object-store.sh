@@ -51,9 +51,9 @@
 # - restore-wal and restore read the primary store first and fall back to the
 #   off-site one, so either store alone is enough to restore.
 # - mirror only ever adds to the off-site store (`rclone copy`, never `sync`), and
-#   never overwrites what it holds there but backup.info: a wiped or encrypted
-#   primary cannot wipe or spoil the off-site copy. Only barman-cloud's retention
-#   deletes there, as in the primary.
+#   overwrites nothing there but a backup's backup.info: a wiped or encrypted
+#   primary cannot wipe the off-site copy, nor touch its WAL or backup data. Only
+#   barman-cloud's retention deletes there, as in the primary.
 #
 # Exit codes: 0 done; 1 a store (or barman-cloud) failed; 2 bad usage or
 # configuration.
