@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.k8s import Api, eventually, server_dry_run
+from tests.integration.k8s import Api, condition, eventually, is_true, server_dry_run
 from tests.integration.test_cloudnative_pg import (  # noqa: F401 (fixture)
     ENV,
     NAMES,
@@ -109,6 +109,14 @@ def test_the_operator_accepts_an_offsite_store_on_cloudnative_pg_and_leaks_no_cr
     assert wired["BACKUP_OFFSITE_SECRET_ACCESS_KEY"] == {"name": "s3-us", "key": "secret"}
     script = api.get("ConfigMap", namespace, NAMES.object_store_script)
     assert script is not None and "mirror)" in script["data"]["object-store.sh"]
+    backups = eventually(
+        lambda: (
+            is_true(api.get("Environment", namespace, ENV), "BackupsScheduled")
+            and condition(api.get("Environment", namespace, ENV), "BackupsScheduled")
+        ),
+        what="BackupsScheduled",
+    )
+    assert backups["message"].endswith(f"off-site copy by CronJob {NAMES.offsite_mirror}")
 
     haystacks = written(
         api,
