@@ -45,8 +45,9 @@ dev: setup
 e2e-kind: setup
 	TIERKEEPER_EXISTING_CLUSTER=1 $(BIN)/pytest tests/integration
 
-# Real PostgreSQL, Redis and S3 (versitygw) for the data tests, and barman-cloud
-# for their WAL archive and base backups (each installed or built only when missing).
+# Real PostgreSQL, Redis and S3 (versitygw) for the data tests, barman-cloud for their
+# WAL archive and base backups, and rclone for the off-site copy (each installed or built
+# only when missing).
 data-deps:
 	bash hack/install-data-deps.sh
 	bash hack/install-versitygw.sh

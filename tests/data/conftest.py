@@ -7,6 +7,7 @@ Without the servers installed the tests skip, unless TIERKEEPER_REQUIRE_ALL=1
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,6 +79,13 @@ def require_object_store() -> None:
         _unavailable(str(e))
 
 
+@pytest.fixture(scope="session")
+def require_rclone(require_object_store: None) -> None:
+    """rclone, which copies a primary store into the off-site one (`make data-deps`)."""
+    if shutil.which("rclone") is None:
+        _unavailable("rclone not installed; run `make data-deps`")
+
+
 @pytest.fixture
 def s3_primary(require_object_store: None) -> Iterator[S3Server]:
     """The primary backup store: a real S3 server (versitygw) standing for one region."""
@@ -89,4 +97,11 @@ def s3_primary(require_object_store: None) -> Iterator[S3Server]:
 def s3_offsite(require_object_store: None) -> Iterator[S3Server]:
     """The off-site store: a second S3 server, in its own directory, for another region."""
     with s3_server("region-b") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_offsite_tls(require_object_store: None) -> Iterator[S3Server]:
+    """An off-site store that serves TLS with a certificate of its own CA (caBundle)."""
+    with s3_server("region-b", tls=True) as server:
         yield server

@@ -3,7 +3,9 @@
 Each server stands for one region: its own loopback port and its own temp
 directory, so a test can stop it (an outage) or throw its directory away (a
 lost region). Its credentials go to the gateway and to barman-cloud through
-the environment only, never through process arguments.
+the environment only, never through process arguments. A server may serve TLS
+with a certificate of a CA of its own, which its clients are given as the
+store's CA bundle.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from typing import Any
 import boto3
 
 from tests.data.dataservers import ServerUnavailable, free_port
+from tierkeeper.devcluster.certs import CertificateAuthority, Identity, KeyPair
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "hack" / "install-versitygw.sh"
@@ -62,10 +66,13 @@ class S3Server:
     access_key: str = field(default_factory=lambda: "AK" + secrets.token_hex(8).upper())
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     process: subprocess.Popen[bytes] | None = None
+    # Serving TLS: the certificate and key, and the CA bundle that signs them.
+    tls: KeyPair | None = None
+    ca_bundle: Path | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def datadir(self) -> Path:
@@ -80,8 +87,16 @@ class S3Server:
             "VGW_REGION": self.region,
         }
         log = (self.root / "versitygw.log").open("ab")
+        tls = ["--cert", str(self.tls.cert), "--key", str(self.tls.key)] if self.tls else []
         self.process = subprocess.Popen(
-            [str(self.binary), "--port", f"127.0.0.1:{self.port}", "posix", str(self.datadir)],
+            [
+                str(self.binary),
+                "--port",
+                f"127.0.0.1:{self.port}",
+                *tls,
+                "posix",
+                str(self.datadir),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -122,6 +137,7 @@ class S3Server:
             region_name=self.region,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
+            verify=str(self.ca_bundle) if self.ca_bundle else None,
         )
 
     def create_bucket(self, name: str = BUCKET) -> None:
@@ -138,20 +154,30 @@ class S3Server:
 
     def store_env(self, slot: str, prefix: str, bucket: str = BUCKET) -> dict[str, str]:
         """object-store.sh's variables for this server in SLOT (PRIMARY or OFFSITE)."""
-        return {
+        env = {
             f"BACKUP_{slot}_URL": f"s3://{bucket}/{prefix}",
             f"BACKUP_{slot}_ENDPOINT": self.endpoint,
             f"BACKUP_{slot}_REGION": self.region,
             f"BACKUP_{slot}_ACCESS_KEY_ID": self.access_key,
             f"BACKUP_{slot}_SECRET_ACCESS_KEY": self.secret_key,
         }
+        if self.ca_bundle:
+            env[f"BACKUP_{slot}_CA_BUNDLE"] = str(self.ca_bundle)
+        return env
 
 
 @contextlib.contextmanager
-def s3_server(region: str) -> Iterator[S3Server]:
-    """A versitygw on loopback with one empty bucket (BUCKET); removed afterwards."""
+def s3_server(region: str, *, tls: bool = False) -> Iterator[S3Server]:
+    """A versitygw on loopback with one empty bucket (BUCKET); removed afterwards. With
+    `tls`, it serves HTTPS with a certificate of a fresh CA of its own."""
     root = Path(tempfile.mkdtemp(prefix=f"tierkeeper-s3-{region}-"))
     server = S3Server(binary=versitygw_binary(), root=root, port=free_port(), region=region)
+    if tls:
+        # The database's user reads the CA bundle too (its restore_command).
+        root.chmod(0o755)
+        ca = CertificateAuthority(root, datetime.now(UTC))
+        server.tls = ca.issue("s3", Identity("s3"), server_ips=("127.0.0.1",))
+        server.ca_bundle = ca.pair.cert
     try:
         server.start()
         server.create_bucket()

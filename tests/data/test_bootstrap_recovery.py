@@ -160,7 +160,7 @@ def test_recovery_holds_the_rows_committed_by_the_target_and_archives_to_its_own
                 s3_primary, restored.datadir, target_time=target, password=password
             )
         assert result.returncode == 0, result.stderr
-        assert "barman-cloud-wal-restore" in watch.barman_commands
+        assert "barman-cloud-wal-restore" in watch.tools
         assert watch.leaks == []
         assert not (root / "data.recovering").exists()
 

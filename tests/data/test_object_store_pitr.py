@@ -50,7 +50,7 @@ def test_restore_to_a_time_holds_exactly_the_rows_committed_by_then_from_either_
         committed, target = write_across_base_backup(pg, archive)
         server_log = pg.logfile.read_text(errors="replace")
     # The credentials went to barman-cloud, never as an argument, never into a log.
-    assert {"barman-cloud-wal-archive", "barman-cloud-backup"} <= watch.barman_commands
+    assert {"barman-cloud-wal-archive", "barman-cloud-backup"} <= watch.tools
     assert watch.leaks == []
     assert not any(secret in server_log for secret in secrets)
 

@@ -109,6 +109,11 @@ class Archive:
                 "AWS_ACCESS_KEY_ID": self.stores[f"BACKUP_{slot}_ACCESS_KEY_ID"],
                 "AWS_SECRET_ACCESS_KEY": self.stores[f"BACKUP_{slot}_SECRET_ACCESS_KEY"],
                 "AWS_DEFAULT_REGION": self.stores[f"BACKUP_{slot}_REGION"],
+                **(
+                    {"AWS_CA_BUNDLE": ca}
+                    if (ca := self.stores.get(f"BACKUP_{slot}_CA_BUNDLE"))
+                    else {}
+                ),
             },
             capture_output=True,
             text=True,
@@ -291,11 +296,11 @@ def wait_promoted(server: PostgresServer, timeout: float) -> None:
 
 class ArgumentWatch:
     """Samples every process's command line while active: which barman-cloud commands
-    ran, and whether any argument anywhere held one of the secrets."""
+    (and rclone) ran, and whether any argument anywhere held one of the secrets."""
 
     def __init__(self, secrets: list[str]) -> None:
         self.secrets = [s.encode() for s in secrets]
-        self.barman_commands: set[str] = set()
+        self.tools: set[str] = set()
         self.leaks: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -306,8 +311,8 @@ class ArgumentWatch:
                 with contextlib.suppress(OSError):
                     args = cmdline.read_bytes().split(b"\0")
                     for arg in args:
-                        if b"barman-cloud-" in arg:
-                            self.barman_commands.add(Path(arg.decode()).name)
+                        if b"barman-cloud-" in arg or arg.rsplit(b"/", 1)[-1] == b"rclone":
+                            self.tools.add(Path(arg.decode()).name)
                     if any(secret in arg for arg in args for secret in self.secrets):
                         self.leaks.append(b" ".join(args).decode(errors="replace"))
             time.sleep(0.005)

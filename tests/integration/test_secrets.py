@@ -100,6 +100,29 @@ def environment(external: dict[str, tuple[str, str]]) -> dict[str, Any]:
     }
 
 
+def written(
+    api: Api,
+    namespace: str,
+    operator: Any,
+    metrics_port: int,
+    kinds: tuple[str, ...] = SCANNED_KINDS,
+) -> dict[str, str]:
+    """What a run wrote, by where: the operator's metrics, its log (the operator is stopped
+    first, so that the log is whole) and every object of `kinds` in the namespace."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+        metrics_text = response.read().decode()
+    operator.stop()
+    return {
+        "operator log": operator.log.read_text(errors="replace"),
+        "metrics": metrics_text,
+        **{
+            f"{kind} {item['metadata']['name']}": json.dumps(item)
+            for kind in kinds
+            for item in api.list(kind, namespace)
+        },
+    }
+
+
 def kubeconfig_key(kubeconfig: Path) -> str:
     """A stretch of the client key the operator authenticates with."""
     users = yaml.safe_load(kubeconfig.read_text())["users"]
@@ -178,20 +201,9 @@ def test_no_secret_value_reaches_logs_events_status_children_or_metrics(
     api.delete("Environment", namespace, ENV)  # production retains its credentials
     eventually(lambda: api.get("Environment", namespace, ENV) is None, timeout=60, what="gone")
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as response:
-        metrics_text = response.read().decode()
-    operator.stop()  # flush the log
-    haystacks = {
-        "operator log": operator.log.read_text(errors="replace"),
-        "metrics": metrics_text,
-        **{
-            f"{kind} {item['metadata']['name']}": json.dumps(item)
-            for kind in SCANNED_KINDS
-            for item in api.list(kind, namespace)
-        },
-    }
+    haystacks = written(api, namespace, operator, metrics_port)
     # What is scanned is real: metrics, a debug log that saw the Secrets, Events.
-    assert "tierkeeper_" in metrics_text
+    assert "tierkeeper_" in haystacks["metrics"]
     assert f"Secret {namespace}/{credentials}: upsert" in haystacks["operator log"]
     assert any(key.startswith("Event ") for key in haystacks)
     # The scan would see a value were it there: it finds them all in the Secrets themselves.

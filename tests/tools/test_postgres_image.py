@@ -1,6 +1,7 @@
 """What can be checked of images/postgres/Dockerfile without a Docker engine: a pinned
 PostgreSQL base, barman-cloud from exactly the pins the data tests run with, and its
-commands on PATH for archive_command and restore_command."""
+commands on PATH for archive_command and restore_command; rclone for the off-site
+mirror."""
 
 from __future__ import annotations
 
@@ -37,3 +38,10 @@ def test_barman_cloud_is_installed_from_the_pinned_requirements_the_tests_use() 
 def test_barman_cloud_commands_are_on_path() -> None:
     env = " ".join(a for k, a in instructions(DOCKERFILE) if k == "ENV")
     assert 'PATH="/opt/barman-cloud/bin:${PATH}"' in env
+
+
+def test_rclone_for_the_offsite_mirror_is_debians_package_and_runs() -> None:
+    runs = [a for k, a in instructions(DOCKERFILE) if k == "RUN"]
+    installs = [r for r in runs if "apt-get install" in r]
+    assert installs and "rclone" in installs[0].split()
+    assert any("&& rclone version" in r for r in runs)

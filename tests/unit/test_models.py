@@ -172,13 +172,6 @@ def test_resolve_does_not_mutate_the_tier_table() -> None:
         (
             {
                 "tier": "production",
-                "postgres": {"backup": {"objectStore": STORE, "offsiteObjectStore": STORE}},
-            },
-            "OffsiteNotSupported",
-        ),
-        (
-            {
-                "tier": "production",
                 "postgres": {"backup": {"objectStore": STORE, "pitr": {"archiveTimeout": "10m"}}},
             },
             "ArchiveTimeoutOverRPO",
@@ -194,6 +187,17 @@ def test_resolve_refuses_with_a_reason(spec: dict[str, Any], reason: str) -> Non
         env_of(spec)
     assert refused.value.reason == reason
     assert refused.value.message
+
+
+def test_cloudnative_pg_with_an_offsite_store_is_accepted() -> None:
+    env = env_of(
+        {
+            "tier": "production",
+            "postgres": {"backup": {"objectStore": STORE, "offsiteObjectStore": STORE}},
+        }
+    )
+    assert env.cloudnative_pg
+    assert env.spec.postgres.backup.offsite_object_store is not None
 
 
 @pytest.mark.parametrize(

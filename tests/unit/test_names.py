@@ -36,6 +36,7 @@ def all_names(names: ChildNames) -> dict[str, str]:
         "backup_script": names.backup_script,
         "backups_pvc": names.backups_pvc,
         "scheduled_backup": names.scheduled_backup,
+        "offsite_mirror": names.offsite_mirror,
         "instance_label": names.instance_label,
     }
 
@@ -64,6 +65,7 @@ def test_short_names_are_spelled_as_the_spec_says() -> None:
         "backup_script": "shop-backup-script",
         "backups_pvc": "shop-backups",
         "scheduled_backup": "shop-postgres-scheduled",
+        "offsite_mirror": "shop-postgres-offsite",
         "instance_label": "shop",
     }
 
@@ -74,7 +76,7 @@ def test_every_child_name_is_a_dns_label_within_its_limit(environment: str) -> N
     for kind, name in all_names(names).items():
         assert DNS_LABEL.match(name), (kind, name)
         assert len(name) <= 63, (kind, name)
-    for limited in (names.backup_cronjob, names.postgres, names.redis):
+    for limited in (names.backup_cronjob, names.offsite_mirror, names.postgres, names.redis):
         assert len(limited) <= SUFFIXED_CONTROLLER_MAX
 
 

@@ -202,6 +202,35 @@ def test_cloudnative_pg_cluster_is_ready_by_its_ready_condition_and_instances() 
     assert database(cnpg_cluster(3, {**ready, "observedGeneration": 4})) == ("True", "Available")
 
 
+def test_cloudnative_pg_backups_with_an_offsite_store_are_scheduled_once_its_copy_is() -> None:
+    store = {
+        "bucket": "shop-backups",
+        "credentials": {
+            "accessKeyId": {"name": "s3", "key": "id"},
+            "secretAccessKey": {"name": "s3", "key": "secret"},
+        },
+    }
+    spec = {
+        "tier": "production",
+        "postgres": {"backup": {"objectStore": store, "offsiteObjectStore": store}},
+    }
+    children = {**data_ready(), ("Cluster", "shop-postgres"): ready_set("shop-postgres", "Cluster")}
+
+    def backups() -> tuple[str, str, str]:
+        status = status_of(spec, StatusInputs(children, None, AppRollout(), True))
+        found = find(status.conditions, "BackupsScheduled")
+        assert found is not None
+        return found.status, found.reason, found.message
+
+    assert backups()[:2] == ("False", "Creating")
+    children[("CronJob", "shop-postgres-offsite")] = ChildSummary(
+        "CronJob", "shop-postgres-offsite", "1"
+    )
+    status, reason, message = backups()
+    assert (status, reason) == ("True", "ScheduledByCloudNativePG")
+    assert message.endswith("; off-site copy by CronJob shop-postgres-offsite")
+
+
 def with_ready(status: str, reason: str) -> EnvironmentStatus:
     ready = observe("Ready", status == "True", reason, "m")
     return EnvironmentStatus(conditions=merge_conditions([], [ready], now=NOW, generation=1))

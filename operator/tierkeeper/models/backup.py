@@ -93,7 +93,8 @@ class Backup(Model):
     offsite_object_store: ObjectStore | None = Field(
         None,
         description="A second store (another region) that every base backup and WAL "
-        "segment also reaches; a restore works from either one alone.",
+        "segment also reaches (on CloudNativePG, by a copy of objectStore every "
+        "pitr.archiveTimeout); a restore works from either one alone.",
     )
     drill: Drill = Field(
         default_factory=Drill,

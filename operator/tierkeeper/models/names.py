@@ -157,6 +157,11 @@ class ChildNames:
         return self._name("-object-store")
 
     @property
+    def offsite_mirror(self) -> str:
+        """The CronJob that copies a CloudNativePG database's primary store off-site."""
+        return self._name("-postgres-offsite", SUFFIXED_CONTROLLER_MAX)
+
+    @property
     def scheduled_backup(self) -> str:
         return self._name("-postgres-scheduled")
 

@@ -147,11 +147,7 @@ def resolve(
             "postgres.backup.pitr needs backups enabled; "
             "set postgres.backup.enabled: true or postgres.backup.pitr.enabled: false",
         )
-    _check_object_store(
-        postgres.backup,
-        resolved.tier,
-        cloudnative_pg=postgres.provider is PostgresProvider.CLOUDNATIVE_PG,
-    )
+    _check_object_store(postgres.backup, resolved.tier)
     unknown = sorted(set(resolved.external) - set(EXTERNAL_SERVICES))
     if unknown:
         raise InvalidSpec(
@@ -166,7 +162,7 @@ def resolve(
 PRODUCTION_MAX_ARCHIVE_TIMEOUT_S = 300
 
 
-def _check_object_store(backup: Backup, tier: Tier, *, cloudnative_pg: bool) -> None:
+def _check_object_store(backup: Backup, tier: Tier) -> None:
     if backup.pitr.enabled and backup.object_store is None:
         raise InvalidSpec(
             "ObjectStoreRequired",
@@ -179,12 +175,6 @@ def _check_object_store(backup: Backup, tier: Tier, *, cloudnative_pg: bool) -> 
             "ObjectStoreRequired",
             "postgres.backup.offsiteObjectStore is a second copy of "
             "postgres.backup.objectStore: set objectStore too",
-        )
-    if backup.offsite_object_store is not None and cloudnative_pg:
-        raise InvalidSpec(
-            "OffsiteNotSupported",
-            "CloudNativePG archives to one object store; remove "
-            "postgres.backup.offsiteObjectStore (or use provider builtin)",
         )
     timeout = duration_seconds(backup.pitr.archive_timeout)
     if not 1 <= timeout <= 3600:

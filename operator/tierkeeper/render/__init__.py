@@ -42,6 +42,7 @@ from tierkeeper.render.network import (
     render_redis_policy,
 )
 from tierkeeper.render.objectstore import render_object_store_script
+from tierkeeper.render.offsite import render_offsite_mirror
 from tierkeeper.render.postgres import (
     CNPG_API_VERSION,
     render_cnpg_cluster,
@@ -143,6 +144,7 @@ def data_children(
             names.object_store_script,
             render_object_store_script(env),
         ),
+        Child("batch/v1", "CronJob", names.offsite_mirror, render_offsite_mirror(env)),
         Child("v1", "ConfigMap", names.drill_script, render_drill_script(env)),
         Child("v1", "ConfigMap", names.drill_result, render_drill_result(env)),
         Child("v1", "ServiceAccount", names.drill_identity, render_drill_service_account(env)),

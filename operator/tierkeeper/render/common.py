@@ -22,6 +22,7 @@ class Component(StrEnum):
     REDIS = "redis"
     BACKUP = "backup"
     DRILL = "drill"
+    OFFSITE = "offsite"
 
 
 def selector(env: ResolvedEnvironment, component: Component) -> dict[str, str]:
@@ -44,6 +45,36 @@ def metadata(
         "name": name,
         "namespace": env.namespace,
         "labels": {**labels(env, component), **(extra_labels or {})},
+    }
+
+
+def cronjob(
+    env: ResolvedEnvironment,
+    name: str,
+    component: Component,
+    *,
+    schedule: str,
+    suspend: bool,
+    starting_deadline_seconds: int,
+    job_template: dict[str, Any],
+) -> Manifest:
+    """A CronJob on `schedule` (UTC) whose runs never overlap: a long run delays the next
+    rather than racing it. The last successful Job is kept, and three failed ones (their
+    pods' logs say why)."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": metadata(env, name, component),
+        "spec": {
+            "schedule": schedule,
+            "timeZone": "UTC",
+            "suspend": suspend,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": starting_deadline_seconds,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": job_template,
+        },
     }
 
 

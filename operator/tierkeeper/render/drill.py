@@ -20,6 +20,7 @@ from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.render.common import (
     Component,
     Manifest,
+    cronjob,
     labels,
     metadata,
     secret_env,
@@ -27,8 +28,10 @@ from tierkeeper.render.common import (
 )
 from tierkeeper.render.objectstore import (
     OBJECT_STORE_SCRIPT_NAME,
+    POSTGRES_UID,
     SCRIPT_MOUNT,
     archiving,
+    cnpg_archiving,
     image,
     store_env,
     store_mounts,
@@ -50,8 +53,6 @@ STARTING_DEADLINE_SECONDS = 600
 # A finished drill's Job and pod (its log) stay a week, then go: the result lives on in
 # the ConfigMap.
 FINISHED_JOB_TTL_SECONDS = 7 * 86400
-# The database image's `postgres` user (images/postgres/Dockerfile).
-POSTGRES_UID = 999
 RBAC_API_VERSION = "rbac.authorization.k8s.io/v1"
 MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 
@@ -80,13 +81,7 @@ def drilled(env: ResolvedEnvironment) -> bool:
 
 def cnpg_drilled(env: ResolvedEnvironment) -> bool:
     """A CloudNativePG Cluster archives to the store: the operator drills it."""
-    postgres = env.spec.postgres
-    return (
-        postgres.enabled
-        and env.cloudnative_pg
-        and postgres.backup.enabled
-        and postgres.backup.object_store is not None
-    )
+    return cnpg_archiving(env)
 
 
 def render_drill_script(env: ResolvedEnvironment) -> Manifest | None:
@@ -189,36 +184,28 @@ def render_drill_cronjob(env: ResolvedEnvironment) -> Manifest | None:
     if not archiving(env):
         return None
     drill = env.spec.postgres.backup.drill
-    names = env.names
-    pod_labels = labels(env, Component.DRILL)
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": metadata(env, names.drill_cronjob, Component.DRILL),
-        "spec": {
-            "schedule": drill.schedule,
-            "timeZone": "UTC",
-            "suspend": not drill.scheduled,
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-            "successfulJobsHistoryLimit": 1,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "metadata": {"labels": pod_labels},
-                "spec": drill_job_spec(
-                    env,
-                    ACTIVE_DEADLINE_SECONDS,
-                    POSTGRES_UID,
-                    _drill_container(env),
-                    [
-                        # The restored copy needs room for the whole database.
-                        {"name": "scratch", "emptyDir": {"sizeLimit": env.spec.postgres.storage}},
-                        *store_volumes(env),
-                    ],
-                ),
-            },
+    return cronjob(
+        env,
+        env.names.drill_cronjob,
+        Component.DRILL,
+        schedule=drill.schedule,
+        suspend=not drill.scheduled,
+        starting_deadline_seconds=STARTING_DEADLINE_SECONDS,
+        job_template={
+            "metadata": {"labels": labels(env, Component.DRILL)},
+            "spec": drill_job_spec(
+                env,
+                ACTIVE_DEADLINE_SECONDS,
+                POSTGRES_UID,
+                _drill_container(env),
+                [
+                    # The restored copy needs room for the whole database.
+                    {"name": "scratch", "emptyDir": {"sizeLimit": env.spec.postgres.storage}},
+                    *store_volumes(env),
+                ],
+            ),
         },
-    }
+    )
 
 
 def drill_job_spec(

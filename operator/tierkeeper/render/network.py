@@ -11,8 +11,9 @@ in; so PostgreSQL and Redis, once selected here, deny every other pod of the clu
 - A CloudNativePG drill's scratch Cluster: the drill's check pods only (and its
   instance's status port for CloudNativePG's operator). The check pods carry the drill
   component's labels, so they reach the scratch copy and never the live database.
-- No policy limits egress: backup and drill pods reach the object store and the drill
-  pods the API server (their result ConfigMap).
+- No policy limits egress: backup and drill pods reach the object store, the off-site
+  mirror's pods (component `offsite`, admitted nowhere) both stores, and the drill pods
+  the API server (their result ConfigMap).
 - Redis: this Environment's app pods.
 - The app: everyone, unless the operator names the ingress controller's namespace; then
   that namespace and the operator's own (its health gate).

@@ -1,6 +1,7 @@
 """Backups to object stores (postgres.backup.objectStore): WAL archiving and restore for the
 builtin StatefulSet through the packaged object-store.sh (barman-cloud), and the
-CloudNativePG Cluster's own `barmanObjectStore`.
+CloudNativePG Cluster's own `barmanObjectStore` (copied off-site by object-store.sh's
+mirror, render/offsite.py).
 
 Credentials only ever travel as secretKeyRef environment variables: never as a value
 in a manifest, never in a command line.
@@ -20,8 +21,11 @@ OBJECT_STORE_SCRIPT_NAME = "object-store.sh"
 RECOVER_SCRIPT_NAME = "recover.sh"
 SCRIPT_MOUNT = "/opt/tierkeeper/object-store"
 CA_MOUNT = "/etc/tierkeeper/object-store-ca"
-# PostgreSQL with barman-cloud (images/postgres/Dockerfile), one tag per major version.
+# PostgreSQL with barman-cloud and rclone (images/postgres/Dockerfile), one tag per major
+# version.
 IMAGE_REPOSITORY = "ghcr.io/tierkeeper/postgres"
+# That image's `postgres` user.
+POSTGRES_UID = 999
 
 
 def object_store_script(name: str = OBJECT_STORE_SCRIPT_NAME) -> str:
@@ -39,6 +43,23 @@ def archiving(env: ResolvedEnvironment) -> bool:
         and postgres.backup.object_store is not None
         and not env.cloudnative_pg
     )
+
+
+def cnpg_archiving(env: ResolvedEnvironment) -> bool:
+    """A CloudNativePG Cluster archives WAL and base backups to the (primary) store."""
+    postgres = env.spec.postgres
+    return (
+        postgres.enabled
+        and env.cloudnative_pg
+        and postgres.backup.enabled
+        and postgres.backup.object_store is not None
+    )
+
+
+def mirrored(env: ResolvedEnvironment) -> bool:
+    """A CloudNativePG Cluster archives to one store, and an off-site one is set: a CronJob
+    copies the one into the other (render/offsite.py)."""
+    return cnpg_archiving(env) and env.spec.postgres.backup.offsite_object_store is not None
 
 
 def stores(env: ResolvedEnvironment) -> list[tuple[str, ObjectStore]]:
@@ -64,6 +85,11 @@ def recovery_window_days(env: ResolvedEnvironment) -> int:
     the window is at least the PITR window."""
     backup = env.spec.postgres.backup
     return max(backup.retention_days, backup.pitr.window_days if backup.pitr.enabled else 0)
+
+
+def retention_env(env: ResolvedEnvironment) -> dict[str, Any]:
+    """object-store.sh's retention policy (prune, mirror): barman-cloud's recovery window."""
+    return value_env("BACKUP_RETENTION", f"RECOVERY WINDOW OF {recovery_window_days(env)} DAYS")
 
 
 def store_env(env: ResolvedEnvironment) -> list[dict[str, Any]]:
@@ -177,22 +203,19 @@ def base_backup_container(
         "name": name,
         "image": image(env),
         "command": ["sh", f"{SCRIPT_MOUNT}/{OBJECT_STORE_SCRIPT_NAME}", *args],
-        "env": [
-            *postgres_env,
-            *store_env(env),
-            value_env("BACKUP_RETENTION", f"RECOVERY WINDOW OF {recovery_window_days(env)} DAYS"),
-        ],
+        "env": [*postgres_env, *store_env(env), retention_env(env)],
         "securityContext": {"runAsUser": 999, "runAsGroup": 999},
         "volumeMounts": [data_mount, *store_mounts(env)],
     }
 
 
 def render_object_store_script(env: ResolvedEnvironment) -> Manifest | None:
-    """object-store.sh, and beside it recover.sh for a builtin database that starts from
-    another Environment's backups (postgres.bootstrap.recovery)."""
+    """object-store.sh (for the builtin database, or a CloudNativePG database's off-site
+    mirror), and beside it recover.sh for a builtin database that starts from another
+    Environment's backups (postgres.bootstrap.recovery)."""
     postgres = env.spec.postgres
     recovering = postgres.enabled and postgres.bootstrap is not None and not env.cloudnative_pg
-    if not (archiving(env) or recovering):
+    if not (archiving(env) or recovering or mirrored(env)):
         return None
     data = {OBJECT_STORE_SCRIPT_NAME: object_store_script()}
     if recovering:

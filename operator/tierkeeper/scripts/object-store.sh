@@ -3,9 +3,9 @@
 # object stores, through barman-cloud, for a primary store and an optional
 # off-site one (another region).
 #
-# Runs in the postgres container (archive_command, restore_command) and in the
-# base-backup CronJob (POSIX sh); the data tests run this very file against
-# real PostgreSQL and real S3 servers.
+# Runs in the postgres container (archive_command, restore_command), in the
+# base-backup sidecar and in the off-site mirror's CronJob (POSIX sh); the data
+# tests run this very file against real PostgreSQL and real S3 servers.
 #
 # Usage:
 #   object-store.sh archive-wal WAL_PATH       archive_command = '... archive-wal %p'
@@ -15,6 +15,11 @@
 #                                              --immediate-checkpoint; the default is a
 #                                              spread checkpoint, gentle on the server)
 #   object-store.sh prune                      apply the retention policy in every store
+#   object-store.sh mirror                     copy what the primary store holds of this
+#                                              database into the off-site store (rclone),
+#                                              then apply the retention policy there: the
+#                                              off-site copy of a database whose archiver
+#                                              writes to one store only (CloudNativePG)
 #   object-store.sh scheduled "M H DOM MON DOW"
 #                                              forever: at each minute the (numeric)
 #                                              cron line matches, base-backup, then prune
@@ -33,18 +38,22 @@
 #   BACKUP_<SLOT>_SECRET_ACCESS_KEY
 #   BACKUP_<SLOT>_CA_BUNDLE           path of a CA bundle file (optional)
 #   BACKUP_SERVER_NAME                the folder of this database in the stores
-#   BACKUP_RETENTION                  e.g. `RECOVERY WINDOW OF 7 DAYS` (prune)
+#   BACKUP_RETENTION                  e.g. `RECOVERY WINDOW OF 7 DAYS` (prune, mirror)
 #   PGHOST PGPORT PGUSER PGPASSWORD   libpq settings for base-backup
 #
 # Invariants:
-# - Credentials reach barman-cloud through its environment only, never through
-#   a process argument (a subshell exports them, then execs the tool).
+# - Credentials reach barman-cloud and rclone through their environment only,
+#   never through a process argument (a subshell exports them, then execs the tool).
 # - archive-wal succeeds only when every configured store holds the segment:
 #   PostgreSQL keeps a segment until its archive_command succeeds, so no
 #   segment is recycled before the off-site copy has it, and a store outage
 #   leaves the backlog in pg_wal rather than losing it.
 # - restore-wal and restore read the primary store first and fall back to the
 #   off-site one, so either store alone is enough to restore.
+# - mirror only ever adds to the off-site store (`rclone copy`, never `sync`), and
+#   overwrites nothing there but a backup's backup.info: a wiped or encrypted
+#   primary cannot wipe the off-site copy, nor touch its WAL or backup data. Only
+#   barman-cloud's retention deletes there, as in the primary.
 #
 # Exit codes: 0 done; 1 a store (or barman-cloud) failed; 2 bad usage or
 # configuration.
@@ -63,20 +72,25 @@ slots() {
   if [ -n "${BACKUP_OFFSITE_URL:-}" ]; then echo OFFSITE; fi
 }
 
+# read_store SLOT: SLOT's settings into url, key, secret, endpoint, region, ca_bundle.
+read_store() {
+  eval "url=\${BACKUP_${1}_URL:-}"
+  [ -n "$url" ] || die "BACKUP_${1}_URL is not set"
+  eval "key=\${BACKUP_${1}_ACCESS_KEY_ID:-}"
+  eval "secret=\${BACKUP_${1}_SECRET_ACCESS_KEY:-}"
+  eval "endpoint=\${BACKUP_${1}_ENDPOINT:-}"
+  eval "region=\${BACKUP_${1}_REGION:-}"
+  eval "ca_bundle=\${BACKUP_${1}_CA_BUNDLE:-}"
+}
+
 # with_store SLOT COMMAND [ARGS...]: run a barman-cloud COMMAND against SLOT's
 # store as `COMMAND [--endpoint-url E] ARGS...`, its credentials in the environment.
 with_store() {
   slot=$1
   command=$2
   shift 2
-  eval "url=\${BACKUP_${slot}_URL:-}"
-  [ -n "$url" ] || die "BACKUP_${slot}_URL is not set"
+  read_store "$slot"
   (
-    eval "key=\${BACKUP_${slot}_ACCESS_KEY_ID:-}"
-    eval "secret=\${BACKUP_${slot}_SECRET_ACCESS_KEY:-}"
-    eval "endpoint=\${BACKUP_${slot}_ENDPOINT:-}"
-    eval "region=\${BACKUP_${slot}_REGION:-}"
-    eval "ca_bundle=\${BACKUP_${slot}_CA_BUNDLE:-}"
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION AWS_CA_BUNDLE
     if [ -n "$key" ]; then export AWS_ACCESS_KEY_ID="$key"; fi
     if [ -n "$secret" ]; then export AWS_SECRET_ACCESS_KEY="$secret"; fi
@@ -86,6 +100,40 @@ with_store() {
       exec "$command" --endpoint-url "$endpoint" "$@"
     fi
     exec "$command" "$@"
+  )
+}
+
+# The one object barman-cloud writes twice: a base backup's backup.info (STARTED
+# when the backup begins, DONE when its data is all uploaded). Everything else it
+# writes (WAL segments, histories, backup data) is written once.
+BACKUP_INFO=/base/*/backup.info
+
+# rclone_copy OPTION...: `rclone copy OPTION... primary:FOLDER offsite:FOLDER` for this
+# database's folder in each store. The remotes exist only in rclone's environment
+# (RCLONE_CONFIG_<REMOTE>_*, from the BACKUP_<SLOT>_* variables): no config file, no
+# credential in an argument.
+rclone_copy() {
+  (
+    # rclone's S3 SDK reads AWS_CA_BUNDLE itself, and fails on it: its CA is --ca-cert.
+    unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION AWS_CA_BUNDLE
+    export RCLONE_CONFIG=/dev/null
+    for slot in PRIMARY OFFSITE; do
+      read_store "$slot"
+      export "RCLONE_CONFIG_${slot}_TYPE=s3"
+      export "RCLONE_CONFIG_${slot}_ACCESS_KEY_ID=$key"
+      export "RCLONE_CONFIG_${slot}_SECRET_ACCESS_KEY=$secret"
+      # The buckets exist: credentials that may not create one must still copy.
+      export "RCLONE_CONFIG_${slot}_NO_CHECK_BUCKET=true"
+      if [ -n "$endpoint" ]; then
+        export "RCLONE_CONFIG_${slot}_PROVIDER=Other" "RCLONE_CONFIG_${slot}_ENDPOINT=$endpoint"
+      else
+        export "RCLONE_CONFIG_${slot}_PROVIDER=AWS"
+      fi
+      if [ -n "$region" ]; then export "RCLONE_CONFIG_${slot}_REGION=$region"; fi
+    done
+    if [ -n "$ca_file" ]; then export RCLONE_CA_CERT="$ca_file"; fi
+    exec rclone copy --verbose --stats-one-line "$@" \
+      "primary:${BACKUP_PRIMARY_URL#s3://}/$server" "offsite:${BACKUP_OFFSITE_URL#s3://}/$server"
   )
 }
 
@@ -139,7 +187,7 @@ fi
 
 server=${BACKUP_SERVER_NAME:-}
 [ -n "$server" ] || die "BACKUP_SERVER_NAME is not set"
-[ $# -ge 1 ] || die "usage: object-store.sh archive-wal|restore-wal|base-backup|prune|restore ..."
+[ $# -ge 1 ] || die "usage: object-store.sh archive-wal|restore-wal|base-backup|prune|mirror|restore ..."
 action=$1
 shift
 
@@ -178,6 +226,34 @@ case "$action" in
         "$url" "$server" || status=1
     done
     exit "$status"
+    ;;
+  mirror)
+    [ $# -eq 0 ] || die "usage: object-store.sh mirror"
+    [ -n "${BACKUP_RETENTION:-}" ] || die "BACKUP_RETENTION is not set"
+    # rclone takes one CA file for both remotes and then trusts nothing else: the
+    # system's roots (a store on a public endpoint) and each store's own bundle.
+    ca_file=""
+    for slot in PRIMARY OFFSITE; do
+      read_store "$slot"
+      if [ -n "$ca_bundle" ] && [ -z "$ca_file" ]; then
+        ca_file=$(mktemp)
+        trap 'rm -f "$ca_file"' EXIT
+        cat /etc/ssl/certs/ca-certificates.crt >"$ca_file" 2>/dev/null || :
+      fi
+      if [ -n "$ca_bundle" ]; then cat "$ca_bundle" >>"$ca_file"; fi
+    done
+    # backup.info first, then everything else: a backup.info copied as DONE had all its
+    # data in the primary before the second copy lists it, so a copy that succeeds
+    # leaves no DONE backup without its data. backup.info alone may replace its older
+    # copy (STARTED becomes DONE); anything else already off-site is left as it is.
+    rclone_copy --include "$BACKUP_INFO" || exit 1
+    rclone_copy --ignore-existing --exclude "$BACKUP_INFO" || exit 1
+    # Retention only after a whole copy, by the primary's policy: a primary that cannot
+    # be read leaves the off-site copy as it was. What it prunes that the primary still
+    # holds, the next copy brings back, until the primary's own retention prunes it too.
+    with_store OFFSITE barman-cloud-backup-delete --retention-policy "$BACKUP_RETENTION" \
+      "$BACKUP_OFFSITE_URL" "$server" || exit 1
+    echo "object-store: off-site copy done"
     ;;
   scheduled)
     [ $# -eq 1 ] || die "usage: object-store.sh scheduled \"M H DOM MON DOW\""

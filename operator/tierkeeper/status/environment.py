@@ -100,11 +100,19 @@ def _backups(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
         return observe("BackupsScheduled", False, "BackupsDisabled", "backups are turned off")
     if env.cloudnative_pg:
         scheduled = ("Cluster", env.names.postgres) in inputs.children
+        message = (
+            f"ScheduledBackup {env.names.scheduled_backup}, schedule {postgres.backup.schedule}"
+        )
+        if postgres.backup.offsite_object_store is not None:
+            # The off-site copy is part of the backups: scheduled once its CronJob is.
+            mirror = env.names.offsite_mirror
+            scheduled = scheduled and ("CronJob", mirror) in inputs.children
+            message += f"; off-site copy by CronJob {mirror}"
         return observe(
             "BackupsScheduled",
             scheduled,
             "ScheduledByCloudNativePG" if scheduled else "Creating",
-            f"ScheduledBackup {env.names.scheduled_backup}, schedule {postgres.backup.schedule}",
+            message,
         )
     cronjob = inputs.children.get(("CronJob", env.names.backup_cronjob))
     if cronjob is None:
