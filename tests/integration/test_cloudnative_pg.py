@@ -40,7 +40,7 @@ def cloudnative_pg_crds(cluster: Kubectl, unavailable: Callable[[str], NoReturn]
         unavailable(f"CloudNativePG CRDs: {result.stderr.strip()}")
     directory = Path(result.stdout.strip().splitlines()[-1])
     yield directory
-    cluster.kubectl("delete", "--ignore-not-found", "--timeout=120s", "-f", str(directory))
+    cluster.remove_crds(directory)
 
 
 def database_reason(api: Api, namespace: str) -> str | None:

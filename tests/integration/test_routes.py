@@ -36,7 +36,7 @@ def route_crds(cluster: Kubectl, unavailable: Callable[[str], NoReturn]) -> Iter
         cluster.install_crds(directory)
     yield
     for directory in directories:
-        cluster.kubectl("delete", "--ignore-not-found", "--timeout=120s", "-f", str(directory))
+        cluster.remove_crds(directory)
 
 
 def host_of(namespace: str) -> str:

@@ -63,6 +63,32 @@ class Kubectl:
                     )
                 time.sleep(0.2)
 
+    def remove_crds(self, crds: Path, timeout: float = 300) -> None:
+        """Delete the CRDs in `crds` (a file, or a directory of them) and wait until they
+        are gone.
+
+        The API server's CRD finalizer deletes a CRD's objects before the CRD itself. Its
+        list of them fails while the CRD's storage is being re-created, which every change
+        of the CRD does (its status right after it was installed, its deletion), and then it
+        does not try again until the CRD changes once more: a CRD deleted a moment after it
+        was installed can stay Terminating for minutes. So one still here is touched (an
+        annotation) every few seconds, which hands it to the finalizer again.
+        """
+        names = [f"customresourcedefinition/{name}" for name in _crd_resources(crds)]
+        self.kubectl("delete", "--ignore-not-found", "--wait=false", *names)
+        deadline = time.monotonic() + timeout
+        touched = time.monotonic()
+        while left := self.kubectl(
+            "get", "--ignore-not-found", "-o", "name", *names
+        ).stdout.split():
+            if time.monotonic() > deadline:
+                raise KubectlError(("get", *left), self.kubectl("get", *left, check=False))
+            if time.monotonic() - touched > 5:
+                touched = time.monotonic()
+                stamp = f"tierkeeper.dev/finalize-again={time.time_ns()}"
+                self.kubectl("annotate", "--overwrite", *left, stamp, check=False)
+            time.sleep(0.5)
+
 
 def _crd_resources(crds: Path) -> list[str]:
     """`plural.group` of every CRD in `crds`."""
