@@ -61,6 +61,8 @@ class BackupFigures:
     drill_success: bool | None = None
     drill_finished: float | None = None
     drill_rto: float | None = None
+    offsite_copy: float | None = None
+    offsite_copy_interval: float | None = None
 
 
 # (name, help, BackupFigures field) of each backup gauge; a figure that is None is not exported.
@@ -102,6 +104,16 @@ BACKUP_GAUGES = (
         "drill_finished",
     ),
     ("tierkeeper_drill_rto_seconds", "Seconds the last restore drill's restore took.", "drill_rto"),
+    (
+        "tierkeeper_postgres_offsite_copy_last_success_timestamp_seconds",
+        "When the last copy of the primary store into the off-site one succeeded (CloudNativePG).",
+        "offsite_copy",
+    ),
+    (
+        "tierkeeper_postgres_offsite_copy_interval_seconds",
+        "Expected seconds between copies into the off-site store, from the schedule.",
+        "offsite_copy_interval",
+    ),
 )
 
 

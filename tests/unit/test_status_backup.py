@@ -1,6 +1,7 @@
 """status.backup and the WALArchiving and BaseBackup conditions, on a fake clock: the
 figures of the primary store's listing (or the CloudNativePG Cluster's status) and of the
-drill's ConfigMap, judged as they age."""
+drill's ConfigMap, judged as they age; and the metrics of them and of the off-site copy's
+CronJob."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from tests.unit.helpers import env_of
-from tests.unit.test_render_objectstore import STORE
+from tests.unit.test_render_objectstore import OFFSITE, STORE
 from tierkeeper import metrics
 from tierkeeper.backup.store_listing import (
     BaseBackupInfo,
@@ -189,7 +190,7 @@ def test_the_drill_configmap_is_the_last_drill_and_its_metrics() -> None:
     assert (last.result, last.rto_seconds) == ("Failed", 81.5)
     assert last.finished_at == datetime(2026, 12, 2, 4, tzinfo=UTC)
     assert len(last.message) == 1024  # the summary keeps no more
-    figures = backup_figures(env_of(SPEC), status)
+    figures = backup_figures(env_of(SPEC), status, children())
     assert figures is not None
     assert figures.drill_success is False and figures.drill_rto == 81.5
     assert figures.wal_archived == T0.timestamp() and figures.archive_failing is False
@@ -222,14 +223,14 @@ def test_cloudnative_pg_figures_come_from_the_cluster_status() -> None:
     assert status.backup.first_recoverability_point == datetime(2026, 11, 26, 11, tzinfo=UTC)
     assert condition(status, "WALArchiving") == ("False", "ArchivingFailing")
     assert condition(status, "BaseBackup") == ("True", "BaseBackupTaken")
-    figures = backup_figures(env_of(spec), status)
+    figures = backup_figures(env_of(spec), status, {("Cluster", "shop-postgres"): failing})
     assert figures is not None and figures.archive_failing is True
     assert figures.rpo_target == 300.0 and figures.base_backup_interval == 3600.0
 
 
 def test_backup_metrics_are_exported_per_environment_and_forgotten_with_it() -> None:
     status = look(listing(T0, T0), T0)
-    metrics.backups("team", "shop", backup_figures(env_of(SPEC), status))
+    metrics.backups("team", "shop", backup_figures(env_of(SPEC), status, children()))
     labels = {"namespace": "team", "environment": "shop"}
     sample = REGISTRY.get_sample_value
     assert sample("tierkeeper_postgres_wal_archived_timestamp_seconds", labels) == T0.timestamp()
@@ -239,6 +240,68 @@ def test_backup_metrics_are_exported_per_environment_and_forgotten_with_it() -> 
     assert sample("tierkeeper_drill_success", labels) is None  # no drill yet
     metrics.forget_environment("team", "shop")
     assert sample("tierkeeper_postgres_wal_archived_timestamp_seconds", labels) is None
+
+
+def offsite_cronjob(**status: Any) -> ChildSummary:
+    body = {"metadata": {"name": "shop-postgres-offsite"}, "status": status}
+    return summarize("CronJob", body)
+
+
+def offsite_series(live: dict[tuple[str, str], Any], spec: dict[str, Any]) -> dict[str, float]:
+    """The off-site copy's series exported for shop after a look with `live` children."""
+    status = look(None, T0, spec=spec, live=live)
+    metrics.backups("team", "shop", backup_figures(env_of(spec), status, live))
+    labels = {"namespace": "team", "environment": "shop"}
+    names = (
+        "tierkeeper_postgres_offsite_copy_last_success_timestamp_seconds",
+        "tierkeeper_postgres_offsite_copy_interval_seconds",
+    )
+    found = {name: REGISTRY.get_sample_value(name, labels) for name in names}
+    metrics.forget_environment("team", "shop")
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def cnpg_spec(tier: str, **backup: Any) -> dict[str, Any]:
+    return {
+        "tier": tier,
+        "postgres": {"provider": "cloudnative-pg", "backup": {"objectStore": STORE, **backup}},
+    }
+
+
+def test_the_offsite_copy_exports_its_cronjobs_last_success_and_its_interval() -> None:
+    spec = cnpg_spec("production", offsiteObjectStore=OFFSITE)
+    copied = offsite_cronjob(lastSuccessfulTime="2026-12-03T11:59:00Z")
+    live = {("Cluster", "shop-postgres"): cluster(), ("CronJob", copied.name): copied}
+    # Production archives, and so copies, each minute.
+    assert offsite_series(live, spec) == {
+        "tierkeeper_postgres_offsite_copy_last_success_timestamp_seconds": (
+            T0 - timedelta(minutes=1)
+        ).timestamp(),
+        "tierkeeper_postgres_offsite_copy_interval_seconds": 60,
+    }
+
+
+def test_an_offsite_copy_that_never_succeeded_exports_its_interval_alone() -> None:
+    # The interval alone is what the never-succeeded alert counts from.
+    spec = cnpg_spec("staging", offsiteObjectStore=OFFSITE, pitr={"archiveTimeout": "5m"})
+    never = offsite_cronjob(lastScheduleTime="2026-12-03T11:55:00Z")
+    for live in ({("CronJob", never.name): never}, {}):
+        assert offsite_series(live, spec) == {
+            "tierkeeper_postgres_offsite_copy_interval_seconds": 300
+        }
+
+
+def test_an_environment_without_an_offsite_copy_exports_neither_figure() -> None:
+    # A CronJob of the copy's name, left from an earlier spec, is not read either.
+    leftover = offsite_cronjob(lastSuccessfulTime="2026-12-03T11:59:00Z")
+    live = {("Cluster", "shop-postgres"): cluster(), ("CronJob", leftover.name): leftover}
+    assert offsite_series(live, cnpg_spec("production")) == {}
+    # builtin PostgreSQL archives into both stores itself: no copy to watch.
+    builtin = {
+        **SPEC,
+        "postgres": {"backup": {"objectStore": STORE, "offsiteObjectStore": OFFSITE}},
+    }
+    assert offsite_series({**children(), ("CronJob", leftover.name): leftover}, builtin) == {}
 
 
 def test_backup_info_and_segment_names_as_barman_cloud_writes_them() -> None:

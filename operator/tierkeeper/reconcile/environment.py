@@ -323,4 +323,4 @@ def _export(env: ResolvedEnvironment, observed: StatusInputs, status: Environmen
         else None,
         last_backup=datetime.fromisoformat(last) if last else None,
     )
-    metrics.backups(env.namespace, env.name, backup_figures(env, status))
+    metrics.backups(env.namespace, env.name, backup_figures(env, status, observed.children))

@@ -50,8 +50,15 @@ def mirror_schedule(env: ResolvedEnvironment) -> str:
     timeouts (status/backup.py). Copying less often (every 5 minutes, say) would let
     production lose 6 minutes and more.
     """
+    minutes = int(mirror_interval_seconds(env)) // 60
+    return "0 * * * *" if minutes == 60 else f"*/{minutes} * * * *"
+
+
+def mirror_interval_seconds(env: ResolvedEnvironment) -> float:
+    """Seconds between two copies: archive_timeout rounded up to whole minutes, at most an
+    hour. The schedule and the OffsiteCopyMissing alert's allowance both come from it."""
     minutes = math.ceil(duration_seconds(env.spec.postgres.backup.pitr.archive_timeout) / 60)
-    return "0 * * * *" if minutes >= 60 else f"*/{minutes} * * * *"
+    return 60.0 * min(minutes, 60)
 
 
 def render_offsite_mirror(env: ResolvedEnvironment) -> Manifest | None:

@@ -4,7 +4,8 @@ backups go to an object store.
 The figures come from the primary store's listing (builtin PostgreSQL), or from the
 CloudNativePG Cluster's status, and from the drill's ConfigMap. Neither condition is part
 of Ready: the app serves while archiving stalls. The status changes only when a figure
-does or a condition turns; the age of the figures is the metrics' business.
+does or a condition turns; the age of the figures is the metrics' business. The off-site
+copy of a CloudNativePG database shows in the metrics only (`backup_figures`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tierkeeper.models.child import BackupFacts, ChildSummary, LiveChildren
 from tierkeeper.models.environment import Tier
 from tierkeeper.models.status import ArchivedWal, BackupStatus, BaseBackupRecord, DrillRecord
 from tierkeeper.models.units import duration_seconds
+from tierkeeper.render.objectstore import mirrored
+from tierkeeper.render.offsite import mirror_interval_seconds
 from tierkeeper.status.conditions import Observation, find
 
 WAL_ARCHIVING = "WALArchiving"
@@ -349,11 +352,18 @@ def backup_view(
     return BackupView(figures.model_copy(update={"last_drill": drill}), conditions)
 
 
-def backup_figures(env: ResolvedEnvironment, status: EnvironmentStatus) -> BackupFigures | None:
-    """The metrics of status.backup; the age of each figure is Prometheus's to compute."""
+def backup_figures(
+    env: ResolvedEnvironment, status: EnvironmentStatus, children: LiveChildren
+) -> BackupFigures | None:
+    """The metrics of status.backup, and of the off-site copy of a CloudNativePG database:
+    its CronJob's lastSuccessfulTime, kept out of status (a copy succeeds every
+    archiveTimeout, and an idle operator writes nothing). The age of each figure is
+    Prometheus's to compute."""
     backup = status.backup
     if backup is None:
         return None
+    mirror = children.get(("CronJob", env.names.offsite_mirror)) if mirrored(env) else None
+    copied = _time(mirror.last_success if mirror else None)
     configured = store_configured(env)
     wal, base, drill = backup.last_archived_wal, backup.last_base_backup, backup.last_drill
     first = backup.first_recoverability_point
@@ -370,4 +380,6 @@ def backup_figures(env: ResolvedEnvironment, status: EnvironmentStatus) -> Backu
         drill_success=drill.result == "Passed" if drill else None,
         drill_finished=drill.finished_at.timestamp() if drill else None,
         drill_rto=drill.rto_seconds if drill else None,
+        offsite_copy=copied.timestamp() if copied else None,
+        offsite_copy_interval=mirror_interval_seconds(env) if mirrored(env) else None,
     )
