@@ -32,6 +32,7 @@ ALERTS = {
     "PostgresBaseBackupMissed",
     "DrillFailed",
     "DrillTooOld",
+    "OffsiteCopyMissing",
 }
 
 
