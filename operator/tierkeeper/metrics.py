@@ -45,6 +45,7 @@ class EnvironmentFigures:
     budget: float | None
     backup_interval: float | None
     last_backup: float | None  # seconds since the epoch
+    backup_scheduled_since: float | None  # the backup CronJob's creation
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class BackupFigures:
     drill_rto: float | None = None
     offsite_copy: float | None = None
     offsite_copy_interval: float | None = None
+    offsite_copy_scheduled_since: float | None = None  # the copy's CronJob's creation
 
 
 # (name, help, BackupFigures field) of each backup gauge; a figure that is None is not exported.
@@ -114,6 +116,12 @@ BACKUP_GAUGES = (
         "Expected seconds between copies into the off-site store, from the schedule.",
         "offsite_copy_interval",
     ),
+    (
+        "tierkeeper_postgres_offsite_copy_scheduled_since_timestamp_seconds",
+        "When the off-site copy's CronJob was created: what a copy that never succeeded is "
+        "counted from.",
+        "offsite_copy_scheduled_since",
+    ),
 )
 
 
@@ -155,6 +163,13 @@ class ObjectFigures(Collector):
             "Expected seconds between backups, from the schedule.",
             labels=labels,
         )
+        # A backup that never succeeded is counted from here: a CronJob's creation outlives
+        # restarts of the operator and of Prometheus, and needs no lookback.
+        since = GaugeMetricFamily(
+            "tierkeeper_backup_scheduled_since_timestamp_seconds",
+            "When the backup CronJob was created (builtin backups).",
+            labels=labels,
+        )
         # Scraped from the metrics server's thread: copies, taken at once under the GIL.
         for (namespace, name), figures in list(self.environments.items()):
             values = [namespace, name]
@@ -167,6 +182,8 @@ class ObjectFigures(Collector):
                 interval.add_metric(values, figures.backup_interval)
             if figures.last_backup is not None:
                 last_backup.add_metric(values, figures.last_backup)
+            if figures.backup_scheduled_since is not None:
+                since.add_metric(values, figures.backup_scheduled_since)
         phase = GaugeMetricFamily(
             "tierkeeper_release_phase",
             "1 for the Release's current phase.",
@@ -174,7 +191,7 @@ class ObjectFigures(Collector):
         )
         for (namespace, name), current in list(self.release_phases.items()):
             phase.add_metric([namespace, name, current.value], 1)
-        yield from (ready, degraded, cost, budget, last_backup, interval, phase)
+        yield from (ready, degraded, cost, budget, last_backup, interval, since, phase)
         yield from self._backups(labels)
 
     def _backups(self, labels: list[str]) -> Iterator[Metric]:
@@ -236,6 +253,7 @@ def environment(
     budget: float | None,
     backup_interval: float | None,
     last_backup: datetime | None,
+    backup_scheduled_since: datetime | None,
 ) -> None:
     FIGURES.environments[(namespace, name)] = EnvironmentFigures(
         ready,
@@ -244,6 +262,7 @@ def environment(
         budget,
         backup_interval,
         last_backup.timestamp() if last_backup else None,
+        backup_scheduled_since.timestamp() if backup_scheduled_since else None,
     )
 
 

@@ -50,6 +50,7 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
         budget=None,
         backup_interval=None,
         last_backup=None,
+        backup_scheduled_since=None,
     )
     metrics.environment(
         "team",
@@ -60,6 +61,7 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
         budget=42,
         backup_interval=86400,
         last_backup=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
+        backup_scheduled_since=datetime(2026, 11, 17, 3, 0, tzinfo=UTC),
     )
     assert environment_series("unit-env") == {
         "tierkeeper_environment_ready": 1,
@@ -68,6 +70,7 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
         "tierkeeper_environment_monthly_budget_usd": 42,
         "tierkeeper_backup_interval_seconds": 86400,
         "tierkeeper_backup_last_success_timestamp_seconds": 1795489200,
+        "tierkeeper_backup_scheduled_since_timestamp_seconds": 1794884400,
     }
     metrics.forget_environment("team", "unit-env")
     assert environment_series("unit-env") == {}

@@ -243,7 +243,11 @@ def test_backup_metrics_are_exported_per_environment_and_forgotten_with_it() -> 
 
 
 def offsite_cronjob(**status: Any) -> ChildSummary:
-    body = {"metadata": {"name": "shop-postgres-offsite"}, "status": status}
+    created = "2026-12-01T12:00:00Z"
+    body = {
+        "metadata": {"name": "shop-postgres-offsite", "creationTimestamp": created},
+        "status": status,
+    }
     return summarize("CronJob", body)
 
 
@@ -255,6 +259,7 @@ def offsite_series(live: dict[tuple[str, str], Any], spec: dict[str, Any]) -> di
     names = (
         "tierkeeper_postgres_offsite_copy_last_success_timestamp_seconds",
         "tierkeeper_postgres_offsite_copy_interval_seconds",
+        "tierkeeper_postgres_offsite_copy_scheduled_since_timestamp_seconds",
     )
     found = {name: REGISTRY.get_sample_value(name, labels) for name in names}
     metrics.forget_environment("team", "shop")
@@ -268,7 +273,10 @@ def cnpg_spec(tier: str, **backup: Any) -> dict[str, Any]:
     }
 
 
-def test_the_offsite_copy_exports_its_cronjobs_last_success_and_its_interval() -> None:
+CREATED = datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp()
+
+
+def test_the_offsite_copy_exports_its_cronjobs_last_success_creation_and_interval() -> None:
     spec = cnpg_spec("production", offsiteObjectStore=OFFSITE)
     copied = offsite_cronjob(lastSuccessfulTime="2026-12-03T11:59:00Z")
     live = {("Cluster", "shop-postgres"): cluster(), ("CronJob", copied.name): copied}
@@ -278,17 +286,21 @@ def test_the_offsite_copy_exports_its_cronjobs_last_success_and_its_interval() -
             T0 - timedelta(minutes=1)
         ).timestamp(),
         "tierkeeper_postgres_offsite_copy_interval_seconds": 60,
+        "tierkeeper_postgres_offsite_copy_scheduled_since_timestamp_seconds": CREATED,
     }
 
 
-def test_an_offsite_copy_that_never_succeeded_exports_its_interval_alone() -> None:
-    # The interval alone is what the never-succeeded alert counts from.
+def test_an_offsite_copy_that_never_succeeded_exports_when_its_cronjob_was_created() -> None:
+    # The never-succeeded alert counts from the CronJob's creation, which survives restarts
+    # of the operator and of Prometheus.
     spec = cnpg_spec("staging", offsiteObjectStore=OFFSITE, pitr={"archiveTimeout": "5m"})
     never = offsite_cronjob(lastScheduleTime="2026-12-03T11:55:00Z")
-    for live in ({("CronJob", never.name): never}, {}):
-        assert offsite_series(live, spec) == {
-            "tierkeeper_postgres_offsite_copy_interval_seconds": 300
-        }
+    assert offsite_series({("CronJob", never.name): never}, spec) == {
+        "tierkeeper_postgres_offsite_copy_interval_seconds": 300,
+        "tierkeeper_postgres_offsite_copy_scheduled_since_timestamp_seconds": CREATED,
+    }
+    # Before the CronJob exists nothing is scheduled yet: the interval alone.
+    assert offsite_series({}, spec) == {"tierkeeper_postgres_offsite_copy_interval_seconds": 300}
 
 
 def test_an_environment_without_an_offsite_copy_exports_neither_figure() -> None:

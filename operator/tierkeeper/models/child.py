@@ -65,6 +65,7 @@ class ChildSummary:
     replicas_owned_elsewhere: bool = False
     image: str | None = None
     last_success: str | None = None
+    created: str | None = None  # CronJobs: when their schedule began (creationTimestamp)
     phase: str | None = None
     controller_uid: str | None = None  # the uid of the owner reference marked controller
     retained: bool = False  # labelled RETAINED_FROM: kept, not (yet) adopted
@@ -193,7 +194,11 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
             resize=_resize_condition(status),
         )
     if kind == "CronJob":
-        return ChildSummary(**base, last_success=status.get("lastSuccessfulTime"))
+        return ChildSummary(
+            **base,
+            last_success=status.get("lastSuccessfulTime"),
+            created=meta.get("creationTimestamp"),
+        )
     if kind == "ConfigMap" and {"finishedAt", "result"} <= (body.get("data") or {}).keys():
         finished, result, rto, message = (body["data"].get(key) for key in DRILL_KEYS)
         facts = BackupFacts(

@@ -311,6 +311,7 @@ def _export(env: ResolvedEnvironment, observed: StatusInputs, status: Environmen
     builtin_backups = env.spec.postgres.enabled and backup.enabled and not env.cloudnative_pg
     cronjob = observed.children.get(("CronJob", env.names.backup_cronjob))
     last = cronjob.last_success if cronjob else None
+    created = cronjob.created if cronjob and builtin_backups else None
     metrics.environment(
         env.namespace,
         env.name,
@@ -322,5 +323,6 @@ def _export(env: ResolvedEnvironment, observed: StatusInputs, status: Environmen
         if builtin_backups
         else None,
         last_backup=datetime.fromisoformat(last) if last else None,
+        backup_scheduled_since=datetime.fromisoformat(created) if created else None,
     )
     metrics.backups(env.namespace, env.name, backup_figures(env, status, observed.children))

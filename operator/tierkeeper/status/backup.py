@@ -357,13 +357,15 @@ def backup_figures(
 ) -> BackupFigures | None:
     """The metrics of status.backup, and of the off-site copy of a CloudNativePG database:
     its CronJob's lastSuccessfulTime, kept out of status (a copy succeeds every
-    archiveTimeout, and an idle operator writes nothing). The age of each figure is
+    archiveTimeout, and an idle operator writes nothing), and its creation, which a copy
+    that never succeeded is counted from. The age of each figure is
     Prometheus's to compute."""
     backup = status.backup
     if backup is None:
         return None
     mirror = children.get(("CronJob", env.names.offsite_mirror)) if mirrored(env) else None
     copied = _time(mirror.last_success if mirror else None)
+    scheduled = _time(mirror.created if mirror else None)
     configured = store_configured(env)
     wal, base, drill = backup.last_archived_wal, backup.last_base_backup, backup.last_drill
     first = backup.first_recoverability_point
@@ -382,4 +384,5 @@ def backup_figures(
         drill_rto=drill.rto_seconds if drill else None,
         offsite_copy=copied.timestamp() if copied else None,
         offsite_copy_interval=mirror_interval_seconds(env) if mirrored(env) else None,
+        offsite_copy_scheduled_since=scheduled.timestamp() if scheduled else None,
     )
