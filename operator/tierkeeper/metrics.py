@@ -3,17 +3,20 @@ never images, messages or anything else without a bound."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from itertools import pairwise
 
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from tierkeeper.models import Phase
+from tierkeeper.models.units import next_fire
 
 RECONCILES = Counter("tierkeeper_reconcile", "Reconciles by kind and result.", ["kind", "result"])
 RECONCILE_SECONDS = Histogram(
@@ -278,14 +281,17 @@ def forget_environment(namespace: str, name: str) -> None:
     FIGURES.backups.pop((namespace, name), None)
 
 
+# A fixed start (a leap year's first day, a Monday) and enough fires to see every gap a cron
+# line repeats: a weekday schedule's weekend, a monthly one's longest month.
+_INTERVAL_FROM = datetime(2024, 1, 1, tzinfo=UTC)
+_INTERVAL_FIRES = 60
+
+
+@functools.lru_cache(maxsize=256)
 def schedule_interval_seconds(schedule: str) -> float:
-    """A cron schedule's usual gap: enough for a 'backup missed' alert, not a cron parser."""
-    macros = {"@hourly": 3600.0, "@daily": 86400.0, "@weekly": 604800.0, "@monthly": 2678400.0}
-    if schedule in macros:
-        return macros[schedule]
-    _, hour, day, _, weekday = schedule.split()
-    if hour == "*" or hour.startswith("*/"):
-        return 3600.0 * (int(hour[2:]) if hour.startswith("*/") else 1)
-    if weekday != "*" and day == "*":
-        return 604800.0
-    return 86400.0
+    """The longest gap between two fires of a cron `schedule`: what a 'backup missed'
+    alert must allow before it calls a backup late (a monthly line waits 31 days)."""
+    fires = [_INTERVAL_FROM]
+    for _ in range(_INTERVAL_FIRES):
+        fires.append(next_fire(schedule, fires[-1]))
+    return max((later - earlier).total_seconds() for earlier, later in pairwise(fires[1:]))

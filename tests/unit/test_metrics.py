@@ -74,3 +74,16 @@ def test_environment_gauges_follow_the_last_reconcile_and_are_forgotten() -> Non
     }
     metrics.forget_environment("team", "unit-env")
     assert environment_series("unit-env") == {}
+
+
+def test_a_schedules_interval_is_its_longest_gap_between_fires() -> None:
+    """What BackupMissing allows before it calls a backup late: a monthly line's longest
+    month, a weekday line's weekend, a five-minute line's five minutes."""
+    day = 86400.0
+    assert metrics.schedule_interval_seconds("0 3 1 * *") == 31 * day
+    assert metrics.schedule_interval_seconds("@monthly") == 31 * day
+    assert metrics.schedule_interval_seconds("0 3 * * 1-5") == 3 * day
+    assert metrics.schedule_interval_seconds("30 2 * * sun") == 7 * day
+    assert metrics.schedule_interval_seconds("0 3 * * *") == day
+    assert metrics.schedule_interval_seconds("0 */6 * * *") == 6 * 3600.0
+    assert metrics.schedule_interval_seconds("*/5 * * * *") == 300.0
