@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -108,3 +108,21 @@ def namespace(cluster: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.kubectl("wait", "--for=create", "--timeout=60s", "-n", name, "serviceaccount/default")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+# Lines of each process log shown with a failed test: a failure that shows only in the
+# full suite leaves its evidence in CI's output, not in a temporary directory CI discards.
+LOG_TAIL_LINES = 150
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.failed and isinstance(tmp_path, Path):
+        for log in sorted(tmp_path.glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"{log.name}, last {len(lines)} lines", "\n".join(lines)))
+    return report

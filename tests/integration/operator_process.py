@@ -65,6 +65,8 @@ class OperatorProcess:
             "plain",
             "--metrics-port",
             str(self.metrics_port),
+            # Its decisions in the log, which a failed test shows (conftest.py).
+            "--debug",
             *self.extra_args,
         ]
         with self.log.open("ab") as sink:

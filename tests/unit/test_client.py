@@ -116,3 +116,35 @@ def test_a_status_write_removes_the_keys_the_new_status_drops() -> None:
         "phase": "P",
     }
     assert merge_patch_from({"a": 1, "b": 2}, {"a": 1}) == {"a": 1, "b": None}
+
+
+def test_a_request_the_server_never_answers_fails_after_the_request_timeout(
+    tmp_path: Path,
+) -> None:
+    """A connection that accepts and then stays silent ends the request, not the reconcile
+    waiting on it for the client library's five minutes."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(-1)  # until the client gives up and closes
+
+    async def ask() -> float:
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        kubeconfig = tmp_path / "kubeconfig"
+        cluster = {"server": f"http://127.0.0.1:{port}"}
+        kubeconfig.write_text(
+            yaml.safe_dump({**KUBECONFIG, "clusters": [{"name": "c", "cluster": cluster}]})
+        )
+        kube = await ApiClient.connect(str(kubeconfig))
+        kube.request_timeout = 0.5
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(kube.get("v1", "Secret", "ns", "s"), timeout=10)
+            return loop.time() - started
+        finally:
+            await kube.close()
+            server.close()
+
+    assert asyncio.run(ask()) < 5

@@ -115,6 +115,6 @@ def test_without_the_watches_a_name_is_looked_up() -> None:
 def test_a_written_child_the_watches_have_not_reported_is_unseen() -> None:
     ledger = WriteLedger(watched=Watched())
     ledger.record(KEY, [], {("Service", "shop"): "fields:abc", ("HTTPRoute", "shop"): "1"})
-    assert ledger.unseen(KEY, {})
-    assert not ledger.unseen(KEY, {("Service", "shop"): SERVICE}), "no watch reports routes"
-    assert not WriteLedger().unseen(KEY, {}), "nothing written"
+    assert ledger.unseen(KEY, {}) == ("Service", "shop")
+    assert ledger.unseen(KEY, {("Service", "shop"): SERVICE}) is None, "no watch reports routes"
+    assert WriteLedger().unseen(KEY, {}) is None, "nothing written"

@@ -69,6 +69,13 @@ APPLY_PATCH = "application/apply-patch+yaml"
 # buffers (a few hundred KiB) for as long as it lives.
 POOL_SIZE = 32
 
+# How long a request (not a watch) may go unanswered before it fails: a well API server
+# answers in milliseconds, and ends a request itself after its --request-timeout (a minute
+# by default), so this much silence is most likely a lost connection. A reconcile holds
+# its Environment while it waits (coalesce.Coalescer); failing is retried with backoff,
+# where the client library's five minutes left the status unmoved for as long.
+REQUEST_TIMEOUT_SECONDS = 30.0
+
 
 def proxied() -> bool:
     """Whether the environment names a proxy, by the rule aiohttp follows (urllib's)."""
@@ -120,6 +127,7 @@ class ApiClient:
     """An API-server connection with typed errors and a request counter."""
 
     api: client.ApiClient
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS
 
     @classmethod
     async def connect(
@@ -161,7 +169,9 @@ class ApiClient:
             content_type = f"{APPLY_PATCH}; charset=utf-8"
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         await self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
-        response = await self.api.call_api(method, url, header_params=headers, body=body)
+        response = await self.api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=self.request_timeout
+        )
         data = _decode(await response.read())
         if response.status >= 400:
             raise error_for(response.status, data, f"{method} {path}")

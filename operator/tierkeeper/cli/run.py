@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import asyncio.sslproto
 import hashlib
+import logging
 import os
 import socket
 from typing import Any
@@ -63,6 +64,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--metrics-port", type=int, default=9090, help="Prometheus /metrics port; 0 turns it off"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="the operator's own decisions (which look wrote what, and why one waited) at "
+        "debug level; kopf's log stays at info",
+    )
     parser.set_defaults(func=run)
 
 
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     kopf.on.login()(login)
     log_format = kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN
     kopf.configure(verbose=args.verbose, log_format=log_format)
+    if args.debug:
+        logging.getLogger("tierkeeper").setLevel(logging.DEBUG)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     insights = new_insights()

@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 
 from tierkeeper import GROUP
-from tierkeeper.apply.client import ApiClient
+from tierkeeper.apply.client import REQUEST_TIMEOUT_SECONDS, ApiClient
 from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.child_watches import ChildCache, ChildWatches
 from tierkeeper.handlers.coalesce import Coalescer
@@ -35,6 +35,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 90
     settings.watching.connect_timeout = 10
+    # kopf's own requests (finalizers, peering) fail as ours do (apply/client.py).
+    settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
+    settings.networking.connect_timeout = 10
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = UnwrittenDiffBase(

@@ -184,8 +184,9 @@ async def reconcile_environment(
     """Converge the children (when `converge_children`) and report status; refusals become
     conditions and Events. `recorded` is the rollout in the bound Release's status; `hold`:
     see report. Returns the reason of the refusal, if refused."""
-    if not converge_children and ledger.unseen(record.key, live):
+    if not converge_children and (unseen := ledger.unseen(record.key, live)):
         # It would say "does not exist yet" of a child just written, whose event comes next.
+        logger.debug("%s/%s: status waits for the watches to show %s", *record.key, unseen)
         refused = ledger.refusals.get(record.key)
         return refused.reason if refused else None
     previous = parse_status(EnvironmentStatus, record.status)

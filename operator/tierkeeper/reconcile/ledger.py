@@ -112,12 +112,14 @@ class WriteLedger:
         if not writers:
             self._writers.pop(name, None)
 
-    def unseen(self, key: ObjectKey, live: LiveChildren) -> bool:
-        """Whether a child this process wrote for `key`, of a kind the watches follow, is
-        not among `live` yet: the watches lag behind the write (or a deletion's converge is
-        on its way)."""
+    def unseen(self, key: ObjectKey, live: LiveChildren) -> ChildKey | None:
+        """A child this process wrote for `key`, of a kind the watches follow, that is not
+        among `live` yet: the watches lag behind the write (or a deletion's converge is on
+        its way)."""
         written = self.versions.get(key, {})
-        return any(self.follows(kind) and (kind, name) not in live for kind, name in written)
+        return next(
+            (child for child in written if self.follows(child[0]) and child not in live), None
+        )
 
     def follows(self, kind: str) -> bool:
         return self.watched is not None and self.watched.follows(kind)

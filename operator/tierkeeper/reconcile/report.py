@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.events import post_event
@@ -17,6 +18,8 @@ from tierkeeper.status.environment import (
     ready_event,
     volumes_event,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def digest(status: EnvironmentStatus) -> str:
@@ -43,17 +46,24 @@ async def report(
     is not written now but kept in `ledger.held`: the change of Ready that usually follows
     within moments writes it, or else the caller's later look without `hold`."""
     if status_only and ledger.replaced.get(record.key) == digest(previous):
+        logger.debug("%s/%s: status waits for the index to show our write", *record.key)
         return
     if status == previous:
         ledger.held.discard(record.key)
         return
     if hold and components_only(previous, status):
+        logger.debug("%s/%s: a change of the components alone held", *record.key)
         ledger.held.add(record.key)
         return
     ledger.held.discard(record.key)
     await kube.write_status("Environment", record.namespace, record.name, status, previous)
     ledger.replaced[record.key] = digest(previous)
+    logger.debug("%s/%s: status written: %s", *record.key, _outline(status))
     events = [ready_event(previous, status), volumes_event(previous, status)]
     for event in [*events, *backup_events(previous, status)]:
         if event is not None:
             await post_event(kube, record.involved, *event)
+
+
+def _outline(status: EnvironmentStatus) -> str:
+    return ", ".join(f"{c.type}={c.status} {c.reason}" for c in status.conditions)
