@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.archiving import archiving, cnpg_archiving
 from tierkeeper.render.common import (
     Component,
     Manifest,
@@ -30,8 +31,6 @@ from tierkeeper.render.objectstore import (
     OBJECT_STORE_SCRIPT_NAME,
     POSTGRES_UID,
     SCRIPT_MOUNT,
-    archiving,
-    cnpg_archiving,
     image,
     store_env,
     store_mounts,

@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.archiving import archiving, mirrored
 from tierkeeper.models.backup import ObjectStore
 from tierkeeper.models.units import duration_seconds, numeric_schedule
 from tierkeeper.render.common import Component, Manifest, metadata, secret_env, value_env
@@ -32,34 +33,6 @@ def object_store_script(name: str = OBJECT_STORE_SCRIPT_NAME) -> str:
     """The text of a script of the object-store ConfigMap, as shipped in the package."""
     script = resources.files("tierkeeper") / "scripts" / name
     return script.read_text("utf-8")
-
-
-def archiving(env: ResolvedEnvironment) -> bool:
-    """Builtin PostgreSQL archives WAL to the store (a base backup needs it, PITR or not)."""
-    postgres = env.spec.postgres
-    return (
-        postgres.enabled
-        and postgres.backup.enabled
-        and postgres.backup.object_store is not None
-        and not env.cloudnative_pg
-    )
-
-
-def cnpg_archiving(env: ResolvedEnvironment) -> bool:
-    """A CloudNativePG Cluster archives WAL and base backups to the (primary) store."""
-    postgres = env.spec.postgres
-    return (
-        postgres.enabled
-        and env.cloudnative_pg
-        and postgres.backup.enabled
-        and postgres.backup.object_store is not None
-    )
-
-
-def mirrored(env: ResolvedEnvironment) -> bool:
-    """A CloudNativePG Cluster archives to one store, and an off-site one is set: a CronJob
-    copies the one into the other (render/offsite.py)."""
-    return cnpg_archiving(env) and env.spec.postgres.backup.offsite_object_store is not None
 
 
 def stores(env: ResolvedEnvironment) -> list[tuple[str, ObjectStore]]:

@@ -14,17 +14,14 @@ database: the copy reads and writes the stores, never the database.
 
 from __future__ import annotations
 
-import math
-
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.units import duration_seconds
+from tierkeeper.models.archiving import mirror_interval_seconds, mirrored
 from tierkeeper.render.common import Component, Manifest, cronjob, labels
 from tierkeeper.render.objectstore import (
     IMAGE_REPOSITORY,
     OBJECT_STORE_SCRIPT_NAME,
     POSTGRES_UID,
     SCRIPT_MOUNT,
-    mirrored,
     retention_env,
     store_env,
     store_mounts,
@@ -52,13 +49,6 @@ def mirror_schedule(env: ResolvedEnvironment) -> str:
     """
     minutes = int(mirror_interval_seconds(env)) // 60
     return "0 * * * *" if minutes == 60 else f"*/{minutes} * * * *"
-
-
-def mirror_interval_seconds(env: ResolvedEnvironment) -> float:
-    """Seconds between two copies: archive_timeout rounded up to whole minutes, at most an
-    hour. The schedule and the OffsiteCopyMissing alert's allowance both come from it."""
-    minutes = math.ceil(duration_seconds(env.spec.postgres.backup.pitr.archive_timeout) / 60)
-    return 60.0 * min(minutes, 60)
 
 
 def render_offsite_mirror(env: ResolvedEnvironment) -> Manifest | None:

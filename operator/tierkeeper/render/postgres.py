@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.archiving import archiving
 from tierkeeper.models.endpoints import POSTGRES_PORT
 from tierkeeper.models.status import MigrationPhase
 from tierkeeper.models.units import CRON_MACROS, duration_seconds
@@ -22,7 +23,6 @@ from tierkeeper.render.common import (
 )
 from tierkeeper.render.migration import cloned_from_builtin
 from tierkeeper.render.objectstore import (
-    archiving,
     base_backup_sidecar,
     cnpg_barman_object_store,
     database_image,

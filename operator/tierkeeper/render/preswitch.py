@@ -12,9 +12,10 @@ of the backup CronJob, onto the backups volume.
 from __future__ import annotations
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.archiving import archiving
 from tierkeeper.render.backup import dump_job_template, postgres_client_env
 from tierkeeper.render.common import Component, Manifest, labels, metadata, selector
-from tierkeeper.render.objectstore import archiving, base_backup_container, store_volumes
+from tierkeeper.render.objectstore import base_backup_container, store_volumes
 from tierkeeper.render.postgres import CNPG_API_VERSION, DATA_MOUNT
 
 # A finished Job (and its pod's log) stays a day for a look at what it did, then goes.

@@ -19,12 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from tierkeeper.models import ResolvedEnvironment
+from tierkeeper.models.archiving import archiving
 from tierkeeper.models.backup import Recovery
 from tierkeeper.render.objectstore import (
     CA_MOUNT,
     RECOVER_SCRIPT_NAME,
     SCRIPT_MOUNT,
-    archiving,
     ca_volume,
     cnpg_barman_object_store,
     image,

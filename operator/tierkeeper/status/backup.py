@@ -18,12 +18,11 @@ from pydantic import ValidationError
 from tierkeeper.backup.store_listing import StoreListing, StoreReading, StoreUnreachable
 from tierkeeper.metrics import BackupFigures, schedule_interval_seconds
 from tierkeeper.models import EnvironmentStatus, ResolvedEnvironment
+from tierkeeper.models.archiving import mirror_interval_seconds, mirrored
 from tierkeeper.models.child import BackupFacts, ChildSummary, LiveChildren
 from tierkeeper.models.environment import Tier
 from tierkeeper.models.status import ArchivedWal, BackupStatus, BaseBackupRecord, DrillRecord
 from tierkeeper.models.units import duration_seconds
-from tierkeeper.render.objectstore import mirrored
-from tierkeeper.render.offsite import mirror_interval_seconds
 from tierkeeper.status.conditions import Observation, find
 
 WAL_ARCHIVING = "WALArchiving"
