@@ -258,6 +258,9 @@ def test_growth_on_an_expandable_class_resizes_the_live_claims(
         lambda: reconciled(api, namespace, "VolumesResized", "Resized"), what="Resized"
     )
     assert is_true(env, "VolumesResized")
+    # The StatefulSets were replaced for their claim templates: the new ones are created
+    # once the old ones are gone, not refused while they go.
+    assert warnings(api, namespace, "ChildRejected") == []
     eventually(
         lambda: ready(api, namespace),
         timeout=90,

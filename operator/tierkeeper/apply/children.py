@@ -26,6 +26,10 @@ from tierkeeper.render.common import Manifest
 CHILD_NAME_TAKEN = "ChildNameTaken"
 # Answers that say nothing of the object: the write itself is tried, and retried.
 TRANSIENT = frozenset({429, 503, 504})
+# How long a replaced StatefulSet may take to go, and how often that is looked at: the
+# garbage collector orphans its pods within moments on a well control plane.
+REPLACE_SECONDS = 30.0
+REPLACE_POLL_SECONDS = 0.2
 
 logger = logging.getLogger(__name__)
 
@@ -210,11 +214,28 @@ async def apply_child(kube: ApiClient, manifest: Manifest, owner: Owner | None =
         await _refuse_foreign(kube, manifest, owner)
         if manifest["kind"] != "StatefulSet":
             raise
-        meta = manifest["metadata"]
-        await kube.delete(
-            manifest["apiVersion"], "StatefulSet", meta["namespace"], meta["name"], "Orphan"
-        )
-        return await kube.apply(manifest)
+        return await _replace(kube, manifest)
+
+
+async def _replace(kube: ApiClient, manifest: Manifest) -> Object:
+    """Delete the StatefulSet, orphaning its pods and claims, and create it anew once it is
+    gone. The garbage collector first releases the pods, behind a finalizer: an apply
+    before then patches the StatefulSet being deleted, which the API server refuses for the
+    same immutable field, and a plain volume growth was reported as ChildRejected."""
+    meta = manifest["metadata"]
+    api_version, namespace, name = manifest["apiVersion"], meta["namespace"], meta["name"]
+    await kube.delete(api_version, "StatefulSet", namespace, name, "Orphan")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REPLACE_SECONDS
+    while True:
+        try:
+            await kube.get(api_version, "StatefulSet", namespace, name)
+        except NotFound:
+            return await kube.apply(manifest)
+        if loop.time() > deadline:
+            # The reconcile fails and is retried with backoff (coalesce.Coalescer).
+            raise TimeoutError(f"StatefulSet {name} is still being deleted: its pods are orphaned")
+        await asyncio.sleep(REPLACE_POLL_SECONDS)
 
 
 async def _report_conflict(
