@@ -170,6 +170,7 @@ SPEC = optional_fields(
     app=maybe(APP, st.just([])),
     strategy=optional_fields(
         type=maybe(st.sampled_from(["Rolling", "BlueGreen"]), st.just("Canary")),
+        scaleDownDelaySeconds=maybe(ints(0, 3600), st.sampled_from([-1, 3601, "30s"])),
         blueGreen=optional_fields(
             rollbackWindow=maybe(st.just("2h"), DURATIONS),
             postPromotionSeconds=maybe(ints(0, 5), st.just(-5)),
