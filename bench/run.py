@@ -498,7 +498,7 @@ async def measure(
     plan: Plan,
     bench: Bench,
     cluster: DevCluster,
-    argo: Path,
+    argo: Path | None,
     results: dict[str, Any],
 ) -> None:
     """Every measurement in turn, each result put into `results` as soon as it is taken."""
@@ -508,17 +508,20 @@ async def measure(
             idle = plan.idle_seconds if n == plan.ratio_at else 0
             results["convergence"].append(await convergence(bench, n, idle))
         results["switch"] = await switch_latency(bench, plan.switches)
-        results["peer"] = {}
-        await peer(
-            bench.kube,
-            bench.audit,
-            ArgoController(argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir),
-            bench.operator,
-            plan.peer,
-            plan.peer_idle_seconds,
-            plan.switches,
-            results["peer"],
-        )
+        if argo is not None:
+            results["peer"] = {}
+            await peer(
+                bench.kube,
+                bench.audit,
+                ArgoController(
+                    argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir
+                ),
+                bench.operator,
+                plan.peer,
+                plan.peer_idle_seconds,
+                plan.switches,
+                results["peer"],
+            )
         results.update(await memory_and_startup(bench, plan))
         cluster.check()
     except Exception as error:
@@ -529,15 +532,16 @@ async def measure(
         await kube.close()
 
 
-def run(plan: Plan, workdir: Path, profile: str | None) -> dict[str, Any]:
+def run(plan: Plan, workdir: Path, profile: str | None, with_peer: bool) -> dict[str, Any]:
     """What was measured; on Ctrl-C, what was measured until then."""
     started = time.monotonic()
     results: dict[str, Any] = {"convergence": []}
     try:
         # Built (when missing) before the control plane starts: a build is not measured.
-        argo = argo_rollouts()
+        argo = argo_rollouts() if with_peer else None
         with bench_cluster(workdir) as (cluster, audit_log):
-            cluster.kube.install_crds(argo / "crds")
+            if argo is not None:
+                cluster.kube.install_crds(argo / "crds")
             # asyncio.run turns the first Ctrl-C into a cancellation of `measure`; every
             # wait in it is asynchronous, so that lands at once and the finally clauses
             # stop the processes; asyncio.run then raises KeyboardInterrupt.
@@ -562,6 +566,12 @@ def main() -> int:
         help="run every operator under py-spy (stacks in WORKDIR/py-spy-*.txt) or with a heap "
         "census taken when its RSS is read (WORKDIR/heap-*.txt, bench/memprofile.py)",
     )
+    parser.add_argument(
+        "--no-peer",
+        action="store_true",
+        help="leave out the Argo Rollouts peer (and its build): for measuring the operator "
+        "alone; the results then have no `peer`",
+    )
     args = parser.parse_args()
     plan = Plan.of(args.quick)
     name = "results-quick.json" if args.quick else "results.json"
@@ -569,7 +579,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tierkeeper-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = run(plan, workdir, args.profile)
+        results = run(plan, workdir, args.profile, not args.no_peer)
     document = {
         "benchmark": "operator",
         "mode": "quick" if args.quick else "full",
