@@ -29,8 +29,12 @@ from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
 
 # How long a change of an Environment's components alone may wait for the change of Ready
-# that usually follows it (reconcile/report.py), counted from the first one held.
-SETTLE_SECONDS = 5.0
+# that usually follows it (reconcile/report.py), counted from the first one held. Long
+# enough for the data services of a fresh Environment, started together, to become Ready
+# one after the other on a busy cluster (each step written alone costs a status write);
+# short enough that the conditions of a component stuck behind another are seen within a
+# quarter of a minute. Ready itself, a refusal and drift are never held.
+SETTLE_SECONDS = 15.0
 
 
 @dataclass
