@@ -2,8 +2,8 @@
 
 No operator, no watch, no check, no status: each Environment is created, then its
 children are rendered by the operator's own renderers, given the owner reference the
-operator gives them, and written with one server-side apply each (the credentials Secret:
-one create) through the operator's own client class, `ApiClient` (the same connection pool):
+operator gives them, and written with one server-side apply each (each password Secret,
+PostgreSQL's and Redis's: one create) through the operator's own client class, `ApiClient` (the same connection pool):
 every Environment at once, and each one's children at once, as the operator's reconciles
 run. Whatever the operator takes beyond this is its own cost: watches, reconcile logic,
 reads, repeated writes, status.
@@ -22,8 +22,8 @@ from tierkeeper.apply.children import Owner, owned
 from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.models import resolve_document
 from tierkeeper.models.rollout import AppRollout
+from tierkeeper.reconcile.credentials import credential_secrets
 from tierkeeper.render import render_children, wanted
-from tierkeeper.render.postgres import render_credentials_secret
 
 
 def environment(name: str, namespace: str, spec: Mapping[str, Any]) -> Object:
@@ -49,13 +49,13 @@ async def write_children(kube: ApiClient, body: Object) -> None:
     meta = body["metadata"]
     env = resolve_document(body["spec"], name=meta["name"], namespace=meta["namespace"])
     owner = Owner(meta["name"], meta["uid"])
-    secret = render_credentials_secret(env, "floor-password")
     writes = [
         patiently(partial(kube.apply, owned(m, owner)), "apply")
         for m in wanted(render_children(env, AppRollout()))
     ]
-    if secret is not None:
-        writes.append(create_or_get(kube, owned(secret, owner)))
+    for _, render in credential_secrets(env):
+        if (secret := render(env, "floor-password")) is not None:
+            writes.append(create_or_get(kube, owned(secret, owner)))
     await asyncio.gather(*writes)
 
 
