@@ -24,9 +24,10 @@ logger = logging.getLogger(__name__)
 # silent connection a little after: a stream that died without a word is noticed.
 WATCH_SECONDS = 60
 CLIENT_TIMEOUT_SECONDS = WATCH_SECONDS + 30
-# Objects per page of a listing: a thousand Environments' Services need not be held as
-# one JSON document.
-PAGE = 500
+# Objects per page of a listing. The watches of every kind list at once at start-up, and
+# the summaries kept from a page are allocated between its objects: pages of 500 left
+# pymalloc's arenas holding the freed pages' blocks around the summaries for good.
+PAGE = 100
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
