@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py            # full: `make bench`, < 25 minutes on two cores
     .venv/bin/python bench/run.py --quick    # smaller N, shorter idle: < 3 minutes
+    .venv/bin/python bench/run.py --only memory   # RSS over 0 and 1000 alone
 
 Writes bench/results.json (bench/results-quick.json with --quick). Not a test: nothing
 here fails on a figure; targets are reported as met or missed.
@@ -20,7 +21,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -98,6 +99,11 @@ class Plan:
             return cls((20, 50), 50, 10, 3, memory, 50, 10, 5)
         memory = {0: (), 200: ("conv-200",), 1000: ("conv-500", "floor-500")}
         return cls((50, 200, 500), 200, 60, 10, memory, 200, 100, 60)
+
+    def memory_only(self) -> Plan:
+        """RSS over no Environments and over the most, nothing else (no start-up run)."""
+        last = max(self.memory)
+        return replace(self, convergence=(), memory={0: (), last: self.memory[last]}, startup_at=-1)
 
 
 @dataclass
@@ -362,6 +368,33 @@ async def switch_latency(bench: Bench, count: int) -> dict[str, Any]:
 # -- memory and start-up ----------------------------------------------------------
 
 
+async def floor_namespaces(bench: Bench, plan: Plan) -> None:
+    """For a memory run alone: the namespaces it reads, as the convergence runs leave them.
+    The floor writes them and their StatefulSets are waited for; then an operator
+    converges each conv-N namespace (its Environments then have a status: their Releases
+    step at once when the measured operator starts) and stops."""
+    writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
+    try:
+        for ns in sorted({ns for group in plan.memory.values() for ns in group}):
+            names = names_in(ns)
+            timeout = 300 + 4.0 * len(names)
+            log(f"memory alone: the floor writes {len(names)} Environments in {ns}")
+            await create_namespace(bench.kube, ns)
+            async with Watch(bench.kube, f"/apis/apps/v1/namespaces/{ns}/statefulsets") as sets:
+                await floor(bench.kube, writer, ns, names, DEVELOPMENT)
+                await sets.until(statefulsets_ready(2 * len(names)), timeout, ns)
+            if ns.startswith("conv-"):
+                operator = bench.operator(ns)
+                operator.start()
+                try:
+                    async with Watch(bench.kube, env_path(ns)) as envs:
+                        await envs.until(all_ready(len(names)), timeout, f"{ns} converged")
+                finally:
+                    operator.stop()
+    finally:
+        await writer.close()
+
+
 def names_in(namespace: str) -> list[str]:
     """The Environments a convergence run created in `namespace` (floor-N, conv-N)."""
     return [f"env-{i:04d}" for i in range(int(namespace.rsplit("-", 1)[1]))]
@@ -494,34 +527,45 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
     }
 
 
+async def all_but_memory(
+    plan: Plan, bench: Bench, argo: Path | None, results: dict[str, Any]
+) -> None:
+    """Convergence, switch and the peer (without `argo`, no peer): all but memory."""
+    for n in plan.convergence:
+        idle = plan.idle_seconds if n == plan.ratio_at else 0
+        results["convergence"].append(await convergence(bench, n, idle))
+    results["switch"] = await switch_latency(bench, plan.switches)
+    if argo is None:
+        return
+    results["peer"] = {}
+    await peer(
+        bench.kube,
+        bench.audit,
+        ArgoController(argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir),
+        bench.operator,
+        plan.peer,
+        plan.peer_idle_seconds,
+        plan.switches,
+        results["peer"],
+    )
+
+
 async def measure(
     plan: Plan,
     bench: Bench,
     cluster: DevCluster,
     argo: Path | None,
     results: dict[str, Any],
+    only: str | None,
 ) -> None:
-    """Every measurement in turn, each result put into `results` as soon as it is taken."""
+    """Every measurement in turn (or the one named), each result put into `results` as soon
+    as it is taken."""
     bench.kube = kube = await bench_kube(cluster.kubeconfig)
     try:
-        for n in plan.convergence:
-            idle = plan.idle_seconds if n == plan.ratio_at else 0
-            results["convergence"].append(await convergence(bench, n, idle))
-        results["switch"] = await switch_latency(bench, plan.switches)
-        if argo is not None:
-            results["peer"] = {}
-            await peer(
-                bench.kube,
-                bench.audit,
-                ArgoController(
-                    argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir
-                ),
-                bench.operator,
-                plan.peer,
-                plan.peer_idle_seconds,
-                plan.switches,
-                results["peer"],
-            )
+        if only == "memory":
+            await floor_namespaces(bench, plan)
+        else:
+            await all_but_memory(plan, bench, argo, results)
         results.update(await memory_and_startup(bench, plan))
         cluster.check()
     except Exception as error:
@@ -532,13 +576,16 @@ async def measure(
         await kube.close()
 
 
-def run(plan: Plan, workdir: Path, profile: str | None, with_peer: bool) -> dict[str, Any]:
+def run(
+    plan: Plan, workdir: Path, profile: str | None, with_peer: bool, only: str | None
+) -> dict[str, Any]:
     """What was measured; on Ctrl-C, what was measured until then."""
     started = time.monotonic()
     results: dict[str, Any] = {"convergence": []}
     try:
         # Built (when missing) before the control plane starts: a build is not measured.
-        argo = argo_rollouts() if with_peer else None
+        # A memory run alone has no peer.
+        argo = argo_rollouts() if with_peer and only is None else None
         with bench_cluster(workdir) as (cluster, audit_log):
             if argo is not None:
                 cluster.kube.install_crds(argo / "crds")
@@ -546,7 +593,7 @@ def run(plan: Plan, workdir: Path, profile: str | None, with_peer: bool) -> dict
             # wait in it is asynchronous, so that lands at once and the finally clauses
             # stop the processes; asyncio.run then raises KeyboardInterrupt.
             bench = Bench(cluster.kubeconfig, workdir, Audit(audit_log), profile=profile)
-            asyncio.run(measure(plan, bench, cluster, argo, results))
+            asyncio.run(measure(plan, bench, cluster, argo, results, only))
     except KeyboardInterrupt:
         log("interrupted: writing what was measured")
         results["error"] = "interrupted (Ctrl-C)"
@@ -572,17 +619,25 @@ def main() -> int:
         help="leave out the Argo Rollouts peer (and its build): for measuring the operator "
         "alone; the results then have no `peer`",
     )
+    parser.add_argument(
+        "--only",
+        choices=["memory"],
+        help="memory: RSS over 0 and the most Environments alone, their Environments written "
+        "by the floor (results-memory.json unless --output)",
+    )
     args = parser.parse_args()
     plan = Plan.of(args.quick)
     name = "results-quick.json" if args.quick else "results.json"
+    if args.only == "memory":
+        plan, name = plan.memory_only(), name.replace("results", "results-memory")
     output = args.output or Path(__file__).with_name(name)
     with tempfile.TemporaryDirectory(prefix="tierkeeper-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = run(plan, workdir, args.profile, not args.no_peer)
+        results = run(plan, workdir, args.profile, not args.no_peer, args.only)
     document = {
         "benchmark": "operator",
-        "mode": "quick" if args.quick else "full",
+        "mode": ("quick" if args.quick else "full") + (f", only {args.only}" if args.only else ""),
         "measuredAt": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "machine": {
             "cpus": os.cpu_count(),
