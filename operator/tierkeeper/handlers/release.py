@@ -108,7 +108,9 @@ async def run_step(state: OperatorState, key: ObjectKey) -> None:
         # Deleted while the step ran: its deletion event forgets it.
         logger.info("step of Release %s/%s: %s", *key, gone)
         return
-    state.wake_release(key, after=IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS))
+    after = IDLE_SECONDS if wait is None else min(wait, IDLE_SECONDS)
+    logger.debug("step of Release %s/%s: the next in %.1f s or on a change", *key, after)
+    state.wake_release(key, after=after)
 
 
 def utc_now() -> datetime:

@@ -95,6 +95,15 @@ class ReleaseStep:
             await self.kube.write_status(
                 "Release", self.record.namespace, self.record.name, status, before
             )
+            logger.debug(
+                "%s/%s: release status written: %s %s, active %s, preview %s",
+                self.record.namespace,
+                self.record.name,
+                status.phase,
+                status.target_image,
+                status.active_color,
+                status.preview_color,
+            )
         self.status = status
         metrics.release_phase(self.record.namespace, self.record.name, status.phase)
         if len(status.history) != len(before.history) or status.history[-1:] != before.history[-1:]:
