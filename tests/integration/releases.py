@@ -13,6 +13,10 @@ from tierkeeper.models.names import ChildNames
 ENV = "shop"
 NAMES = ChildNames(ENV)
 COLOR = "tierkeeper.dev/color"
+# The apps' health check in tests: a probe a second. The stand-in that answers it is a
+# thread of the test process, and a loaded machine can hold its answer past a second;
+# production's strict check would take that one slow answer for a failure and roll back.
+HEALTH_CHECK = {"intervalSeconds": 1, "timeoutSeconds": 5}
 
 
 def environment(**blue_green: Any) -> dict[str, Any]:
@@ -24,7 +28,7 @@ def environment(**blue_green: Any) -> dict[str, Any]:
             "tier": "production",
             "branch": "main",
             "postgres": {"provider": "builtin", "instances": 1},
-            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "app": {"healthCheck": HEALTH_CHECK},
             "strategy": {
                 "blueGreen": {
                     "postPromotionSeconds": 3,
@@ -82,7 +86,16 @@ def rollout_state(api: Api, namespace: str) -> dict[str, Any]:
             "status": status,
         }
     status = release_status(api, namespace)
-    return {"phase": status.get("phase"), "rollout": status.get("rollout"), "colors": colors}
+    return {
+        "phase": status.get("phase"),
+        "targetImage": status.get("targetImage"),
+        "conditions": [
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+            for c in status.get("conditions") or []
+        ],
+        "rollout": status.get("rollout"),
+        "colors": colors,
+    }
 
 
 def deployment_image(api: Api, namespace: str, color: str) -> str | None:

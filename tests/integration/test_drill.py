@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator_process import OperatorProcess
+from tests.integration.releases import HEALTH_CHECK
 from tests.integration.test_secrets import OBJECT_STORE as STORE
 from tierkeeper.models.names import ChildNames
 from tierkeeper.render.drill import RESULT_SCRIPT_NAME
@@ -51,7 +52,7 @@ def environment(drill: dict[str, Any]) -> dict[str, Any]:
                 "provider": "builtin",
                 "backup": {"objectStore": STORE, "drill": drill},
             },
-            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "app": {"healthCheck": HEALTH_CHECK},
         },
     }
 

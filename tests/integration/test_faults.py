@@ -25,7 +25,7 @@ import yaml
 
 from tests.integration.k8s import Api, eventually, instance_selector, is_true
 from tests.integration.operator_process import HealthServer, OperatorProcess
-from tests.integration.releases import phase, release, traffic_guard
+from tests.integration.releases import HEALTH_CHECK, phase, release, traffic_guard
 from tierkeeper.devcluster import DevCluster, Kubectl, Toolchain
 from tierkeeper.devcluster.cluster import free_ports
 from tierkeeper.models.names import ChildNames
@@ -185,7 +185,7 @@ def production() -> dict[str, Any]:
     return environment(
         ENV,
         "production",
-        app={"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+        app={"healthCheck": HEALTH_CHECK},
         strategy={"blueGreen": {"postPromotionSeconds": 3, "progressDeadlineSeconds": 300}},
     )
 

@@ -15,7 +15,15 @@ import pytest
 
 from tests.integration.k8s import Api, condition, eventually
 from tests.integration.operator_process import OperatorProcess
-from tests.integration.releases import COLOR, ENV, phase_is, release, release_status, rollout_state
+from tests.integration.releases import (
+    COLOR,
+    ENV,
+    HEALTH_CHECK,
+    phase_is,
+    release,
+    release_status,
+    rollout_state,
+)
 from tests.integration.serving import ready_pods_behind_service, selected_pods, serving_guard
 from tierkeeper.models.names import ChildNames
 
@@ -38,7 +46,7 @@ def environment(tier: str, drain: int = QUICK_DRAIN_SECONDS) -> dict[str, Any]:
             "branch": "main",
             "postgres": {"provider": "builtin", "instances": 1, "storage": "20Gi"},
             "redis": {"persistence": "aof", "maxMemory": "2Gi"},
-            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "app": {"healthCheck": HEALTH_CHECK},
             "strategy": {
                 "scaleDownDelaySeconds": drain,
                 "blueGreen": {"postPromotionSeconds": 1, "progressDeadlineSeconds": 120},

@@ -7,7 +7,7 @@ import pytest
 
 from tests.integration.k8s import Api, eventually
 from tests.integration.operator_process import OperatorProcess, Samples, scrape, total
-from tests.integration.releases import ENV, first_release, phase_is, release
+from tests.integration.releases import ENV, first_release, phase_is, release, rollout_state
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,12 @@ def test_metrics_move_during_a_rollout_and_keep_labels_bounded(
         lambda: in_phase(metrics_port, "Deploying", "Verifying"), timeout=60, what="mid-rollout"
     )
     assert total(during, "tierkeeper_release_phase", release=ENV, phase="Promoted") == 0
-    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="shop:2")
+    eventually(
+        lambda: phase_is(api, namespace, "Promoted", "shop:2"),
+        timeout=120,
+        what="shop:2",
+        explain=lambda: rollout_state(api, namespace),
+    )
     after = eventually(lambda: in_phase(metrics_port, "Promoted"), what="Promoted exported")
 
     for name, labels in [
@@ -57,6 +62,11 @@ def test_metrics_move_during_a_rollout_and_keep_labels_bounded(
 
     # Another image adds no series: nothing is labelled by what changes between rollouts.
     api.apply(release("shop:3"), namespace)
-    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:3"), timeout=120, what="shop:3")
+    eventually(
+        lambda: phase_is(api, namespace, "Promoted", "shop:3"),
+        timeout=120,
+        what="shop:3",
+        explain=lambda: rollout_state(api, namespace),
+    )
     third = eventually(lambda: in_phase(metrics_port, "Promoted"), what="Promoted exported")
     assert ours(third) == ours(after)

@@ -21,7 +21,7 @@ import yaml
 from tests.integration.fixtures import operator_process
 from tests.integration.k8s import Api, condition, eventually, is_true
 from tests.integration.operator_process import HealthServer
-from tests.integration.releases import phase, release
+from tests.integration.releases import HEALTH_CHECK, phase, release
 from tierkeeper.models.names import ChildNames
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,7 @@ def environment(external: dict[str, tuple[str, str]]) -> dict[str, Any]:
                 "instances": 1,
                 "backup": {"objectStore": OBJECT_STORE},
             },
-            "app": {"healthCheck": {"intervalSeconds": 1, "timeoutSeconds": 1}},
+            "app": {"healthCheck": HEALTH_CHECK},
             "strategy": {"blueGreen": {"postPromotionSeconds": 2}},
             "external": {
                 key: {"secretRef": {"name": name, "key": item}}
