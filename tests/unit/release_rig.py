@@ -23,9 +23,9 @@ from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION, ROLLBA
 from tierkeeper.models.rollout import Color
 from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.ledger import WriteLedger
-from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
+from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
 from tierkeeper.reconcile.release import step_release
-from tierkeeper.reconcile.release.health_gate import Verdict
+from tierkeeper.reconcile.release.health_gate import HealthChecks, Verdict
 from tierkeeper.render.common import COLOR, COMPONENT, INSTANCE, Component
 
 NAMESPACE = "team"
@@ -47,20 +47,20 @@ class FakeClock:
 
 @dataclass
 class FakeGate:
-    """Stands in for `check_health`: a verdict per Service (healthy unless told otherwise),
-    and the Services it was asked about, in order."""
+    """Stands in for `check_health`: a verdict at once per Service (healthy unless told
+    otherwise), and the Services it was asked about, in order."""
 
     unhealthy: dict[str, str] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
 
-    async def __call__(
+    def __call__(
         self,
+        checks: HealthChecks,
+        release: ObjectKey,
         config: OperatorConfig,
         env: ResolvedEnvironment,
         service: str,
-        *,
-        duration: float,
-        until_healthy: bool,
+        **_: Any,
     ) -> Verdict:
         self.asked.append(service)
         problem = self.unhealthy.get(service)
@@ -76,6 +76,9 @@ class ReleaseRig:
         self.api = FakeApi()
         self.clock = FakeClock()
         self.ledger = WriteLedger()
+        self.config = OperatorConfig()
+        # A probe's answer asks for a step; a test steps by hand.
+        self.health_checks = HealthChecks(lambda _: None)
         self.env_spec: Mapping[str, Any] = env_spec
         # As the Environment's reconcile leaves it: this generation taken.
         self.env_status: dict[str, Any] = {"observedGeneration": 1}
@@ -144,17 +147,20 @@ class ReleaseRig:
 
     def step(self) -> float | None:
         """One Release step, as the handler would run it now."""
-        return asyncio.run(
-            step_release(
-                self.api.client(),
-                OperatorConfig(),
-                self.record(),
-                self.env_record(),
-                self.bound,
-                self.live(),
-                self.ledger,
-                self.clock,
-            )
+        return asyncio.run(self.step_now())
+
+    async def step_now(self) -> float | None:
+        """One Release step, in the running loop."""
+        return await step_release(
+            self.api.client(),
+            self.config,
+            self.record(),
+            self.env_record(),
+            self.bound,
+            self.live(),
+            self.ledger,
+            self.health_checks,
+            self.clock,
         )
 
     # The user's and the kubelet's side.

@@ -16,6 +16,7 @@ from tierkeeper.handlers.environment import child_changed, reconcile
 from tierkeeper.handlers.release import STEPS_AT_ONCE, run_step
 from tierkeeper.handlers.state import OperatorState
 from tierkeeper.reconcile.cloudnative_pg import cloudnative_pg_installed
+from tierkeeper.reconcile.release.health_gate import HealthChecks
 
 
 class UnwrittenDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -56,6 +57,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         Coalescer(lambda key, converge: reconcile(state, key, converge)),
         ChildWatches(ChildCache(lambda event: child_changed(state, event)), namespaces),
         Coalescer(lambda key, _: run_step(state, key), concurrency=STEPS_AT_ONCE),
+        HealthChecks(lambda key: state.wake_release(key)),
     )
     state.ledger.watched = state.child_watches.cache
     state.cnpg_installed = await cloudnative_pg_installed(kube)
@@ -72,6 +74,8 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     for timer in [*state.timers.values(), *state.rechecks.values(), *state.settles.values()]:
         timer.cancel()
     await state.child_watches.stop()
+    # Steps first: a step still running could start a probe.
     await state.release_steps.stop()
+    await state.health_checks.stop()
     await state.environments.stop()
     await state.kube.close()

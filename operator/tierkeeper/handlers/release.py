@@ -16,6 +16,7 @@ import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.apply.errors import NotFound
+from tierkeeper.handlers.coalesce import CONCURRENCY
 from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.state import OperatorState, state_of
 from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION, ROLLBACK_ANNOTATION
@@ -27,9 +28,12 @@ logger = logging.getLogger(__name__)
 # Longest wait between steps: a lost wake-up costs at most this much.
 IDLE_SECONDS = 300.0
 RETRY_SECONDS = 5.0
-# Not a bound in practice: a health gate holds its step for minutes, and one Release's
-# gate must not hold back another's rollback.
-STEPS_AT_ONCE = 10_000
+# Release steps running at once, as for reconciles (handlers/coalesce.py): a step waits on
+# the API server and holds its resolved Environment and its writes meanwhile, and a
+# thousand at once at start-up is a peak that stays in RSS. A health check waits outside
+# any step (reconcile/release/health_gate.py), so no Release's gate holds a slot that
+# another Release's rollback needs.
+STEPS_AT_ONCE = CONCURRENCY
 
 
 @kopf.index(GROUP, VERSION, "releases")
@@ -102,6 +106,7 @@ async def run_step(state: OperatorState, key: ObjectKey) -> None:
                 bound.name if bound else None,
                 state.live(env_key),
                 state.ledger,
+                state.health_checks,
                 utc_now,
             )
     except NotFound as gone:

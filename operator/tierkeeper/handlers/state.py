@@ -27,6 +27,7 @@ from tierkeeper.models.child import ChildKey, ChildSummary
 from tierkeeper.models.names import ChildNames
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey, ReleaseRecord
+from tierkeeper.reconcile.release.health_gate import HealthChecks
 
 # How long a change of an Environment's components alone may wait for the change of Ready
 # that usually follows it (reconcile/report.py), counted from the first one held. Long
@@ -49,6 +50,8 @@ class OperatorState:
     child_watches: ChildWatches
     # Release steps, keyed by Release.
     release_steps: Coalescer[ObjectKey]
+    # The Releases' health checks in progress; an answer wakes its Release.
+    health_checks: HealthChecks
     ledger: WriteLedger = field(default_factory=WriteLedger)
     indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
     # The Environment each Release names, and the timer of its next step.
@@ -124,6 +127,7 @@ class OperatorState:
 
     def forget_release(self, release_key: ObjectKey) -> None:
         _arm(self.timers, release_key, None)
+        self.health_checks.forget(release_key)
         self.release_envs.pop(release_key, None)
 
     def recheck(self, env_key: ObjectKey, after: float | None) -> None:

@@ -52,6 +52,10 @@ class ReleaseRecord:
     retry_requested: bool = False
 
     @property
+    def key(self) -> ObjectKey:
+        return (self.namespace, self.name)
+
+    @property
     def involved(self) -> Involved:
         return Involved("Release", self.namespace, self.name, self.uid)
 

@@ -21,6 +21,7 @@ from tierkeeper.models.child import LiveChildren
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
 from tierkeeper.reconcile.release import abort, blue_green, reshape, rolling
+from tierkeeper.reconcile.release.health_gate import HealthChecks
 from tierkeeper.reconcile.release.refusals import refusal_for, refuse
 from tierkeeper.reconcile.release.step import ReleaseStep
 from tierkeeper.status.conditions import observe
@@ -36,6 +37,7 @@ async def step_release(
     bound: str | None,
     live: LiveChildren,
     ledger: WriteLedger,
+    health_checks: HealthChecks,
     clock: Callable[[], datetime],
 ) -> float | None:
     """One step; returns seconds until the next one is due (None: when something changes)."""
@@ -65,7 +67,9 @@ async def step_release(
         # The Environment's own reconcile has not taken this spec yet: it may refuse it, and
         # then its app must keep running as it was. Its status write wakes this Release.
         return None
-    step = ReleaseStep(kube, config, record, spec, env, env_record, live, ledger, clock)
+    step = ReleaseStep(
+        kube, config, record, spec, env, env_record, live, ledger, health_checks, clock
+    )
     await step.catch_up()
     rollout = step.status.rollout
     if rollout is not None and rollout.reshaping(env):

@@ -30,6 +30,7 @@ a colour already serving: neither a first rollout nor a switch back to the stand
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from tierkeeper import metrics
@@ -38,7 +39,7 @@ from tierkeeper.models import Phase, Promotion
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
 from tierkeeper.models.status import BackupOutcome
 from tierkeeper.reconcile.release import pre_switch_backup
-from tierkeeper.reconcile.release.health_gate import GATE_SUCCESSES, Verdict, check_health
+from tierkeeper.reconcile.release.health_gate import Verdict, check_health
 from tierkeeper.reconcile.release.rollback import (
     emergency_rollback,
     rollback_window,
@@ -232,25 +233,24 @@ async def fail(
 
 
 async def gate(step: ReleaseStep, rollout: AppRollout) -> float | None:
-    """The health gate on the preview Service, within what is left of the deadline."""
+    """The health gate on the preview Service, until the progress deadline."""
     color = Color(step.status.preview_color or rollout.active.other.value)
     started = step.status.step_started_at or step.now
     limit = step.env.spec.strategy.blue_green.progress_deadline_seconds
-    remaining = max(limit - (step.now - started).total_seconds(), float(GATE_SUCCESSES))
-    started_gate = time.monotonic()
-    verdict = await check_health(
+    verdict = check_health(
+        step.health_checks,
+        step.record.key,
         step.config,
         step.env,
         step.env.names.preview_service,
-        duration=remaining,
+        since=started,
+        deadline=started + timedelta(seconds=limit),
+        now=step.now,
         until_healthy=True,
     )
-    metrics.GATE_SECONDS.labels("passed" if verdict.healthy else "failed").observe(
-        time.monotonic() - started_gate
-    )
-    # The gate took seconds (minutes, at production's 30 s interval): what follows is
-    # timed from its end, or the post-promotion watch would be cut short by as much.
-    step.now = step.clock()
+    if not isinstance(verdict, Verdict):
+        return verdict
+    metrics.GATE_SECONDS.labels("passed" if verdict.healthy else "failed").observe(verdict.seconds)
     if not verdict.healthy:
         return await fail(step, rollout, color, "HealthGateFailed", verdict.message)
     passed = observe("Healthy", True, "HealthGatePassed", verdict.message)
@@ -301,18 +301,24 @@ async def post_promotion(step: ReleaseStep, rollout: AppRollout) -> float | None
     """Live traffic watched for postPromotionSeconds; a failure switches back."""
     seconds = step.env.spec.strategy.blue_green.post_promotion_seconds
     switched = step.status.switched_at or step.now
-    remaining = seconds - (step.now - switched).total_seconds()
+    end = switched + timedelta(seconds=seconds)
     verdict = (
-        await check_health(
+        check_health(
+            step.health_checks,
+            step.record.key,
             step.config,
             step.env,
             step.env.names.app_service,
-            duration=remaining,
+            since=switched,
+            deadline=end,
+            now=step.now,
             until_healthy=False,
         )
-        if remaining > 0
+        if step.now < end
         else Verdict(True, f"healthy for {seconds}s after the switch")
     )
+    if not isinstance(verdict, Verdict):
+        return verdict
     if verdict.healthy:
         await step.save(
             phase=Phase.PROMOTED,

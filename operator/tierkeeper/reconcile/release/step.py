@@ -27,6 +27,7 @@ from tierkeeper.models.status import parse_status
 from tierkeeper.reconcile.app_writer import write_app
 from tierkeeper.reconcile.ledger import WriteLedger
 from tierkeeper.reconcile.records import EnvRecord, ReleaseRecord
+from tierkeeper.reconcile.release.health_gate import HealthChecks
 from tierkeeper.status.conditions import Observation
 from tierkeeper.status.release import release_conditions, with_history
 
@@ -57,6 +58,7 @@ class ReleaseStep:
     env_record: EnvRecord
     live: LiveChildren
     ledger: WriteLedger
+    health_checks: HealthChecks
     clock: Callable[[], datetime]
     now: datetime = field(init=False)
     status: ReleaseStatus = field(init=False)
