@@ -18,6 +18,9 @@ from tierkeeper.handlers.state import OperatorState
 from tierkeeper.reconcile.cloudnative_pg import cloudnative_pg_installed
 from tierkeeper.reconcile.release.health_gate import HealthChecks
 
+# Objects per page of kopf's listings.
+LIST_PAGE = 100
+
 
 class UnwrittenDiffBase(kopf.AnnotationsDiffBaseStorage):
     """kopf's diff base serves its change handlers, and the operator has none: its only
@@ -39,6 +42,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # kopf's own requests (finalizers, peering) fail as ours do (apply/client.py).
     settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
     settings.networking.connect_timeout = 10
+    # kopf lists its Environments and Releases in pages: a thousand of them need not be
+    # held as one response while the records are made from it.
+    settings.watching.chunk_size = LIST_PAGE
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = UnwrittenDiffBase(
