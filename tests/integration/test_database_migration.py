@@ -132,6 +132,18 @@ def test_builtin_to_cloudnative_pg_switches_once_the_cluster_is_ready_and_keeps_
         assert source["password"] == {"name": NAMES.postgres_credentials, "key": "password"}
         assert spec["replica"] == {"enabled": True, "source": "builtin"}
         eventually(lambda: migration_reason(api, namespace) == "Cloning", what="Cloning")
+        # A planned move is not a lost database: the builtin instance serves meanwhile (once
+        # it has restarted to let the Cluster in), and the Environment is Ready again.
+        eventually(
+            lambda: (
+                is_true(moving := api.get("Environment", namespace, ENV), "Ready")
+                and not is_true(moving, "Degraded")
+            ),
+            timeout=60,
+            what="Ready, not Degraded, while the Cluster copies the builtin instance",
+            explain=lambda: condition(api.get("Environment", namespace, ENV), "Ready"),
+        )
+        assert migration_reason(api, namespace) == "Cloning"
         # The builtin instance lets the Cluster in, and still serves the app.
         statefulset = api.get("StatefulSet", namespace, NAMES.postgres) or {}
         args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]

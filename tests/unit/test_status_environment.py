@@ -202,6 +202,39 @@ def test_cloudnative_pg_cluster_is_ready_by_its_ready_condition_and_instances() 
     assert database(cnpg_cluster(3, {**ready, "observedGeneration": 4})) == ("True", "Available")
 
 
+def test_a_move_to_cloudnative_pg_under_way_is_not_a_lost_database() -> None:
+    """While the Cluster copies the builtin instance, the app uses the builtin one: the
+    Environment stays Ready (no Degraded, no alert for a planned move) and reads as lost
+    only if the instance that serves is."""
+    spec = {"tier": "production", "postgres": {"provider": "cloudnative-pg", "instances": 1}}
+    copying = {
+        **data_ready(),
+        ("Cluster", "shop-postgres"): summarize("Cluster", cnpg_cluster(1, None)),
+    }
+    ready = status_of(spec, StatusInputs(data_ready(), None, AppRollout(), True))
+
+    moving = status_of(
+        spec, StatusInputs(copying, None, AppRollout(), True, builtin_serves=True), ready
+    )
+    assert condition(moving, "DatabaseReady") == ("True", "Available")
+    assert condition(moving, "Ready") == ("True", "Ready")
+    assert condition(moving, "Degraded") == ("False", "AsExpected")
+
+    lost = dict(copying)
+    lost[("StatefulSet", "shop-postgres")] = ChildSummary(
+        "StatefulSet", "shop-postgres", "1", desired=1
+    )
+    down = status_of(
+        spec, StatusInputs(lost, None, AppRollout(), True, builtin_serves=True), moving
+    )
+    assert condition(down, "DatabaseReady") == ("False", "Progressing")
+    assert condition(down, "Degraded") == ("True", "Progressing")
+
+    # Switched: the Cluster is the database.
+    after = status_of(spec, StatusInputs(copying, None, AppRollout(), True), moving)
+    assert condition(after, "DatabaseReady") == ("False", "Progressing")
+
+
 def test_cloudnative_pg_backups_with_an_offsite_store_are_scheduled_once_its_copy_is() -> None:
     store = {
         "bucket": "shop-backups",

@@ -268,6 +268,7 @@ async def reconcile_environment(
         refusal=refusal,
         volumes=volumes.condition(env, live),
         store=store,
+        builtin_serves=migration.waiting,
     )
     # Only a converge says it observed its generation: a status-only look at a new spec has
     # not acted on it (and a later converge must know it is a change). A status-only write

@@ -47,6 +47,8 @@ class StatusInputs:
     volumes: Observation | None = None
     # The last look at the primary store (builtin PostgreSQL with an object store).
     store: StoreReading | None = None
+    # A move to CloudNativePG under way: the builtin instance still serves the app.
+    builtin_serves: bool = False
 
 
 def _replicas(kind: str, child: ChildSummary | None, what: str) -> Observation:
@@ -78,6 +80,12 @@ def _database(env: ResolvedEnvironment, inputs: StatusInputs) -> Observation:
     if not env.spec.postgres.enabled:
         return observe("DatabaseReady", True, "Disabled", "postgres.enabled is false")
     name = env.names.postgres
+    if env.cloudnative_pg and inputs.builtin_serves:
+        # The database is what the app uses: while the Cluster copies the builtin instance
+        # (DatabaseMigration tells how far), its Ready is not the app's, and a planned move
+        # must not read as a lost database.
+        statefulset = inputs.children.get(("StatefulSet", name))
+        return _replicas("database", statefulset, f"StatefulSet {name} (serving until the move)")
     if env.cloudnative_pg:
         if not inputs.cnpg_installed:
             return observe("DatabaseReady", False, "HAProviderMissing", HA_PROVIDER_MISSING)
