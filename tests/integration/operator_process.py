@@ -48,6 +48,9 @@ class OperatorProcess:
     log: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: tuple[str, ...] = ()
+    # Its decisions in the log, which a failed test shows (conftest.py); an operator of an
+    # older commit (test_upgrade.py) may not know the flag.
+    debug: bool = True
     # Not the default 9090: other operators (other test runs, `make dev`) may hold it.
     metrics_port: int = field(default_factory=lambda: free_ports(1)[0])
     process: subprocess.Popen[bytes] | None = None
@@ -65,8 +68,7 @@ class OperatorProcess:
             "plain",
             "--metrics-port",
             str(self.metrics_port),
-            # Its decisions in the log, which a failed test shows (conftest.py).
-            "--debug",
+            *(["--debug"] if self.debug else []),
             *self.extra_args,
         ]
         with self.log.open("ab") as sink:

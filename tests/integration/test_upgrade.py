@@ -81,7 +81,9 @@ def test_an_environment_from_before_redis_passwords_gains_one_keeping_volume_and
 
     def operator(source: Path | None, log: str) -> OperatorProcess:
         imports = {"PYTHONPATH": str(source)} if source else {}
-        return operator_process(cluster, namespace, health, tmp_path / log, **imports)
+        process = operator_process(cluster, namespace, health, tmp_path / log, **imports)
+        process.debug = source is None
+        return process
 
     before = operator(old_source, "before.log")
     before.start()
