@@ -255,6 +255,36 @@ def test_deleting_development_removes_everything(
     )
 
 
+FINALIZER = "tierkeeper.dev/finalizer"
+
+
+def finalizers(api: Api, namespace: str, name: str) -> list[str]:
+    found: list[str] = ((api.get("Environment", namespace, name) or {}).get("metadata") or {}).get(
+        "finalizers"
+    ) or []
+    return found
+
+
+def test_only_an_environment_that_keeps_its_data_carries_the_finalizer(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    """Deletion has work for the operator only under Retain: a development Environment is
+    collected without it, and the finalizer comes and goes with the policy."""
+    doc = environment_doc("environment-development.yaml")
+    api.apply(doc, namespace)
+    eventually(lambda: ready(api, namespace, "shop-dev"), timeout=90, what="Ready")
+    assert FINALIZER not in finalizers(api, namespace, "shop-dev")
+
+    retained = copy.deepcopy(doc)
+    retained["spec"]["deletionPolicy"] = "Retain"
+    api.apply(retained, namespace)
+    eventually(lambda: FINALIZER in finalizers(api, namespace, "shop-dev"), what="finalizer added")
+    api.apply(doc, namespace)
+    eventually(
+        lambda: FINALIZER not in finalizers(api, namespace, "shop-dev"), what="finalizer removed"
+    )
+
+
 def test_restart_mid_reconcile_converges_without_duplicates(
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:

@@ -4,6 +4,7 @@ included), and the operator does its whole job on exactly the RBAC they grant.""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -33,6 +34,7 @@ RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
 OPERATOR_USER = "system:serviceaccount:tierkeeper-system:tierkeeper"
 # Pods on the local control plane are simulated; on a real cluster (`make e2e-kind`) the
 # image must be one its nodes can pull and run.
+FINALIZER = "tierkeeper.dev/finalizer"
 IMAGE = os.environ.get("TIERKEEPER_TEST_IMAGE", "tierkeeper.invalid/app:1")
 
 
@@ -77,6 +79,84 @@ def test_peering_overlay_passes_a_dry_run_once_the_base_crds_exist(
         "apply", "-k", str(MANIFESTS / "peering"), "--dry-run=server", "-o", "name"
     )
     assert "clusterkopfpeering.kopf.dev/tierkeeper" in result.stdout.split()
+
+
+def guard_documents(cluster: Any, namespace: str) -> list[dict[str, Any]]:
+    """The base's deletion guard as `kubectl apply -k` installs it, named and bound for
+    `namespace` alone: it is cluster-wide, and the other tests' Environments are deleted
+    with their namespaces whether an operator took them on or not."""
+    documents = [
+        copy.deepcopy(doc)
+        for doc in built(cluster, MANIFESTS)
+        if doc["kind"].startswith("ValidatingAdmissionPolicy")
+    ]
+    assert {doc["kind"] for doc in documents} == {
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
+    for doc in documents:
+        doc["metadata"]["name"] = f"{doc['metadata']['name']}-{namespace}"
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding":
+            doc["spec"]["policyName"] = f"{doc['spec']['policyName']}-{namespace}"
+            doc["spec"]["matchResources"] = {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            }
+    return documents
+
+
+def deleted(cluster: Any, namespace: str, name: str) -> str | None:
+    """None if the deletion was taken, else why it was refused."""
+    result = cluster.kubectl(
+        "delete", "environment", name, "-n", namespace, "--wait=false", check=False
+    )
+    return None if result.returncode == 0 else result.stderr
+
+
+def test_a_retained_environment_is_deleted_only_once_the_operator_has_taken_it_on(
+    cluster: Any, api: Api, namespace: str
+) -> None:
+    """No operator runs here: an Environment that keeps its data has no finalizer yet, and
+    deleting it would let garbage collection take its volumes. The install's admission
+    policy refuses that, and says what to do; an Environment whose data goes with it, or
+    one the operator has taken on, is deleted."""
+    documents = guard_documents(cluster, namespace)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
+
+    def staging(name: str, **spec: Any) -> dict[str, Any]:
+        return {
+            "apiVersion": "tierkeeper.dev/v1alpha1",
+            "kind": "Environment",
+            "metadata": {"name": name},
+            "spec": {"tier": "staging", **spec},
+        }
+
+    try:
+        # The API server takes a new policy up within moments: until it refuses, each
+        # deletion goes through and the Environment is made again.
+        def refused() -> str | None:
+            api.apply(staging("kept"), namespace)
+            return deleted(cluster, namespace, "kept")
+
+        why = eventually(refused, timeout=60, what="the deletion refused")
+        assert "deletionPolicy: Delete" in why, why
+        assert api.get("Environment", namespace, "kept") is not None
+
+        api.apply(staging("kept", deletionPolicy="Delete"), namespace)
+        assert deleted(cluster, namespace, "kept") is None
+        development = {**staging("dev"), "spec": {"tier": "development"}}
+        api.apply(development, namespace)
+        assert deleted(cluster, namespace, "dev") is None
+        retained = {**development, "spec": {"tier": "development", "deletionPolicy": "Retain"}}
+        api.apply(retained, namespace)
+        assert deleted(cluster, namespace, "dev") is not None
+
+        api.patch("Environment", namespace, "dev", {"metadata": {"finalizers": [FINALIZER]}})
+        assert deleted(cluster, namespace, "dev") is None
+        # Nothing runs to remove the finalizer in this test: the test's own part.
+        api.patch("Environment", namespace, "dev", {"metadata": {"finalizers": None}})
+        eventually(lambda: api.get("Environment", namespace, "dev") is None, what="dev gone")
+    finally:
+        cluster.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(documents), check=False)
 
 
 @pytest.fixture

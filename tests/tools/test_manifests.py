@@ -69,7 +69,7 @@ def base(kustomize: Build) -> Objects:
     return kustomize(MANIFESTS)
 
 
-def test_base_installs_namespace_crds_rbac_defaults_operator_and_metrics_service(
+def test_base_installs_namespace_crds_rbac_defaults_operator_metrics_service_and_guard(
     base: Objects,
 ) -> None:
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in base)
@@ -85,8 +85,17 @@ def test_base_installs_namespace_crds_rbac_defaults_operator_and_metrics_service
         ("Namespace", NAMESPACE),
         ("Service", "tierkeeper-metrics"),
         ("ServiceAccount", "tierkeeper"),
+        ("ValidatingAdmissionPolicy", "tierkeeper-retained-data"),
+        ("ValidatingAdmissionPolicyBinding", "tierkeeper-retained-data"),
     ]
-    cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace"}
+    cluster_scoped = {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "Namespace",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for obj in base:
         expected = None if obj["kind"] in cluster_scoped else NAMESPACE
         assert obj["metadata"].get("namespace") == expected, obj["metadata"]["name"]

@@ -29,7 +29,7 @@ from tierkeeper.reconcile.environment import (
 from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.recovery import RECOVERY_REFUSALS
-from tierkeeper.reconcile.retention import retain_on_deletion
+from tierkeeper.reconcile.retention import keeps_data, retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
 from tierkeeper.status.conditions import raw_condition
 from tierkeeper.status.environment import VOLUMES_RESIZED
@@ -234,7 +234,14 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
     state.recheck(key, RECHECK_SECONDS if refused_for in RECHECKED else None)
 
 
-@kopf.on.delete(GROUP, VERSION, "environments")
+def deletion_keeps_data(spec: kopf.Spec, name: str, namespace: str | None, **_: Any) -> bool:
+    return keeps_data(spec, name=name, namespace=namespace or "")
+
+
+# Only an Environment that keeps its data on deletion has work to do then, so only it
+# carries kopf's finalizer (added or removed as its policy changes): an Environment whose
+# data goes with it is deleted by garbage collection alone, one write fewer to create it.
+@kopf.on.delete(GROUP, VERSION, "environments", when=deletion_keeps_data)
 async def environment_deleted(
     namespace: str | None, name: str, uid: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:

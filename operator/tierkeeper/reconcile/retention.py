@@ -10,6 +10,9 @@ same name adopts them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import post_event
@@ -20,7 +23,7 @@ from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 from tierkeeper.render.postgres import CNPG_API_VERSION
 
-__all__ = ["RETAINED_FROM", "retain", "retain_data", "retain_on_deletion"]
+__all__ = ["RETAINED_FROM", "keeps_data", "retain", "retain_data", "retain_on_deletion"]
 
 RETAINED_KINDS = (
     ("v1", "PersistentVolumeClaim"),
@@ -55,16 +58,22 @@ async def retain_data(kube: ApiClient, env_name: str, namespace: str, selector: 
     return kept
 
 
+def keeps_data(spec: Mapping[str, Any], *, name: str, namespace: str) -> bool:
+    """Whether deleting the Environment must first detach its data: `deletionPolicy: Retain`,
+    or a spec that does not resolve (keeping is the safe choice). The operator's defaults
+    never set the policy (models/site.py), so the spec and its tier decide it alone, as the
+    install's admission policy reads it (manifests/guard/deletion-guard.yaml)."""
+    try:
+        env = resolve_document(spec, name=name, namespace=namespace)
+    except InvalidSpec:
+        return True
+    return env.spec.deletion_policy is DeletionPolicy.RETAIN
+
+
 async def retain_on_deletion(kube: ApiClient, record: EnvRecord) -> None:
     """With `deletionPolicy: Retain`, detach the data before garbage collection takes the
-    rest, and say so in an Event. An Environment that never resolved created nothing;
-    keeping is the safe choice for it."""
-    try:
-        env = resolve_document(record.spec, name=record.name, namespace=record.namespace)
-        policy = env.spec.deletion_policy
-    except InvalidSpec:
-        policy = DeletionPolicy.RETAIN
-    if policy is not DeletionPolicy.RETAIN:
+    rest, and say so in an Event."""
+    if not keeps_data(record.spec, name=record.name, namespace=record.namespace):
         return
     labels = f"{MANAGED_BY}=tierkeeper,{INSTANCE}={ChildNames(record.name).instance_label}"
     kept = await retain_data(kube, record.name, record.namespace, labels)
