@@ -257,23 +257,19 @@ class Operator:
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
 
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        """Every sample by (name, sorted labels); empty while the endpoint is not up."""
-        text = http_get(self.metrics_port, "/metrics")
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels` (0 while the
+        endpoint is not up). Only `name` is asked for (prometheus_client's `name[]`): the
+        whole page has series per Environment, and the operator would make thousands of
+        lines for every poll of a start-up over thousands of them."""
+        text = http_get(self.metrics_port, "/metrics?" + urlencode({"name[]": name}))
         if text is None:
-            return {}
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            return 0.0
+        return sum(
+            sample.value
             for family in text_string_to_metric_families(text)
             for sample in family.samples
-        }
-
-    def metric(self, name: str, **labels: str) -> float:
-        """The sum of the samples of `name` whose labels include `labels`."""
-        return sum(
-            value
-            for (sample, sample_labels), value in self.metrics().items()
-            if sample == name and set(labels.items()) <= set(sample_labels)
+            if sample.name == name and set(labels.items()) <= set(sample.labels.items())
         )
 
     def live(self) -> bool:

@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py            # full: `make bench`, < 25 minutes on two cores
     .venv/bin/python bench/run.py --quick    # smaller N, shorter idle: < 3 minutes
     .venv/bin/python bench/run.py --only memory   # RSS over 0 and 1000 alone
+    .venv/bin/python bench/run.py --only scale    # 1000, then 5000 development Environments
 
 Writes bench/results.json (bench/results-quick.json with --quick). Not a test: nothing
 here fails on a figure; targets are reported as met or missed.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +69,23 @@ PRODUCTION = {
 }
 IMAGE = "registry.example/shop:{}"
 
+# Development Environments by the thousand (`--only scale`), each with a Release: the app
+# at no replicas, so its Deployment exists and is watched but no pods start. PostgreSQL
+# and Redis are off: their StatefulSets, pods and claims are the control plane's work, and
+# on two cores it would take the run past half an hour at 5000 (bench/README.md, Scale).
+SCALE = {
+    "tier": "development",
+    "app": {"replicas": 0},
+    "postgres": {"enabled": False},
+    "redis": {"enabled": False},
+}
+
 # The idle window starts this long after all Environments were seen Ready: the Event that
 # follows the last one's Ready status write belongs to converging, not to idling.
 GRACE = 5.0
+# RSS is read this long after what it is about (all Ready, a start-up's reconciles done):
+# what the last steps held is let go by then.
+SETTLE = 5.0
 
 TARGETS = {
     "convergenceRatioAt200": 1.3,
@@ -91,14 +108,15 @@ class Plan:
     startup_at: int
     peer: int  # Rollouts, and Environments with Releases, in the peer run (bench/peer.py)
     peer_idle_seconds: float
+    scale: tuple[int, ...]  # Environments in the scale run, one size after the other
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
             memory = {0: (), 20: ("conv-20",), 50: ("conv-50",)}
-            return cls((20, 50), 50, 10, 3, memory, 50, 10, 5)
+            return cls((20, 50), 50, 10, 3, memory, 50, 10, 5, (100, 500))
         memory = {0: (), 200: ("conv-200",), 1000: ("conv-500", "floor-500")}
-        return cls((50, 200, 500), 200, 60, 10, memory, 200, 100, 60)
+        return cls((50, 200, 500), 200, 60, 10, memory, 200, 100, 60, (1000, 5000))
 
     def memory_only(self) -> Plan:
         """RSS over no Environments and over the most, nothing else (no start-up run)."""
@@ -239,20 +257,27 @@ async def convergence(bench: Bench, n: int, idle_seconds: float) -> dict[str, An
             "operatorRssMB": round(operator.rss_bytes() / 1e6, 1),
         }
         if idle_seconds:
-            log(f"idle {GRACE:.0f}+{idle_seconds:.0f}s with N={n}")
-            await asyncio.sleep(GRACE + idle_seconds)
-            quiet = converged_wall + GRACE
-            grace = bench.audit.between(converged_wall, quiet, lambda e: e.operator)
-            idle = bench.audit.between(quiet, time.time(), lambda e: e.operator)
-            result["idle"] = {
-                **idle_figures(idle, idle_seconds),
-                "graceSeconds": GRACE,
-                "writesInGrace": by_request([e for e in grace if e.verb in WRITE_VERBS]),
-            }
-            log(f"idle: {result['idle']['writes']} writes, {len(idle)} requests")
+            result["idle"] = await idle_window(bench, converged_wall, idle_seconds)
     finally:
         operator.stop()
     return result
+
+
+async def idle_window(bench: Bench, converged_wall: float, seconds: float) -> dict[str, Any]:
+    """The operator's requests over `seconds` from GRACE after `converged_wall` (the wall
+    time all were seen Ready), and its writes in the grace before."""
+    log(f"idle {GRACE:.0f}+{seconds:.0f}s")
+    await asyncio.sleep(max(0.0, converged_wall + GRACE + seconds - time.time()))
+    quiet = converged_wall + GRACE
+    grace = bench.audit.between(converged_wall, quiet, lambda e: e.operator)
+    idle = bench.audit.between(quiet, time.time(), lambda e: e.operator)
+    figures = {
+        **idle_figures(idle, seconds),
+        "graceSeconds": GRACE,
+        "writesInGrace": by_request([e for e in grace if e.verb in WRITE_VERBS]),
+    }
+    log(f"idle: {figures['writes']} writes, {len(idle)} requests")
+    return figures
 
 
 # -- blue-green switch and rollback latency ---------------------------------------
@@ -434,7 +459,6 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
     await create_namespace(bench.kube, "idle")
     rss: dict[str, float] = {}
     startup: dict[str, Any] = {}
-    settle = 5.0
     async with Watch(bench.kube, f"/apis/{API_VERSION}/environments") as envs:
         for size, group in plan.memory.items():
             operator = bench.operator(*(group or ("idle",)))
@@ -444,8 +468,7 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
                 started = time.monotonic()
                 await envs.until(deployed(group, size), 300 + 1.5 * size, f"memory {size}")
                 log(f"memory: {size} Ready with a Release in {time.monotonic() - started:.0f}s")
-                await asyncio.sleep(settle)
-                rss[str(size)] = round(operator.rss_bytes() / 1e6, 1)
+                rss[str(size)] = await settled_rss_mb(operator)
                 log(f"memory: RSS {rss[str(size)]} MB with {size}")
                 if bench.profile == "heap":
                     os.kill(operator.pid, signal.SIGUSR1)
@@ -454,8 +477,7 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
                     operator.stop()
                     operator = bench.operator(*group)
                     startup = await measure_startup(operator, size)
-                    await asyncio.sleep(settle)
-                    startup["rssMBAfterRestart"] = round(operator.rss_bytes() / 1e6, 1)
+                    startup["rssMBAfterRestart"] = await settled_rss_mb(operator)
             finally:
                 operator.stop()
     last = max(plan.memory)
@@ -465,10 +487,16 @@ async def memory_and_startup(bench: Bench, plan: Plan) -> dict[str, Any]:
             "perEnvironmentKB": round((rss[str(last)] - rss["0"]) * 1000 / last, 1),
             "note": "a fresh operator per size over that many development Environments, each "
             "with a Release (Rolling, app.replicas 0: a Deployment, no pods); RSS (VmRSS) read "
-            f"{settle:.0f}s after all were Ready with AppReady",
+            f"{SETTLE:.0f}s after all were Ready with AppReady",
         },
         "startup": startup,
     }
+
+
+async def settled_rss_mb(operator: Operator) -> float:
+    """The operator's VmRSS in MB, read SETTLE seconds from now."""
+    await asyncio.sleep(SETTLE)
+    return round(operator.rss_bytes() / 1e6, 1)
 
 
 async def measure_startup(operator: Operator, size: int) -> dict[str, Any]:
@@ -497,6 +525,163 @@ async def measure_startup(operator: Operator, size: int) -> dict[str, Any]:
         "included) over converged Environments, each with a Release; time read from its "
         "metrics (tierkeeper_reconcile_total) every 25 ms",
     }
+
+
+# -- scale ----------------------------------------------------------------------------
+
+
+class DeployedNames:
+    """The watched Environments that are Ready with their Release's app available (as
+    `deployed` asks), kept as each event arrives: a predicate over all objects at every
+    event is quadratic, and at thousands the bench would take the cores it measures."""
+
+    def __init__(self, watch: Watch) -> None:
+        self.names: set[str] = set()
+        watch.listeners.append(self.heard)
+
+    def heard(self, kind: str, obj: Object, _: float) -> None:
+        key = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+        found = conditions(obj)
+        if kind != "DELETED" and found.get("Ready") == found.get("AppReady") == "True":
+            self.names.add(key)
+        else:
+            self.names.discard(key)
+
+    def at_least(self, count: int) -> Callable[[dict[str, Object]], bool]:
+        return lambda _: len(self.names) >= count
+
+
+async def sample_load(into: list[float]) -> None:
+    """The 1-minute load average every 10 s: the seconds of a run are the machine's too."""
+    while True:
+        into.append(os.getloadavg()[0])
+        await asyncio.sleep(10)
+
+
+def per_environment_kb(rss: dict[int, float]) -> dict[str, float]:
+    """KB per Environment from each size to the next: flat when a later step costs no
+    more per Environment than the first."""
+    sizes = sorted(rss)
+    return {f"{a}to{b}": round((rss[b] - rss[a]) * 1000 / (b - a), 1) for a, b in pairwise(sizes)}
+
+
+async def scale(bench: Bench, plan: Plan, results: dict[str, Any]) -> None:
+    """Development Environments with Releases by the thousand in one namespace, one size
+    after the other (`plan.scale`). For each size: an operator converges the Environments
+    the size adds, its RSS once all are Ready, its requests while idle; then a fresh
+    operator's start-up over all of them, and its RSS after. Each size's figures go into `results` as soon as
+    they are taken."""
+    namespace, idle_ns = "scale", "idle"
+    report: dict[str, Any] = {
+        "spec": SCALE,
+        "sizes": [],
+        "note": "rssMB: the operator that converged them, read "
+        f"{SETTLE:.0f}s after all were Ready (at the second size it had started over the "
+        "first's, converged); rssMBAfterRestart: a fresh operator, read "
+        f"{SETTLE:.0f}s after its start-up had finished as many reconciles as there are "
+        "Environments; rssMBWithNone: an operator over an empty namespace. "
+        "perEnvironmentKB: from each size to the next; memory per Environment is flat when "
+        "the later step costs no more than the first. Each Environment has a Release "
+        "(Rolling, app.replicas 0: a Deployment, no pods); PostgreSQL and Redis are off "
+        "(bench/README.md, Scale): 2 children per Environment (the app's Service and "
+        "Deployment) where the memory run's have 14",
+    }
+    results["scale"] = report
+    load: list[float] = []
+    sampler = asyncio.create_task(sample_load(load))
+    try:
+        await create_namespace(bench.kube, idle_ns)
+        operator = bench.operator(idle_ns)
+        operator.start()
+        try:
+            await operator.wait_ready()
+            report["rssMBWithNone"] = await settled_rss_mb(operator)
+        finally:
+            operator.stop()
+        await create_namespace(bench.kube, namespace)
+        async with Watch(bench.kube, env_path(namespace)) as envs:
+            ready = DeployedNames(envs)
+            for made, n in pairwise((0, *plan.scale)):
+                await scale_to(bench, namespace, range(made, n), envs, ready, plan, report["sizes"])
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        if load:
+            report["loadAverage1m"] = {
+                "min": min(load),
+                "mean": round(sum(load) / len(load), 2),
+                "max": max(load),
+                "samples": len(load),
+            }
+    for reading in ("rssMB", "rssMBAfterRestart"):
+        rss = {0: report["rssMBWithNone"]}
+        rss |= {size["environments"]: size[reading] for size in report["sizes"]}
+        report["perEnvironmentKB" if reading == "rssMB" else "perEnvironmentKBAfterRestart"] = (
+            per_environment_kb(rss)
+        )
+
+
+async def scale_to(
+    bench: Bench,
+    namespace: str,
+    numbers: range,
+    envs: Watch,
+    ready: DeployedNames,
+    plan: Plan,
+    sizes: list[dict[str, Any]],
+) -> None:
+    """Create the Environments `numbers` and their Releases beside those before them, with
+    an operator running, until all are Ready with their app; then measure as `scale` says,
+    into a new entry of `sizes`."""
+    n, names = numbers.stop, [f"env-{i:04d}" for i in numbers]
+    result: dict[str, Any] = {"environments": n, "created": len(names)}
+    sizes.append(result)
+    log(f"scale: {len(names)} more Environments, {n} in all")
+    operator = bench.operator(namespace)
+    operator.start()
+    try:
+        await operator.wait_ready()
+        wall, started = time.time(), time.monotonic()
+        await gather_limited(
+            [
+                partial(create_or_get, bench.kube, manifest)
+                for name in names
+                for manifest in (
+                    environment(name, namespace, SCALE),
+                    release(name, namespace, IMAGE.format(1)),
+                )
+            ]
+        )
+        created = time.monotonic() - started
+        done = await envs.until(ready.at_least(n), 300 + 1.0 * len(names), f"scale N={n}")
+        converged_wall = time.time()
+        log(f"scale: {n} Ready, {done - started:.0f}s after the first create")
+        requests = bench.audit.between(wall, converged_wall, lambda e: e.operator)
+        result |= {
+            "createSeconds": round(created, 1),
+            "convergeSeconds": round(done - started, 1),
+            "operatorRequestsPerEnvironment": round(len(requests) / len(names), 2),
+            "rssMB": await settled_rss_mb(operator),
+        }
+        log(f"scale: RSS {result['rssMB']} MB with {n}")
+        result["idle"] = await idle_window(bench, converged_wall, plan.idle_seconds)
+    finally:
+        operator.stop()
+    restarted = bench.operator(namespace)
+    wall = time.time()
+    try:
+        result["startup"] = await measure_startup(restarted, n)
+        result["rssMBAfterRestart"] = await settled_rss_mb(restarted)
+        # Over converged Environments a start-up has nothing to change: what it writes is
+        # what a restart costs the API server.
+        writes = bench.audit.between(
+            wall, time.time(), lambda e: e.operator and e.verb in WRITE_VERBS
+        )
+        result["startup"]["writesByRequest"] = by_request(writes)
+        log(f"scale: RSS {result['rssMBAfterRestart']} MB after a start-up over {n}")
+    finally:
+        restarted.stop()
 
 
 # -- the run ------------------------------------------------------------------------
@@ -562,11 +747,14 @@ async def measure(
     as it is taken."""
     bench.kube = kube = await bench_kube(cluster.kubeconfig)
     try:
-        if only == "memory":
-            await floor_namespaces(bench, plan)
+        if only == "scale":
+            await scale(bench, plan, results)
         else:
-            await all_but_memory(plan, bench, argo, results)
-        results.update(await memory_and_startup(bench, plan))
+            if only == "memory":
+                await floor_namespaces(bench, plan)
+            else:
+                await all_but_memory(plan, bench, argo, results)
+            results.update(await memory_and_startup(bench, plan))
         cluster.check()
     except Exception as error:
         # What was measured before the failure is still worth writing down.
@@ -581,7 +769,7 @@ def run(
 ) -> dict[str, Any]:
     """What was measured; on Ctrl-C, what was measured until then."""
     started = time.monotonic()
-    results: dict[str, Any] = {"convergence": []}
+    results: dict[str, Any] = {} if only == "scale" else {"convergence": []}
     try:
         # Built (when missing) before the control plane starts: a build is not measured.
         # A memory run alone has no peer.
@@ -621,15 +809,19 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["memory"],
+        choices=["memory", "scale"],
         help="memory: RSS over 0 and the most Environments alone, their Environments written "
-        "by the floor (results-memory.json unless --output)",
+        "by the floor (results-memory.json unless --output); scale: 1000, then 5000 "
+        "development Environments (quick: 100, 500), their RSS, start-up and idle writes "
+        "(results-scale.json unless --output)",
     )
     args = parser.parse_args()
     plan = Plan.of(args.quick)
     name = "results-quick.json" if args.quick else "results.json"
     if args.only == "memory":
-        plan, name = plan.memory_only(), name.replace("results", "results-memory")
+        plan = plan.memory_only()
+    if args.only is not None:
+        name = name.replace("results", f"results-{args.only}")
     output = args.output or Path(__file__).with_name(name)
     with tempfile.TemporaryDirectory(prefix="tierkeeper-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -644,8 +836,13 @@ def main() -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "targets": TARGETS,
-        "verdicts": verdicts(results, plan),
+        # The targets are the other measurements'; what the scale run is judged by is in
+        # its note.
+        **(
+            {}
+            if args.only == "scale"
+            else {"targets": TARGETS, "verdicts": verdicts(results, plan)}
+        ),
         **results,
     }
     output.write_text(json.dumps(document, indent=2) + "\n")
