@@ -13,6 +13,7 @@ import yaml
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
 from tests.integration.operator_process import OperatorProcess, environment_reconciles
 from tests.integration.releases import release
+from tierkeeper import FINALIZER
 from tierkeeper.cli.render import render_documents
 from tierkeeper.models.names import ChildNames
 
@@ -253,9 +254,6 @@ def test_deleting_development_removes_everything(
         timeout=90,
         what="everything collected",
     )
-
-
-FINALIZER = "tierkeeper.dev/finalizer"
 
 
 def finalizers(api: Api, namespace: str, name: str) -> list[str]:

@@ -21,6 +21,7 @@ import yaml
 from tests.integration import operator_process
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
 from tests.integration.test_secrets import OBJECT_STORE
+from tierkeeper import FINALIZER
 from tierkeeper.handlers.child_watches import WATCHED
 from tierkeeper.models.names import ChildNames
 
@@ -34,7 +35,6 @@ RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
 OPERATOR_USER = "system:serviceaccount:tierkeeper-system:tierkeeper"
 # Pods on the local control plane are simulated; on a real cluster (`make e2e-kind`) the
 # image must be one its nodes can pull and run.
-FINALIZER = "tierkeeper.dev/finalizer"
 IMAGE = os.environ.get("TIERKEEPER_TEST_IMAGE", "tierkeeper.invalid/app:1")
 
 

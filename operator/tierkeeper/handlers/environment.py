@@ -234,8 +234,8 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
     state.recheck(key, RECHECK_SECONDS if refused_for in RECHECKED else None)
 
 
-def deletion_keeps_data(spec: kopf.Spec, name: str, namespace: str | None, **_: Any) -> bool:
-    return keeps_data(spec, name=name, namespace=namespace or "")
+def deletion_keeps_data(spec: kopf.Spec, **_: Any) -> bool:
+    return keeps_data(spec)
 
 
 # Only an Environment that keeps its data on deletion has work to do then, so only it

@@ -6,7 +6,7 @@ from typing import Any
 
 import kopf
 
-from tierkeeper import GROUP
+from tierkeeper import FINALIZER, GROUP
 from tierkeeper.apply.client import REQUEST_TIMEOUT_SECONDS, ApiClient
 from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.child_watches import ChildCache, ChildWatches
@@ -45,7 +45,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # kopf lists its Environments and Releases in pages: a thousand of them need not be
     # held as one response while the records are made from it.
     settings.watching.chunk_size = LIST_PAGE
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = UnwrittenDiffBase(
         prefix=GROUP, key="last-handled-configuration"

@@ -248,7 +248,7 @@ async def reconcile_environment(
     if converge_children:
         ledger.block(record.key, refusal)
         # A change of the Cluster or the builtin StatefulSet may move a migration on.
-        ledger.mark_resizing(record.key, volumes.waiting or migration.waiting)
+        ledger.mark_resizing(record.key, volumes.waiting or migration.builtin_serves)
         if refusal is not None:
             migration = migration.held()
         await announce(kube, env, Owner(record.name, record.uid), migration)
@@ -268,7 +268,7 @@ async def reconcile_environment(
         refusal=refusal,
         volumes=volumes.condition(env, live),
         store=store,
-        builtin_serves=migration.waiting,
+        builtin_serves=migration.builtin_serves,
     )
     # Only a converge says it observed its generation: a status-only look at a new spec has
     # not acted on it (and a later converge must know it is a change). A status-only write

@@ -67,8 +67,9 @@ class Migration:
         return self.phase is None and self.previous in SERVING_BUILTIN
 
     @property
-    def waiting(self) -> bool:
-        """A change of the Cluster or of the builtin StatefulSet may move it on."""
+    def builtin_serves(self) -> bool:
+        """Under way, the app still on the builtin instance: a change of the Cluster or of
+        the builtin StatefulSet may move it on."""
         return self.phase in SERVING_BUILTIN
 
     def held(self) -> Migration:

@@ -16,9 +16,11 @@ from typing import Any
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.apply.events import post_event
-from tierkeeper.models import DeletionPolicy, InvalidSpec, resolve_document
+from tierkeeper.models import DeletionPolicy
 from tierkeeper.models.child import RETAINED_FROM
+from tierkeeper.models.environment import Tier
 from tierkeeper.models.names import ChildNames, label_value
+from tierkeeper.models.tiers import TIER_DEFAULTS
 from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.render.common import INSTANCE, MANAGED_BY
 from tierkeeper.render.postgres import CNPG_API_VERSION
@@ -58,22 +60,24 @@ async def retain_data(kube: ApiClient, env_name: str, namespace: str, selector: 
     return kept
 
 
-def keeps_data(spec: Mapping[str, Any], *, name: str, namespace: str) -> bool:
+def keeps_data(spec: Mapping[str, Any]) -> bool:
     """Whether deleting the Environment must first detach its data: `deletionPolicy: Retain`,
-    or a spec that does not resolve (keeping is the safe choice). The operator's defaults
-    never set the policy (models/site.py), so the spec and its tier decide it alone, as the
-    install's admission policy reads it (manifests/guard/deletion-guard.yaml)."""
+    explicit or its tier's. Read off the spec, not resolved: kopf asks on every event of
+    every Environment, and the operator's defaults never set the policy (models/site.py),
+    so the spec and its tier decide it alone, as the install's admission policy reads it
+    (manifests/guard/deletion-guard.yaml). A tier we do not know keeps: the safe choice."""
     try:
-        env = resolve_document(spec, name=name, namespace=namespace)
-    except InvalidSpec:
+        tier = Tier(str(spec.get("tier")))
+    except ValueError:
         return True
-    return env.spec.deletion_policy is DeletionPolicy.RETAIN
+    policy = spec.get("deletionPolicy", TIER_DEFAULTS[tier]["deletionPolicy"])
+    return bool(policy != DeletionPolicy.DELETE.value)
 
 
 async def retain_on_deletion(kube: ApiClient, record: EnvRecord) -> None:
     """With `deletionPolicy: Retain`, detach the data before garbage collection takes the
     rest, and say so in an Event."""
-    if not keeps_data(record.spec, name=record.name, namespace=record.namespace):
+    if not keeps_data(record.spec):
         return
     labels = f"{MANAGED_BY}=tierkeeper,{INSTANCE}={ChildNames(record.name).instance_label}"
     kept = await retain_data(kube, record.name, record.namespace, labels)
