@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tierkeeper.apply.watch import LISTING, SYNCED, Change
-from tierkeeper.handlers.child_watches import ChildCache, ChildEvent, Stream
+from tierkeeper.handlers.child_watches import ChildCache, ChildEvent
+from tierkeeper.handlers.watches import Stream
 from tierkeeper.render.common import INSTANCE
 
 NAMESPACE = "team"

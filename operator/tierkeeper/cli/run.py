@@ -95,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     insights = new_insights()
-    memo = kopf.Memo(insights=insights, pause=Pause.capture(), namespaces=tuple(args.namespace))
+    memo = kopf.Memo(
+        insights=insights,
+        pause=Pause.capture(peering=args.peering is not None),
+        namespaces=tuple(args.namespace),
+    )
     kopf.run(
         insights=insights,
         memo=memo,

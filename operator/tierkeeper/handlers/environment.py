@@ -1,7 +1,7 @@
-"""kopf wiring for Environments: an index of them, events that trigger reconciles.
+"""Wiring for Environments: the changes that ask for reconciles, and the reconcile itself.
 
-Reconciles are level-based and keyed by Environment: an event on the Environment or
-on any child only asks for one, and requests that arrive while one runs merge.
+Reconciles are level-based and keyed by Environment: a change of the Environment or of
+any child only asks for one, and requests that arrive while one runs merge.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import kopf
 
 from tierkeeper import GROUP, VERSION, metrics
 from tierkeeper.handlers.child_watches import ChildEvent, owners_of
-from tierkeeper.handlers.compact import compact
 from tierkeeper.handlers.drills import drill_event
+from tierkeeper.handlers.resource_cache import ResourceEvent
 from tierkeeper.handlers.state import OperatorState, state_of
 from tierkeeper.handlers.store_polls import keep_polling
 from tierkeeper.models import InvalidSpec, resolve_document
@@ -40,38 +40,13 @@ from tierkeeper.status.environment import VOLUMES_RESIZED
 RECHECK_SECONDS = 20.0
 RECHECKED = frozenset({EXTERNAL_SECRET_MISSING, CHANGE_NOT_ALLOWED, *RECOVERY_REFUSALS})
 
-# Watched by kopf, not by `ChildWatches`: kopf picks CRDs up as they come and go. Not kept:
+# Watched by kopf, not by the operator's own watches: kopf picks CRDs up as they come and go. Not kept:
 # the Cluster is read on demand, the ScheduledBackup only restored.
 CNPG_GROUP = "postgresql.cnpg.io"
 CNPG_WATCHED = (
     (CNPG_GROUP, "v1", "clusters", "Cluster"),
     (CNPG_GROUP, "v1", "scheduledbackups", "ScheduledBackup"),
 )
-
-
-# Index handlers are coroutines: kopf runs plain functions in its thread pool, one thread
-# hop per event.
-@kopf.index(GROUP, VERSION, "environments")
-async def environments(
-    namespace: str | None,
-    name: str,
-    uid: str,
-    meta: kopf.Meta,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    **_: Any,
-) -> dict[ObjectKey, EnvRecord]:
-    return {
-        (namespace or "", name): EnvRecord(
-            namespace=namespace or "",
-            name=name,
-            uid=uid,
-            generation=int(meta.get("generation", 0)),
-            spec=compact(spec),
-            status=compact(status),
-            deleting=meta.get("deletionTimestamp") is not None,
-        )
-    }
 
 
 def child_changed(state: OperatorState, event: ChildEvent) -> None:
@@ -125,7 +100,7 @@ async def cloudnative_pg_child_changed(
 ) -> None:
     summary = summarize(param, body)
     event = ChildEvent(namespace or "", owners_of(body), summary, deleted=type == "DELETED")
-    child_changed(state_of(memo, kwargs), event)
+    child_changed(state_of(memo), event)
 
 
 for group, version, plural, kind in CNPG_WATCHED:
@@ -147,7 +122,7 @@ async def cloudnative_pg_changed(
 ) -> None:
     """CloudNativePG installed (or removed) after its Environments: they converge again,
     e.g. from HAProviderMissing to a Cluster, and kopf is made to see the CRD's objects."""
-    state = state_of(memo, kwargs)
+    state = state_of(memo)
     installed = state.cnpg_installed
     present = type != "DELETED"
     if name == CNPG_CRD:
@@ -155,9 +130,8 @@ async def cloudnative_pg_changed(
     # The initial listing: start-up found the CRD already, unless it came in between.
     if type is None and state.cnpg_installed == installed:
         return
-    for key in list(state.indexes["environments"]):
-        record = state.environment(key)
-        if record is not None and _uses_cloudnative_pg(record):
+    for key, record in list(state.resources.environments.items()):
+        if _uses_cloudnative_pg(record):
             state.environments.request(key, converge=True)
     if state.discovery is not None:
         await state.discovery.settle(CNPG_GROUP, [spec["names"]["plural"]], present=present)
@@ -171,18 +145,11 @@ def _uses_cloudnative_pg(record: EnvRecord) -> bool:
     return env.cloudnative_pg
 
 
-@kopf.on.event(GROUP, VERSION, "environments")
-async def environment_changed(
-    namespace: str | None,
-    name: str,
-    meta: kopf.Meta,
-    type: str | None,
-    memo: kopf.Memo,
-    **kwargs: Any,
-) -> None:
-    state = state_of(memo, kwargs)
-    key = (namespace or "", name)
-    if type == "DELETED":
+def environment_changed(state: OperatorState, event: ResourceEvent) -> None:
+    """A reconcile, converging if the spec is one not yet taken; the Environment's Releases
+    step too. What the first listing files waits for `OperatorState.act`."""
+    key = event.key
+    if event.deleted:
         state.ledger.forget(key)
         state.recheck(key, None)
         state.store_polls.forget(key)
@@ -190,16 +157,19 @@ async def environment_changed(
         state.drills.forget(key)
         metrics.forget_environment(*key)
         return
-    state.environments.request(key, converge=state.ledger.spec_changed(key, meta.get("generation")))
-    state.wake_releases_of(key)
+    meta = event.body.get("metadata", {})
     drill_event(state, key, meta)
+    if event.news:
+        converge = state.ledger.spec_changed(key, meta.get("generation"))
+        state.environments.request(key, converge=converge)
+        state.wake_releases_of(key)
 
 
 async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> None:
-    await state.child_watches.synced.wait()
+    await state.watches.synced.wait()
     record = state.environment(key)
-    # Paused: another replica acts. Requests from timers are dropped; kopf lists the
-    # Environments again when this one resumes, which asks for their reconciles.
+    # Paused: another replica acts. Requests are dropped; when this one acts again, every
+    # Environment is asked for (`OperatorState.act`).
     if record is None or record.deleting or state.paused:
         return
     release = state.bound_release(key)
@@ -246,6 +216,6 @@ async def environment_deleted(
     namespace: str | None, name: str, uid: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
 ) -> None:
     """Retain: detach volumes and credentials before garbage collection takes the rest."""
-    state = state_of(memo, kwargs)
+    state = state_of(memo)
     record = EnvRecord(namespace or "", name, uid, 0, spec, {}, True)
     await retain_on_deletion(state.kube, record)

@@ -1,4 +1,4 @@
-"""kopf wiring for Releases: an index of them, and the steps of their rollouts.
+"""Wiring for Releases: the changes that ask for steps, and the steps of their rollouts.
 
 A step (`step_release`) runs whenever something a Release waits for changes (the Release,
 its Environment, a child) or the time it asked for has come. Steps are requests merged
@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
-import kopf
-
-from tierkeeper import GROUP, VERSION, metrics
+from tierkeeper import metrics
 from tierkeeper.apply.errors import NotFound
 from tierkeeper.handlers.coalesce import CONCURRENCY
-from tierkeeper.handlers.compact import compact
-from tierkeeper.handlers.state import OperatorState, state_of
-from tierkeeper.models.release import ABORT_ANNOTATION, RETRY_ANNOTATION, ROLLBACK_ANNOTATION
-from tierkeeper.reconcile.records import ObjectKey, ReleaseRecord
+from tierkeeper.handlers.resource_cache import ResourceEvent
+from tierkeeper.handlers.state import OperatorState
+from tierkeeper.reconcile.records import ObjectKey
 from tierkeeper.reconcile.release import step_release
 
 logger = logging.getLogger(__name__)
@@ -36,61 +32,25 @@ RETRY_SECONDS = 5.0
 STEPS_AT_ONCE = CONCURRENCY
 
 
-@kopf.index(GROUP, VERSION, "releases")
-async def releases(
-    namespace: str | None,
-    name: str,
-    uid: str,
-    meta: kopf.Meta,
-    spec: kopf.Spec,
-    status: kopf.Status,
-    annotations: kopf.Annotations,
-    **_: Any,
-) -> dict[ObjectKey, ReleaseRecord]:
-    record = ReleaseRecord(
-        namespace=namespace or "",
-        name=name,
-        uid=uid,
-        generation=int(meta.get("generation", 0)),
-        created=str(meta.get("creationTimestamp", "")),
-        spec=compact(spec),
-        status=compact(status),
-        rollback_requested=annotations.get(ROLLBACK_ANNOTATION) == "true",
-        abort_requested=annotations.get(ABORT_ANNOTATION) == "true",
-        retry_requested=annotations.get(RETRY_ANNOTATION) == "true",
-    )
-    return {(record.namespace, str(spec.get("environment", ""))): record}
-
-
-@kopf.on.event(GROUP, VERSION, "releases")
-async def release_changed(
-    namespace: str | None,
-    name: str,
-    spec: kopf.Spec,
-    type: str | None,
-    memo: kopf.Memo,
-    **kwargs: Any,
-) -> None:
-    state = state_of(memo, kwargs)
-    key = (namespace or "", name)
-    env_key = (key[0], str(spec.get("environment", "")))
-    if type == "DELETED":
-        state.forget_release(key)
-        metrics.forget_release(*key)
-    else:
-        state.release_envs[key] = env_key[1]
-        state.wake_release(key)
-    state.environments.request(env_key, converge=False)
+def release_changed(state: OperatorState, event: ResourceEvent) -> None:
+    """A step of the Release, and a status-only look of its Environment (which reports the
+    Release it is bound to). What the first listing files waits for `OperatorState.act`."""
+    if event.deleted:
+        state.forget_release(event.key)
+        metrics.forget_release(*event.key)
+    elif event.news:
+        state.wake_release(event.key)
+    if event.news:
+        state.environments.request(event.environment, converge=False)
 
 
 async def run_step(state: OperatorState, key: ObjectKey) -> None:
     """One step of a Release's rollout, and a timer for the next."""
-    await state.child_watches.synced.wait()
-    env_name = state.release_envs.get(key)
-    # Deleted, or another replica acts (its resumed listing asks for steps again).
-    if env_name is None or state.paused:
+    await state.watches.synced.wait()
+    env_key = state.resources.environment_of(key)
+    # Deleted, or another replica acts (when this one acts again, every Release steps).
+    if env_key is None or state.paused:
         return
-    env_key = (key[0], env_name)
     record = state.release(env_key, key[1])
     if record is None:
         state.wake_release(key, after=RETRY_SECONDS)

@@ -11,18 +11,19 @@ import contextvars
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import kopf
 
 from tierkeeper.apply.client import ApiClient
 from tierkeeper.config import OperatorConfig
-from tierkeeper.handlers.child_watches import ChildWatches
+from tierkeeper.handlers.child_watches import ChildCache
 from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.drills import Drills
 from tierkeeper.handlers.pause import Pause
+from tierkeeper.handlers.resource_cache import ResourceCache
 from tierkeeper.handlers.store_polls import StorePolls
+from tierkeeper.handlers.watches import Watches
 from tierkeeper.models.child import ChildKey, ChildSummary
 from tierkeeper.models.names import ChildNames
 from tierkeeper.reconcile.ledger import WriteLedger
@@ -41,21 +42,22 @@ SETTLE_SECONDS = 15.0
 @dataclass
 class OperatorState:
     """Everything the handlers share: the API client, the settings, the queues of reconciles
-    and Release steps, the child watches, the write ledger, kopf's indexes and the timers."""
+    and Release steps, the watches and their caches, the write ledger and the timers."""
 
     kube: ApiClient
     config: OperatorConfig
     # Reconciles, keyed by Environment; a request to converge wins over one for status.
     environments: Coalescer[ObjectKey]
-    child_watches: ChildWatches
     # Release steps, keyed by Release.
     release_steps: Coalescer[ObjectKey]
     # The Releases' health checks in progress; an answer wakes its Release.
     health_checks: HealthChecks
+    # The Environments and Releases, and the children, as the watches last saw them.
+    resources: ResourceCache
+    children: ChildCache
+    watches: Watches
     ledger: WriteLedger = field(default_factory=WriteLedger)
-    indexes: dict[str, kopf.Index[Any, Any]] = field(default_factory=dict)
-    # The Environment each Release names, and the timer of its next step.
-    release_envs: dict[ObjectKey, str] = field(default_factory=dict)
+    # The timer of each Release's next step.
     timers: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
     # Environments that wait for a Secret of the team's: the timer of their next look.
     rechecks: dict[ObjectKey, asyncio.TimerHandle] = field(default_factory=dict)
@@ -77,33 +79,22 @@ class OperatorState:
         """Another replica acts (kopf's peering): this one must not write."""
         return self.pause is not None and self.pause.is_on()
 
-    def bind(self, kwargs: dict[str, Any]) -> OperatorState:
-        """Keep kopf's indexes (the same objects on every call) for reconciles it did not start."""
-        if not self.indexes:
-            self.indexes = {k: v for k, v in kwargs.items() if isinstance(v, kopf.Index)}
-        return self
-
     def labelled(self, namespace: str, instance: str) -> tuple[str, ...]:
         """The Environments of `namespace` whose children carry the instance label `instance`."""
         return tuple(
             name
-            for ns, name in self.indexes.get("environments", {})
+            for ns, name in self.resources.environments
             if ns == namespace and ChildNames(name).instance_label == instance
         )
 
     def environment(self, key: ObjectKey) -> EnvRecord | None:
-        """None before kopf has handed over its indexes (no handler has run yet): kopf's
-        listing of the Environments then asks for every reconcile again."""
-        index = self.indexes.get("environments")
-        return next(iter(index.get(key, []) if index is not None else []), None)
+        return self.resources.environments.get(key)
 
     def releases_of(self, key: ObjectKey) -> list[ReleaseRecord]:
         """Oldest first; creation times have one-second resolution, so among Releases of the
         same second the one already deploying (it has a rollout) comes first."""
-        index = self.indexes.get("releases")
         return sorted(
-            index.get(key, []) if index is not None else [],
-            key=lambda r: (r.created, r.rollout is None, r.name),
+            self.resources.releases_of(key), key=lambda r: (r.created, r.rollout is None, r.name)
         )
 
     def release(self, env_key: ObjectKey, name: str) -> ReleaseRecord | None:
@@ -114,7 +105,7 @@ class OperatorState:
         return next(iter(self.releases_of(key)), None)
 
     def live(self, key: ObjectKey) -> dict[ChildKey, ChildSummary]:
-        return self.child_watches.live(key[0], ChildNames(key[1]).instance_label)
+        return self.children.live(key[0], ChildNames(key[1]).instance_label)
 
     def wake_release(self, release_key: ObjectKey, after: float = 0.0) -> None:
         """A step of the Release now, or after `after` seconds (in place of any timer)."""
@@ -128,7 +119,6 @@ class OperatorState:
     def forget_release(self, release_key: ObjectKey) -> None:
         _arm(self.timers, release_key, None)
         self.health_checks.forget(release_key)
-        self.release_envs.pop(release_key, None)
 
     def recheck(self, env_key: ObjectKey, after: float | None) -> None:
         """A converging reconcile of the Environment after `after` seconds (None: no more)."""
@@ -158,6 +148,16 @@ class OperatorState:
         for release in self.releases_of(env_key):
             self.wake_release((release.namespace, release.name))
 
+    def act(self) -> None:
+        """This replica has become the one that acts (at start-up too): every Environment
+        looks, converging unless it did at this spec already, and every Release steps.
+        Looks and steps asked for while another replica acted were dropped."""
+        for key, record in self.resources.environments.items():
+            converge = self.ledger.spec_changed(key, record.generation)
+            self.environments.request(key, converge=converge)
+        for key in self.resources.release_keys():
+            self.wake_release(key)
+
 
 def _arm(
     timers: dict[ObjectKey, asyncio.TimerHandle],
@@ -174,7 +174,7 @@ def _arm(
         timers[key] = loop.call_later(after, callback, context=contextvars.Context())
 
 
-def state_of(memo: kopf.Memo, kwargs: dict[str, Any]) -> OperatorState:
-    """The shared state, given a handler's memo and keyword arguments."""
+def state_of(memo: kopf.Memo) -> OperatorState:
+    """The shared state, given a handler's memo."""
     state: OperatorState = memo["state"]
-    return state.bind(kwargs)
+    return state

@@ -1,4 +1,4 @@
-"""What the operator keeps of each Environment and Release between events (kopf's indexes)."""
+"""What the operator keeps of each Environment and Release between events (handlers/resource_cache.py)."""
 
 from __future__ import annotations
 
