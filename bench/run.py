@@ -712,6 +712,8 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
         "rollbackP50Ms": switch.get("rollbackMs", {}).get("p50"),
         "rssMBAt1000": results.get("memory", {}).get("rssMB", {}).get(str(max(plan.memory))),
     }
+    if "scale" not in results:
+        del figures["scaleIdleWrites"]  # a quick run of everything has no scale run
     return {
         name: {
             "value": value,
