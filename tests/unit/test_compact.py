@@ -1,4 +1,4 @@
-"""Statuses kept in the indexes share their repeated strings."""
+"""Statuses kept in the records of Environments and Releases share their repeated strings."""
 
 from __future__ import annotations
 
