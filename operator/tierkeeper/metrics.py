@@ -26,6 +26,11 @@ ROLLOUTS = Counter("tierkeeper_rollouts", "Finished rollouts by outcome.", ["out
 SWITCHES = Counter("tierkeeper_switches", "Blue-green traffic switches.")
 ROLLBACKS = Counter("tierkeeper_rollbacks", "Rollbacks by reason.", ["reason"])
 API_REQUESTS = Counter("tierkeeper_api_requests", "Requests sent to the API server.", ["method"])
+CHILD_APPLIES = Counter(
+    "tierkeeper_child_applies",
+    "Wanted children by what a converge did: applied, or held (the live child held it already).",
+    ["result"],
+)
 SWITCH_SECONDS = Histogram(
     "tierkeeper_switch_duration_seconds",
     "From a switch decision (gate passed, revert seen) to the active Service written.",

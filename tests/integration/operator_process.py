@@ -20,6 +20,7 @@ __all__ = [
     "HealthServer",
     "OperatorProcess",
     "Samples",
+    "child_applies",
     "environment_reconciles",
     "scrape",
     "stop_process",
@@ -112,15 +113,25 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     )
 
 
-def environment_reconciles(port: int) -> tuple[float, float]:
-    """(Environment reconciles finished, PATCH requests sent) by the operator serving /metrics
-    on `port`, zeros before it serves them. A reconcile that applies children sends PATCHes
-    (server-side apply); one that only reports status sends none unless the status changed."""
+def environment_reconciles(port: int) -> float:
+    """Environment reconciles finished by the operator serving /metrics on `port`, 0 before
+    it serves them."""
+    try:
+        samples = scrape(port)
+    except OSError:
+        return 0.0
+    return total(samples, "tierkeeper_reconcile_total", kind="Environment", result="ok")
+
+
+def child_applies(port: int) -> tuple[float, float]:
+    """(children held, children applied) by the converges of the operator serving /metrics
+    on `port`, zeros before it serves them. A converge looks at each child it wants and
+    applies it unless the live child holds what it would apply already."""
     try:
         samples = scrape(port)
     except OSError:
         return 0.0, 0.0
     return (
-        total(samples, "tierkeeper_reconcile_total", kind="Environment", result="ok"),
-        total(samples, "tierkeeper_api_requests_total", method="PATCH"),
+        total(samples, "tierkeeper_child_applies_total", result="held"),
+        total(samples, "tierkeeper_child_applies_total", result="applied"),
     )

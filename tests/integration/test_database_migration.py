@@ -168,7 +168,7 @@ def test_builtin_to_cloudnative_pg_switches_once_the_cluster_is_ready_and_keeps_
         operator.start()
         # The restarted operator converges the Environment, and still waits for the Cluster.
         eventually(
-            lambda: operator.alive() and environment_reconciles(operator.metrics_port)[0] >= 1,
+            lambda: operator.alive() and environment_reconciles(operator.metrics_port) >= 1,
             timeout=60,
             what="a reconcile by the restarted operator",
         )

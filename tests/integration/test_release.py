@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, instance_selector, is_true
-from tests.integration.operator_process import HealthServer, OperatorProcess
+from tests.integration.operator_process import (
+    HealthServer,
+    OperatorProcess,
+    child_applies,
+    scrape,
+    total,
+)
 from tests.integration.releases import (
+    COLOR,
     ENV,
     NAMES,
     active_color,
     deployment_image,
+    environment,
     first_release,
     phase_is,
     release,
@@ -221,6 +230,103 @@ def test_operator_killed_at_a_step_resumes_and_finishes(
     jobs = [j["metadata"]["name"] for j in api.list("Job", namespace, instance_selector(ENV))]
     assert [name for name in jobs if "-preswitch-" in name] == [backup["name"]]
     assert backup["outcome"] == "Succeeded"
+
+
+def app_children(api: Api, namespace: str) -> dict[str, tuple[str, Any]]:
+    """Each app Service and Deployment: its resourceVersion and managedFields."""
+    return {
+        f"{kind} {item['metadata']['name']}": (
+            item["metadata"]["resourceVersion"],
+            item["metadata"]["managedFields"],
+        )
+        for kind in ("Service", "Deployment")
+        for item in api.list(kind, namespace, instance_selector(ENV))
+    }
+
+
+def settled_app(api: Api, namespace: str) -> dict[str, tuple[str, Any]]:
+    """The app children once the controllers have stopped writing their status."""
+
+    def unchanged() -> dict[str, tuple[str, Any]] | None:
+        first = app_children(api, namespace)
+        time.sleep(2)
+        return first if app_children(api, namespace) == first else None
+
+    return eventually(unchanged, timeout=60, what="app children settle")
+
+
+def first_converge(port: int) -> dict[str, float] | None:
+    """What the operator serving /metrics on `port` has done, once its first converge of
+    the Environment has looked at the four app children and its Release has stepped."""
+    try:
+        samples = scrape(port)
+    except OSError:
+        return None
+    held, applied = child_applies(port)
+    done = {
+        "held": held,
+        "applied": applied,
+        "patches": total(samples, "tierkeeper_api_requests_total", method="PATCH"),
+        "environments": total(samples, "tierkeeper_reconcile_total", kind="Environment"),
+        "releases": total(samples, "tierkeeper_reconcile_total", kind="Release"),
+    }
+    return done if held + applied >= 4 and done["environments"] and done["releases"] else None
+
+
+def test_restart_over_a_promoted_release_writes_nothing_and_drift_after_it_is_put_back(
+    api: Api, namespace: str, operator: OperatorProcess, health: HealthServer
+) -> None:
+    # The data services off: the app's two Services and two Deployments are all its
+    # children, so that any write a restart sends is one of theirs or a status write.
+    doc = environment()
+    doc["spec"] |= {"postgres": {"enabled": False}, "redis": {"enabled": False}}
+    api.apply(doc, namespace)
+    api.apply(release("shop:1"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:1"), timeout=120, what="shop:1")
+    # A second Release: green serves shop:2, blue stands by with shop:1.
+    api.apply(release("shop:2"), namespace)
+    eventually(lambda: phase_is(api, namespace, "Promoted", "shop:2"), timeout=120, what="shop:2")
+    eventually(lambda: is_true(api.get("Environment", namespace, ENV), "Ready"), what="Ready")
+    before = settled_app(api, namespace)
+    assert len(before) == 4, before
+    objects = {kind: api.get(kind, namespace, ENV) for kind in ("Environment", "Release")}
+    operator.stop()
+    operator.start()
+    done = eventually(
+        lambda: first_converge(operator.metrics_port), timeout=60, what="the first converge"
+    )
+    assert done["held"] == 4 and done["applied"] == 0 and done["patches"] == 0, done
+    assert app_children(api, namespace) == before
+    for kind, body in objects.items():
+        now = api.get(kind, namespace, ENV)
+        assert (
+            now
+            and body
+            and now["metadata"]["resourceVersion"] == body["metadata"]["resourceVersion"]
+        ), kind
+    # Drift after the restart: the active Service pointed at the standby by hand, the
+    # serving colour's image changed by another manager. Both are put back.
+    api.patch("Service", namespace, NAMES.app_service, {"spec": {"selector": {COLOR: "blue"}}})
+    green = NAMES.color_deployment("green")
+    edit = {"name": "app", "image": "shop:drifted"}
+    api.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": green},
+            "spec": {"template": {"spec": {"containers": [edit]}}},
+        },
+        namespace,
+        manager="someone",
+    )
+    eventually(
+        lambda: (
+            active_color(api, namespace) == "green"
+            and deployment_image(api, namespace, "green") == "shop:2"
+        ),
+        what="the drift put back",
+        explain=lambda: rollout_state(api, namespace),
+    )
 
 
 def refusal_reason(api: Api, namespace: str, name: str) -> str | None:

@@ -170,7 +170,7 @@ def test_summary_notices_replicas_owned_by_another_manager() -> None:
     }
     summary = summarize("Deployment", body)
     assert summary.replicas_owned_elsewhere
-    assert (summary.version, summary.desired, summary.ready, summary.image) == ("2", 4, 4, "shop:1")
+    assert (summary.desired, summary.ready, summary.image) == (4, 4, "shop:1")
 
 
 def cnpg_cluster(ready: int, condition: dict[str, object] | None) -> dict[str, object]:

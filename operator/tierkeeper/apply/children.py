@@ -14,12 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tierkeeper import API_VERSION
+from tierkeeper import API_VERSION, metrics
 from tierkeeper.apply.client import ApiClient, Object
 from tierkeeper.apply.errors import ApiError, Conflict, Invalid, NotFound
 from tierkeeper.apply.events import Involved, post_event
 from tierkeeper.models import ResolvedEnvironment
-from tierkeeper.models.child import ChildKey, ChildSummary, LiveChildren, summarize
+from tierkeeper.models.child import (
+    ChildKey,
+    ChildSummary,
+    LiveChildren,
+    applied_version,
+    summarize,
+)
 from tierkeeper.render import Child
 from tierkeeper.render.common import Manifest
 
@@ -77,6 +83,18 @@ def yield_replicas(
 def versions(written: Mapping[ChildKey, ChildSummary]) -> dict[ChildKey, str]:
     """What a watch event of each child must differ in to have drifted from our write."""
     return {key: summary.version for key, summary in written.items()}
+
+
+def holds(live: ChildSummary | None, ours: str | None, manifest: Manifest) -> bool:
+    """Whether the live child already holds what an apply of `manifest` would set, so that
+    the apply would change nothing: a restarted operator over converged Environments
+    writes none of their children. `ours`: the version this process last wrote (None: it
+    has written none, e.g. since its start). A summary that is not that version is older
+    than our write (the watches lag) or someone else's change (drift), and is written
+    over; a child being deleted is written anew."""
+    if live is None or live.deleting or ours not in (None, live.version):
+        return False
+    return live.version == applied_version(manifest)
 
 
 class NamesTaken(Exception):
@@ -289,17 +307,20 @@ async def converge(
     *,
     check_names: bool = True,
     holders: NameHolders | None = None,
+    ours: Mapping[ChildKey, str] | None = None,
 ) -> dict[ChildKey, ChildSummary]:
-    """Apply every wanted child, then delete every unwanted one that exists, but a volume
-    (deletionPolicy decides its fate: reconcile/volumes.py).
+    """Apply every wanted child the live one does not already hold (`holds`, given `ours`:
+    the version of each child this process last wrote), then delete every unwanted one
+    that exists, but a volume (deletionPolicy decides its fate: reconcile/volumes.py).
+    Without `ours`, every wanted child is applied.
 
     Nothing is written if a wanted name belongs to another owner known to `holders` or
     found by names_taken (`NamesTaken`), unless the caller has just checked that
     (`check_names=False`); another controller's object outside tierkeeper's labels is
     never written either (apply_child), but what was written before it was met stays.
-    Returns the summary of each child as written: its version, so that watch events caused
-    by our own writes are not mistaken for drift, and what status can say of it before the
-    watches report it.
+    Returns the summary of each child as written (or as it held already): its version, so
+    that watch events caused by our own writes are not mistaken for drift, and what status
+    can say of it before the watches report it.
     """
     if check_names and (
         taken := await names_taken(
@@ -312,6 +333,11 @@ async def converge(
     async def put(child: Child, manifest: Manifest) -> None:
         key = (child.kind, child.name)
         applied = yield_replicas(owned(manifest, owner), live.get(key))
+        if ours is not None and holds(live.get(key), ours.get(key), applied):
+            metrics.CHILD_APPLIES.labels("held").inc()
+            written[key] = live[key]
+            return
+        metrics.CHILD_APPLIES.labels("applied").inc()
         written[key] = summarize(child.kind, await apply_child(kube, applied, owner))
 
     async def remove(child: Child) -> None:

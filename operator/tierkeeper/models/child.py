@@ -6,6 +6,7 @@ status needs only these numbers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -83,26 +84,94 @@ class ChildSummary:
 LiveChildren = Mapping[ChildKey, ChildSummary]
 
 
-def child_version(meta: Mapping[str, Any]) -> str:
-    """What changes when a child may have drifted from what we wrote.
+def child_version(body: Mapping[str, Any]) -> str:
+    """What changes when a child may have drifted from what we wrote: the fields our
+    manager applied, with their live values (`applied_version` of what they hold).
 
-    The generation, for kinds that have one (it moves on spec edits only). Otherwise the
-    fields our manager owns: an edit of one of them by anyone else takes it from us, while
-    another controller's own fields (a PVC's binding, annotations and status, written by
-    the volume controller) leave them alone; resourceVersion, which every such write
-    moves, made each of them look like drift and cost a full reconcile.
+    Server-side apply moves a field to whoever changes it (an edit, a patch, a forced
+    apply) and drops it from us when it is removed, so this changes exactly when someone
+    else touches one of our fields; another controller's own fields (status, a PVC's
+    binding, an HPA's replicas, `kubectl rollout restart`'s annotation) leave it alone,
+    where the generation moved on any spec edit and the resourceVersion on every write.
+    A child without an apply of ours (created only, or written by an older operator):
+    its resourceVersion, which any change moves.
     """
-    generation = meta.get("generation")
-    if generation is not None:
-        return str(generation)
-    ours = sorted(
-        json.dumps(entry.get("fieldsV1"), sort_keys=True)
-        for entry in meta.get("managedFields") or []
-        if entry.get("manager") == FIELD_MANAGER
-    )
-    if not ours:
-        return str(meta.get("resourceVersion", ""))
-    return "fields:" + hashlib.sha256("\n".join(ours).encode()).hexdigest()[:16]
+    meta = body.get("metadata") or {}
+    for entry in meta.get("managedFields") or []:
+        if (
+            entry.get("manager") == FIELD_MANAGER
+            and entry.get("operation") == "Apply"
+            and not entry.get("subresource")
+        ):
+            return _digest(_owned(entry.get("fieldsV1") or {}, body))
+    return str(meta.get("resourceVersion", ""))
+
+
+def applied_version(manifest: Mapping[str, Any]) -> str:
+    """The version (child_version) of a child that holds what an apply of `manifest` sets,
+    and no one has changed since: an apply owns exactly the fields it sends. The identity
+    (apiVersion, kind, name, namespace) is not among a manager's fields."""
+    fields = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    meta = manifest.get("metadata") or {}
+    fields["metadata"] = {k: v for k, v in meta.items() if k not in ("name", "namespace")}
+    return _digest(fields)
+
+
+def _digest(fields: Any) -> str:
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return "applied:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _owned(fields: Mapping[str, Any], value: Any) -> Any:
+    """The part of `value` a manager's field set (managedFields' fieldsV1) names: "f:" a
+    member of a map, "k:" an item of a list by its key fields, "v:" an item by its value,
+    "i:" an item by its place; one with no members below it ("." is the item or map
+    itself) is owned whole: a leaf, an atomic map or list."""
+    if len(fields) < 2 and (not fields or "." in fields):
+        return value
+    if isinstance(value, list):
+        return _owned_items(fields, value)
+    if not isinstance(value, (dict, Mapping)):
+        return value
+    owned = {}
+    for name, sub in fields.items():
+        key = name[2:]
+        if name.startswith("f:") and key in value:
+            # Leaves, most of a field set, are taken without a call each.
+            owned[key] = _owned(sub, value[key]) if sub else value[key]
+    return owned
+
+
+def _owned_items(members: Mapping[str, Any], items: list[Any]) -> list[Any]:
+    """The items of a list that `members` name, in the list's order, each as `_owned`.
+    Looked up by name, not matched against every member: an app's env has dozens."""
+    named = {_item_name(name): sub for name, sub in members.items() if name != "."}
+    keys = {tuple(field for field, _ in key) for kind, key in named if kind == "k"}
+    by_value = any(kind == "v" for kind, _ in named)
+    owned = []
+    for place, item in enumerate(items):
+        names: list[tuple[str, Any]] = [("i", place)]
+        if isinstance(item, dict):
+            names += [("k", tuple((field, item.get(field)) for field in key)) for key in keys]
+        if by_value:
+            names.append(("v", json.dumps(item, sort_keys=True)))
+        sub = next((named[name] for name in names if name in named), None)
+        if sub is not None:
+            owned.append(_owned(sub, item))
+    return owned
+
+
+@functools.lru_cache(maxsize=4096)
+def _item_name(member: str) -> tuple[str, Any]:
+    """A list member of a field set as `_owned_items` looks items up: ("k", its key fields
+    and values, sorted), ("v", its value as canonical JSON) or ("i", its place). The same
+    few names (the app's variables, ports, containers) recur in every child and event."""
+    kind, _, text = member.partition(":")
+    if kind == "k":
+        return kind, tuple(sorted(json.loads(text).items()))
+    if kind == "v":
+        return kind, json.dumps(json.loads(text), sort_keys=True)
+    return kind, int(text) if kind == "i" else text
 
 
 def _replicas_managers(meta: Mapping[str, Any]) -> set[str]:
@@ -133,7 +202,7 @@ def summarize(kind: str, body: Mapping[str, Any]) -> ChildSummary:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     generation = meta.get("generation")
-    version = child_version(meta)
+    version = child_version(body)
     observed_current = generation is None or status.get("observedGeneration") == generation
     controller = next(
         (ref for ref in meta.get("ownerReferences") or [] if ref.get("controller")), None

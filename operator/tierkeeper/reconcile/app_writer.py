@@ -35,7 +35,14 @@ async def write_app(
         children = app_children(env, rollout)
         with ledger.expecting(key, children):
             written = await converge(
-                kube, env, children, live, owner, check_names=not names_checked, holders=ledger
+                kube,
+                env,
+                children,
+                live,
+                owner,
+                check_names=not names_checked,
+                holders=ledger,
+                ours=ledger.versions.get(key, {}),
             )
         ledger.record(key, children, versions(written))
         ledger.applied_rollout[key] = rollout

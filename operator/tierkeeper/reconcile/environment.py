@@ -137,7 +137,8 @@ async def _converge(
 
         async def write_data() -> LiveChildren:
             with ledger.expecting(key, data):
-                wrote = await converge(kube, env, data, live, owner, check_names=False)
+                ours = ledger.versions.get(key, {})
+                wrote = await converge(kube, env, data, live, owner, check_names=False, ours=ours)
             ledger.record(key, data, versions(wrote))
             await write_volumes(kube, env, volumes, owner)
             if cnpg_installed:
