@@ -579,7 +579,8 @@ async def scale(bench: Bench, plan: Plan, results: dict[str, Any]) -> None:
     the size adds, its RSS once all are Ready, its requests while idle; then a fresh
     operator's start-up over all of them, and its RSS after. Each size's figures go into `results` as soon as
     they are taken."""
-    namespace, idle_ns = "scale", "idle"
+    # Namespaces of its own: a run of everything has an "idle" one already (memory).
+    namespace, idle_ns = "scale", "scale-empty"
     report: dict[str, Any] = {
         "spec": SCALE,
         "sizes": [],
