@@ -83,6 +83,24 @@ class Api:
         ).to_dict()
         return result
 
+    def set_image(
+        self, kind: str, namespace: str, name: str, container: str, image: str, manager: str
+    ) -> None:
+        """Another manager's forced apply of a pod template's container image: drift of a
+        field the operator owns, which moves to `manager`."""
+        edit = {"name": container, "image": image}
+        template = {"spec": {"containers": [edit]}}
+        self.apply(
+            {
+                "apiVersion": API_VERSIONS[kind],
+                "kind": kind,
+                "metadata": {"name": name},
+                "spec": {"template": template},
+            },
+            namespace,
+            manager=manager,
+        )
+
     def apply_file(
         self, path: Path, namespace: str, kinds: tuple[str, ...] = ("Environment", "Release")
     ) -> None:

@@ -308,17 +308,7 @@ def test_restart_over_a_promoted_release_writes_nothing_and_drift_after_it_is_pu
     # serving colour's image changed by another manager. Both are put back.
     api.patch("Service", namespace, NAMES.app_service, {"spec": {"selector": {COLOR: "blue"}}})
     green = NAMES.color_deployment("green")
-    edit = {"name": "app", "image": "shop:drifted"}
-    api.apply(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": green},
-            "spec": {"template": {"spec": {"containers": [edit]}}},
-        },
-        namespace,
-        manager="someone",
-    )
+    api.set_image("Deployment", namespace, green, "app", "shop:drifted", manager="someone")
     eventually(
         lambda: (
             active_color(api, namespace) == "green"

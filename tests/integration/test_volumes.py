@@ -5,6 +5,7 @@ turned off and on again keeps or deletes its data as deletionPolicy says."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,8 +13,15 @@ from typing import Any
 import pytest
 
 from tests.integration.k8s import Api, condition, eventually, is_true
-from tests.integration.operator_process import OperatorProcess
+from tests.integration.operator_process import (
+    OperatorProcess,
+    child_applies,
+    environment_reconciles,
+    scrape,
+    total,
+)
 from tests.integration.releases import release
+from tierkeeper.cli.render import render_documents
 from tierkeeper.models.units import quantity_bytes
 
 pytestmark = pytest.mark.integration
@@ -302,6 +310,89 @@ def test_growth_on_a_class_without_expansion_is_refused_while_the_app_converges(
     assert statefulset["metadata"]["uid"] == statefulset_uid  # not replaced
     assert statefulset_claim_size(api, namespace, f"{ENV}-postgres") == quantity_bytes("5Gi")
     assert eventually(lambda: ready(api, namespace), what="still Ready")
+
+
+def development(storage: str) -> dict[str, Any]:
+    """A development Environment with its data services on and Redis snapshots kept, so that
+    both StatefulSets have a claim template; postgres `storage` (and its backups), and
+    Redis's volume (twice 512Mi: 1024Mi), as the API server does not write them back."""
+    doc = environment(
+        postgres={"storage": storage}, redis={"maxMemory": "512Mi", "persistence": "snapshot"}
+    )
+    doc["spec"]["tier"] = "development"
+    return doc
+
+
+def applied_children(doc: dict[str, Any], namespace: str) -> int:
+    """The children a converge of `doc` looks at: all it renders but the password Secrets,
+    created once and never applied."""
+    placed = copy.deepcopy(doc)
+    placed["metadata"]["namespace"] = namespace
+    return sum(1 for m in render_documents([placed]) if m["kind"] != "Secret")
+
+
+def template_sizes(api: Api, namespace: str) -> dict[str, str]:
+    """The size each StatefulSet's claim template asks for, as the API server keeps it."""
+    return {
+        name: (api.get("StatefulSet", namespace, name) or {})["spec"]["volumeClaimTemplates"][0][
+            "spec"
+        ]["resources"]["requests"]["storage"]
+        for name in (f"{ENV}-postgres", f"{ENV}-redis")
+    }
+
+
+def statefulset_image(api: Api, namespace: str, name: str) -> str:
+    statefulset = api.get("StatefulSet", namespace, name) or {}
+    image: str = statefulset["spec"]["template"]["spec"]["containers"][0]["image"]
+    return image
+
+
+def test_a_restart_over_converged_data_services_applies_no_child_and_a_growth_after_it_is_written(
+    api: Api, namespace: str, operator: OperatorProcess, expandable_class: str
+) -> None:
+    for name, component in ((POSTGRES_CLAIM, "postgres"), (REDIS_CLAIM, "redis")):
+        provisioned_claim(api, namespace, name, component, "1Gi", expandable_class)
+    provisioned_claim(api, namespace, BACKUPS_CLAIM, "backup", "1Gi", expandable_class)
+    eventually(
+        lambda: bound(api, namespace, POSTGRES_CLAIM, REDIS_CLAIM, BACKUPS_CLAIM),
+        what="the volume controller binds the claims",
+    )
+    doc = development("1024Mi")
+    api.apply(doc, namespace)
+    eventually(lambda: ready(api, namespace), timeout=90, what="Ready")
+    # The API server keeps the claim templates with its own defaults and sizes: 1024Mi is 1Gi.
+    assert template_sizes(api, namespace) == {f"{ENV}-postgres": "1Gi", f"{ENV}-redis": "1Gi"}
+    before = settled(api, namespace)
+    operator.stop()
+    operator.start()
+    wanted = applied_children(doc, namespace)
+    eventually(
+        lambda: (
+            environment_reconciles(operator.metrics_port) >= 1
+            and sum(child_applies(operator.metrics_port)) >= wanted
+        ),
+        what="the first converge after the restart",
+    )
+    held, applied = child_applies(operator.metrics_port)
+    patches = total(scrape(operator.metrics_port), "tierkeeper_api_requests_total", method="PATCH")
+    assert applied == 0 and held >= wanted and patches == 0, (held, applied, patches)
+    assert children_versions(api, namespace) == before
+    # A real change is still written: a growth asks the live claims for more and replaces
+    # the StatefulSet (its claim template is immutable) with one at the new size.
+    api.apply(development("1536Mi"), namespace)
+    eventually(
+        lambda: (
+            requested(api, namespace, POSTGRES_CLAIM) == quantity_bytes("1536Mi")
+            and requested(api, namespace, BACKUPS_CLAIM) == quantity_bytes("1536Mi")
+            and template_sizes(api, namespace)[f"{ENV}-postgres"] == "1536Mi"
+        ),
+        what="the growth written",
+    )
+    # Drift of a StatefulSet, another manager's image, is put back.
+    redis = f"{ENV}-redis"
+    image = statefulset_image(api, namespace, redis)
+    api.set_image("StatefulSet", namespace, redis, "redis", "redis:drifted", manager="someone")
+    eventually(lambda: statefulset_image(api, namespace, redis) == image, what="the drift put back")
 
 
 COMPONENTS = {

@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.unit.helpers import env_of
 from tierkeeper.models import EnvironmentSpec, InvalidSpec, ReleaseSpec, Tier
-from tierkeeper.models.units import check_schedule, duration_seconds, quantity_bytes
+from tierkeeper.models.units import (
+    QUANTITY_PATTERN,
+    canonical_quantity,
+    check_schedule,
+    duration_seconds,
+    quantity_bytes,
+)
 
 # SPEC §1's table, spelled out independently of TIER_DEFAULTS.
 EXPECTED = {
@@ -229,6 +237,83 @@ def test_release_needs_environment_and_image() -> None:
 )
 def test_quantity_bytes(quantity: str, expected: int) -> None:
     assert quantity_bytes(quantity) == expected
+
+
+# Each stored so by a v1.37.2 API server as a claim template's storage request.
+STORED_QUANTITIES = [
+    ("1024Mi", "1Gi"),
+    ("1536Mi", "1536Mi"),
+    ("1Gi", "1Gi"),
+    ("500M", "500M"),
+    ("1.5Gi", "1536Mi"),
+    ("1.0Gi", "1Gi"),
+    ("0.5Gi", "512Mi"),
+    ("1.25Ti", "1280Gi"),
+    ("2048Gi", "2Ti"),
+    ("1024Ki", "1Mi"),
+    ("1048576Ki", "1Gi"),
+    ("4096Ki", "4Mi"),
+    ("4095Ki", "4095Ki"),
+    ("1000Ki", "1000Ki"),
+    ("1024000Mi", "1000Gi"),
+    ("1.5Ki", "1536"),  # binary below 1024, or fractional: written in decimal
+    ("0.5Ki", "512"),
+    ("0.1Ki", "102400m"),
+    ("1.1Mi", "1153433600m"),
+    ("1.0000001Ki", "1024001m"),  # rounded up to milliunits
+    ("0.000000001Gi", "1074m"),
+    ("1000M", "1G"),
+    ("100000M", "100G"),
+    ("1.5G", "1500M"),
+    ("2.5G", "2500M"),
+    ("1.5k", "1500"),
+    ("1000", "1k"),
+    ("12000", "12k"),
+    ("1200", "1200"),
+    ("1023", "1023"),
+    ("1024", "1024"),
+    ("0.5", "500m"),
+    ("0.001", "1m"),
+    ("0.0015", "2m"),
+    ("1n", "1m"),
+    ("1500u", "2m"),
+    ("1000000u", "1"),
+    ("0.0000000001", "1m"),
+    ("1000P", "1E"),
+    ("1500000000000000000000", "1500E"),
+    ("1000000P", "1"),  # 10^21 has no suffix, and Kubernetes writes none
+    ("9Ei", "9223372036854775807"),  # a binary value beyond int64 is capped
+    ("1024Pi", "1Ei"),
+    ("12e4", "120e3"),
+    ("1e19", "10e18"),
+    ("1e-4", "1e-3"),
+    ("12.5e2", "1250"),
+    ("+1024Mi", "1Gi"),
+    ("01Gi", "01Gi"),  # kept as written where the parse finds them canonical
+    ("007Mi", "007Mi"),
+    ("+1Gi", "+1Gi"),
+    ("5.", "5."),
+    ("1e3", "1e3"),
+    ("1.5e-2", "1.5e-2"),
+]
+
+
+@pytest.mark.parametrize(("quantity", "stored"), STORED_QUANTITIES)
+def test_a_quantity_is_written_as_the_api_server_stores_it(quantity: str, stored: str) -> None:
+    assert canonical_quantity(quantity) == stored
+
+
+@given(st.from_regex(QUANTITY_PATTERN, fullmatch=True).filter(lambda q: len(q) <= 32))
+def test_a_stored_quantity_is_stored_unchanged(quantity: str) -> None:
+    # A size read back from a live claim is rendered as the server has it.
+    stored = canonical_quantity(quantity)
+    assert canonical_quantity(stored) == stored
+
+
+@pytest.mark.parametrize("quantity", ["", "Gi", "1Qi", "1.5.5", "1e", "1 Gi"])
+def test_a_string_that_is_no_quantity_is_refused(quantity: str) -> None:
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        canonical_quantity(quantity)
 
 
 @pytest.mark.parametrize(

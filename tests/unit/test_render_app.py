@@ -165,3 +165,19 @@ def test_app_children_carry_the_common_labels() -> None:
         assert meta_labels[INSTANCE] == "shop"
         assert meta_labels[COMPONENT] == "app"
         assert manifest["metadata"]["namespace"] == "team"
+
+
+def test_app_resources_are_written_as_the_api_server_stores_them() -> None:
+    """A Deployment holds what we apply only if it equals what we send: 1024Mi is stored as
+    1Gi and 0.5 cpu as 500m, so those are what is sent; what is no quantity goes as written."""
+    resources = {
+        "requests": {"memory": "1024Mi", "cpu": 0.5},
+        "limits": {"memory": "2Gi", "cpu": "not-a-quantity"},
+    }
+    env = env_of({"tier": "development", "app": {"resources": resources}})
+    deployment = render_rolling_deployment(env, AppRollout.first(env, "shop:1"))
+    assert deployment is not None
+    assert container(deployment)["resources"] == {
+        "requests": {"memory": "1Gi", "cpu": "500m"},
+        "limits": {"memory": "2Gi", "cpu": "not-a-quantity"},
+    }

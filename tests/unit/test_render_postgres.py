@@ -29,6 +29,26 @@ def test_builtin_statefulset_uses_the_set_storage_and_version() -> None:
     assert render_cnpg_cluster(env) is None
 
 
+def test_the_claim_template_is_rendered_as_the_api_server_keeps_it() -> None:
+    # Its defaults written out and its size in the server's form (1.5Gi as 1536Mi): the
+    # templates are one field, which holds what is applied only if it equals it.
+    env = env_of({"tier": "staging", "postgres": {"storage": "1.5Gi"}})
+    statefulset = render_postgres_statefulset(env)
+    assert statefulset is not None
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert claim == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "labels": claim["metadata"]["labels"]},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1536Mi"}},
+            "volumeMode": "Filesystem",
+        },
+        "status": {"phase": "Pending"},
+    }
+
+
 def test_cloudnative_pg_replaces_the_statefulset_with_a_cluster() -> None:
     env = env_of({"tier": "production"})
     assert render_postgres_statefulset(env) is None

@@ -47,7 +47,7 @@ def test_volume_only_with_persistence() -> None:
     assert development is not None and production is not None
     assert "volumeClaimTemplates" not in development["spec"]
     claim = production["spec"]["volumeClaimTemplates"][0]
-    assert claim["spec"]["resources"]["requests"]["storage"] == "4096Mi"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "4Gi"  # 2 x 2Gi maxmemory
 
 
 def test_config_change_rolls_the_pod() -> None:

@@ -19,16 +19,26 @@ from tierkeeper.models.child import ChildSummary, summarize
 from tierkeeper.models.names import ChildNames
 from tierkeeper.models.resolved import ResolvedEnvironment
 from tierkeeper.models.rollout import AppRollout, Color, ColorRollout
-from tierkeeper.render import Child, app_children
+from tierkeeper.render import Child, app_children, data_children
 from tierkeeper.render.common import COLOR, TIER, Manifest
+from tierkeeper.render.volumes import Volume
 
 OWNER = Owner("shop", "uid-shop")
 NAMES = ChildNames("shop")
 BLUE, ACTIVE = NAMES.color_deployment("blue"), NAMES.app_service
 # Fields the API server owns whole, and the keys it names list items by (their OpenAPI
 # list-map keys; a port's also by its protocol, which the server defaults).
-ATOMIC = {"selector", "secretKeyRef"}
-ITEM_KEYS = {"containers": ("name",), "env": ("name",), "ownerReferences": ("uid",)}
+ATOMIC = {"selector", "secretKeyRef", "volumeClaimTemplates"}
+ITEM_KEYS = {
+    "containers": ("name",),
+    "initContainers": ("name",),
+    "env": ("name",),
+    "volumes": ("name",),
+    "volumeMounts": ("mountPath",),
+    "ownerReferences": ("uid",),
+}
+# The storage requests these tests render, as a v1.37.2 API server stored them.
+STORED_SIZES = {"1024Mi": "1Gi", "1Gi": "1Gi", "1536Mi": "1536Mi", "5Gi": "5Gi", "4Gi": "4Gi"}
 
 
 def item_key(name: str, item: dict[str, Any]) -> str:
@@ -77,12 +87,27 @@ def as_served(manifest: Manifest) -> dict[str, Any]:
     }
     for port in body["spec"].get("ports", []):
         port["protocol"] = "TCP"
-    if manifest["kind"] == "Deployment":
+    if manifest["kind"] in ("Deployment", "StatefulSet"):
         body["metadata"]["generation"] = 3
         body["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst"
-        for port in body["spec"]["template"]["spec"]["containers"][0]["ports"]:
-            port["protocol"] = "TCP"
+        for container in body["spec"]["template"]["spec"]["containers"]:
+            for port in container.get("ports", []):
+                port["protocol"] = "TCP"
+    if manifest["kind"] == "PersistentVolumeClaim":
+        stored_claim(body)
+    for template in body["spec"].get("volumeClaimTemplates", []):
+        stored_claim(template)
+        template.setdefault("apiVersion", "v1")
+        template.setdefault("kind", "PersistentVolumeClaim")
+        template["spec"].setdefault("volumeMode", "Filesystem")
+        template.setdefault("status", {"phase": "Pending"})
     return body
+
+
+def stored_claim(claim: dict[str, Any]) -> None:
+    """A claim's size as the API server writes it back."""
+    requests = claim["spec"]["resources"]["requests"]
+    requests["storage"] = STORED_SIZES[requests["storage"]]
 
 
 def edited(body: dict[str, Any], manager: str, path: tuple[str, ...], value: Any) -> dict[str, Any]:
@@ -239,3 +264,52 @@ def test_converge_over_children_that_hold_it_sends_nothing_but_writes_a_drifted_
         )
     )
     assert [(c.verb, c.name) for c in api.calls] == [("apply", BLUE)]
+
+
+def volume_children(env: ResolvedEnvironment, **sizes: str) -> list[Child]:
+    """The StatefulSets and the backups claim, their volumes at `sizes` (a Volume's name:
+    a held size) where given."""
+    held = {Volume(volume): size for volume, size in sizes.items()}
+    kinds = ("StatefulSet", "PersistentVolumeClaim")
+    return [c for c in data_children(env, held) if c.manifest is not None and c.kind in kinds]
+
+
+DATA_SPECS = {
+    # Sizes the API server writes back in another form: 1024Mi (Redis's, twice 512Mi) as 1Gi.
+    "development": {
+        "tier": "development",
+        "postgres": {"storage": "1024Mi"},
+        "redis": {"maxMemory": "512Mi", "persistence": "snapshot"},
+    },
+    "staging": {"tier": "staging"},
+    "production": {"tier": "production"},
+}
+
+
+@pytest.mark.parametrize("tier", sorted(DATA_SPECS))
+def test_every_statefulset_and_claim_as_served_holds_its_rendered_manifest_after_a_restart(
+    tier: str,
+) -> None:
+    env = env_of(DATA_SPECS[tier])
+    children = volume_children(env)
+    assert {c.kind for c in children} >= {"StatefulSet"}
+    for child in children:
+        live = summarize(child.kind, as_served(applied(child)))
+        assert holds(live, None, applied(child)), child.name
+
+
+def test_a_volume_grown_or_held_at_its_live_size_is_written_only_when_it_changes() -> None:
+    env = env_of(DATA_SPECS["development"])
+    live = {
+        (c.kind, c.name): summarize(c.kind, as_served(applied(c))) for c in volume_children(env)
+    }
+
+    def written(children: list[Child]) -> set[str]:
+        return {c.name for c in children if not holds(live[(c.kind, c.name)], None, applied(c))}
+
+    grown = env_of(DATA_SPECS["development"] | {"postgres": {"storage": "1536Mi"}})
+    names = env.names
+    assert written(volume_children(grown)) == {names.postgres, names.backups_pvc}
+    # Held at the live claims' sizes (a growth the StorageClass refuses), nothing changes.
+    held = volume_children(grown, postgres="1Gi", backups="1Gi")
+    assert written(held) == set()

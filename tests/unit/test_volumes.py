@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.helpers import env_of
 from tierkeeper.models.child import ChildSummary, LiveChildren, summarize
+from tierkeeper.models.units import quantity_bytes
 from tierkeeper.reconcile.volumes import (
     CHANGE_NOT_ALLOWED,
     CLAIM_NOT_BOUND,
@@ -105,7 +106,7 @@ def test_a_smaller_redis_volume_is_held_at_its_live_size_not_refused():
     assert plan.refusal is None
     assert dict(plan.held) == {Volume.REDIS: "1024Mi"}
     rendered = _claim_template_size(data_children(env, plan.held), "shop-redis")
-    assert rendered == "1024Mi"
+    assert rendered == "1Gi"  # 1024Mi, as the API server stores it
 
 
 def test_growth_on_an_expandable_class_resizes_and_renders_the_wanted_size():
@@ -223,8 +224,9 @@ def test_every_wanted_volume_is_rendered_at_the_size_the_plan_compares():
     env = env_of(STAGING)
     sizes = {v.volume: v.size for v in data_volumes(env)}
     children = data_children(env)
-    assert _claim_template_size(children, "shop-postgres") == sizes[Volume.POSTGRES]
-    assert _claim_template_size(children, "shop-redis") == sizes[Volume.REDIS]
+    for statefulset, volume in (("shop-postgres", Volume.POSTGRES), ("shop-redis", Volume.REDIS)):
+        rendered = _claim_template_size(children, statefulset)
+        assert quantity_bytes(rendered) == quantity_bytes(sizes[volume])
 
 
 def test_a_claim_summary_keeps_its_sizes_class_and_resize_condition():

@@ -138,6 +138,85 @@ def quantity_bytes(quantity: str) -> int:
     return int(exact.to_integral_value(rounding="ROUND_CEILING"))
 
 
+# What Kubernetes' resource.Quantity reads after the number: (base, exponent, decimal).
+_QUANTITY_SUFFIXES = {
+    **{s: (10, e, True) for s, e in (("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3))},
+    **{s: (10, e, True) for s, e in (("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))},
+    **{s: (2, 10 * (i + 1), False) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+}
+_DECIMAL_SUFFIX = {e: s for s, (b, e, _) in _QUANTITY_SUFFIXES.items() if b == 10}
+_BINARY_SUFFIX = {e // 10: s for s, (b, e, _) in _QUANTITY_SUFFIXES.items() if b == 2}
+_QUANTITY_FORM = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?([eEinumkKMGTP]*[+-]?[0-9]*)")
+_MILLI = 1000
+_INT64_MAX = 2**63 - 1
+
+
+def _quantity_suffix(suffix: str) -> tuple[int, int, str]:
+    """(base, exponent, format) of a quantity's suffix; format is "decimal", "binary" or
+    "exponent" (`1e3`)."""
+    if suffix in _QUANTITY_SUFFIXES:
+        base, exponent, decimal = _QUANTITY_SUFFIXES[suffix]
+        return base, exponent, "decimal" if decimal else "binary"
+    if len(suffix) > 1 and suffix[0] in "eE" and re.fullmatch(r"[+-]?[0-9]+", suffix[1:]):
+        return 10, int(suffix[1:]), "exponent"
+    raise ValueError(f"not a Kubernetes quantity: {suffix!r} is no suffix")
+
+
+def canonical_quantity(quantity: str) -> str:
+    """`quantity` as the API server stores it in a resource list (a claim's requests, a
+    container's requests and limits): Kubernetes' resource.Quantity parsed
+    (ParseQuantity), rounded up to milliunits (core/v1 SetDefaults_ResourceList) and
+    written back (CanonicalizeBytes). E.g. 1024Mi -> 1Gi, 1.5Gi -> 1536Mi, 1.5G -> 1500M,
+    0.5 -> 500m, 1000 -> 1k, 1n -> 1m. A field the server keeps whole (a StatefulSet's
+    volumeClaimTemplates) holds what we apply only if we apply this form.
+
+    Kept from ParseQuantity: a string its fast path (int64) finds canonical stays as
+    written (`01Gi`, `+1Gi`, `5.`), unless finer than 1m; a binary value above the largest
+    int64 is capped to it. From CanonicalizeBytes: a binary value below 1024 or fractional
+    is written in decimal; the number loses its trailing zeros but those that make the
+    exponent a multiple of 3 (of 1024 for binary); a decimal exponent outside n..E has no
+    suffix (1000000P -> 1).
+    """
+    match = _QUANTITY_FORM.fullmatch(quantity)
+    if match is None or not (match.group(2) or match.group(3)):
+        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
+    if quantity == "0":
+        return quantity
+    sign = match.group(1).replace("+", "")
+    num, denom = match.group(2).lstrip("0") or "0", match.group(3) or ""
+    base, exponent, form = _quantity_suffix(match.group(4))
+    value = int(num + denom)
+    if form == "binary":
+        fast = not denom and 15 - len(num) - exponent * 3 // 10 - 1 >= 0
+        if fast and value << exponent <= _INT64_MAX and value & 7:
+            return quantity
+    else:
+        scale, shifted = exponent - len(denom), num + denom
+        fast = len(shifted) <= 18 and scale >= -3
+        if fast and scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0":
+            return quantity
+    # The value in milliunits, rounded up (away from zero: the sign is kept aside).
+    numerator = value * base ** max(exponent, 0) * _MILLI
+    millis = -(-numerator // (10 ** len(denom) * base ** max(-exponent, 0)))
+    if millis == 0:
+        return "0"
+    if form == "binary":
+        millis = min(millis, _INT64_MAX * _MILLI)
+        if millis >= 1024 * _MILLI and millis % _MILLI == 0:
+            amount, times = millis // _MILLI, 0
+            while amount % 1024 == 0:
+                amount, times = amount // 1024, times + 1
+            return f"{sign}{amount}{_BINARY_SUFFIX.get(times, '')}"
+        form = "decimal"
+    amount, exponent = millis, -3
+    while amount % 10 == 0:
+        amount, exponent = amount // 10, exponent + 1
+    amount, exponent = amount * 10 ** (exponent % 3), exponent - exponent % 3
+    if form == "decimal":
+        return f"{sign}{amount}{_DECIMAL_SUFFIX.get(exponent, '')}"
+    return f"{sign}{amount}{f'e{exponent}' if exponent else ''}"
+
+
 def duration_seconds(duration: str) -> int:
     """Whole seconds in a duration such as `2h`, `1h30m` or `90s` (rounded up)."""
     parts = re.findall(r"([0-9]+)(ms|s|m|h|d)", duration)

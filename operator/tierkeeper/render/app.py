@@ -8,7 +8,7 @@ from typing import Any
 from tierkeeper.models import ResolvedEnvironment
 from tierkeeper.models.environment import EXTERNAL_SERVICES
 from tierkeeper.models.rollout import AppRollout, Color
-from tierkeeper.models.units import duration_seconds
+from tierkeeper.models.units import canonical_quantity, duration_seconds
 from tierkeeper.render.common import (
     COLOR,
     Component,
@@ -69,6 +69,25 @@ def _probes(env: ResolvedEnvironment) -> dict[str, Any]:
     return {"readinessProbe": probe, "livenessProbe": probe}
 
 
+def _resources(resources: dict[str, Any]) -> dict[str, Any]:
+    """The container's resources with their quantities as the API server stores them
+    (1024Mi as 1Gi, 0.5 as 500m): a Deployment holds what we apply only if it equals what
+    we send (apply/children.holds). What is no quantity goes as written, for the API
+    server to refuse."""
+    written = copy.deepcopy(resources)
+    for part in ("requests", "limits"):
+        if isinstance(quantities := written.get(part), dict):
+            written[part] = {name: _stored(value) for name, value in quantities.items()}
+    return written
+
+
+def _stored(value: Any) -> Any:
+    try:
+        return canonical_quantity(str(value))
+    except ValueError:
+        return value
+
+
 def _deployment(
     env: ResolvedEnvironment, name: str, image: str, replicas: int, color: Color | None
 ) -> Manifest:
@@ -83,7 +102,7 @@ def _deployment(
         **_probes(env),
     }
     if spec.app.resources:
-        container["resources"] = copy.deepcopy(spec.app.resources)
+        container["resources"] = _resources(spec.app.resources)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -89,13 +89,23 @@ def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
 
 
 def claim_template(env: ResolvedEnvironment, component: Component, storage: str) -> dict[str, Any]:
-    """A volumeClaimTemplate whose PVCs carry our labels, so deletion can find them."""
+    """A volumeClaimTemplate whose PVCs carry our labels, so deletion can find them.
+
+    Written as the API server keeps it, with the defaults it fills in (apiVersion, kind,
+    volumeMode, status.phase) and `storage` in its form (volume_size): the templates are
+    one atomic field, and the live one holds what we apply only if it equals what we
+    send, so that a converge over an unchanged StatefulSet sends nothing
+    (apply/children.holds). A server that fills in more only costs that apply again."""
     return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
         "metadata": {"name": "data", "labels": labels(env, component)},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": storage}},
+            "volumeMode": "Filesystem",
         },
+        "status": {"phase": "Pending"},
     }
 
 

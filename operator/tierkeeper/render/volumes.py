@@ -9,7 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from tierkeeper.models import Persistence, ResolvedEnvironment
-from tierkeeper.models.units import quantity_bytes
+from tierkeeper.models.units import canonical_quantity, quantity_bytes
 
 
 class Volume(StrEnum):
@@ -76,10 +76,12 @@ def all_claims(env: ResolvedEnvironment) -> dict[Volume, str]:
 
 
 def volume_size(env: ResolvedEnvironment, volume: Volume, sizes: VolumeSizes) -> str:
-    """The size a renderer writes for `volume`: the held one, else the wanted one."""
+    """The size a renderer writes for `volume`: the held one, else the wanted one, in the
+    form the API server stores (1024Mi as 1Gi), so that a claim or claim template that has
+    it holds what we apply."""
     if volume in sizes:
-        return sizes[volume]
+        return canonical_quantity(sizes[volume])
     wanted = next((v.size for v in data_volumes(env) if v.volume is volume), None)
     if wanted is None:
         raise ValueError(f"{volume} volume is not wanted")
-    return wanted
+    return canonical_quantity(wanted)
