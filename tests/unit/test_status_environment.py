@@ -278,7 +278,7 @@ def test_ready_event_is_normal_on_the_way_up_and_a_warning_for_a_refusal() -> No
     nothing = EnvironmentStatus()
     creating = with_ready("False", "Creating")
     ready = with_ready("True", "Ready")
-    assert event_type(creating, ready) == "Normal"
+    assert event_type(with_ready("False", "ChildRejected"), ready) == "Normal"
     assert ready_event(ready, with_ready("False", "Progressing")) == ("Normal", "Progressing", "m")
     assert event_type(creating, with_ready("False", "ChildRejected")) == "Warning"
     assert event_type(nothing, with_ready("False", "HAProviderMissing")) == "Warning"
@@ -287,7 +287,17 @@ def test_ready_event_is_normal_on_the_way_up_and_a_warning_for_a_refusal() -> No
 
 
 def test_no_event_on_the_way_to_a_first_ready() -> None:
-    """Creating and Progressing of a new Environment are told by its status alone."""
+    """Creating, Progressing and the first Ready of a new Environment are told by its
+    status alone; Ready again after a change, having been Ready before, is an Event."""
     creating = with_ready("False", "Creating")
     assert ready_event(EnvironmentStatus(), creating) is None
     assert ready_event(creating, with_ready("False", "Progressing")) is None
+    assert ready_event(creating, with_ready("True", "Ready")) is None
+    was_ready = observe("Degraded", False, "AsExpected", "m")
+    changing = with_ready("False", "Progressing")
+    changing = changing.model_copy(
+        update={
+            "conditions": merge_conditions(changing.conditions, [was_ready], now=NOW, generation=1)
+        }
+    )
+    assert event_type(changing, with_ready("True", "Ready")) == "Normal"

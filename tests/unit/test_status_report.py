@@ -47,6 +47,13 @@ def test_a_change_of_the_components_alone_is_one_inside_a_transition_of_ready() 
     assert not components_only(status(PROGRESSING), degraded)
 
 
+def test_ready_from_creating_to_progressing_is_a_step_and_a_refusal_is_not() -> None:
+    creating = status(observe("Ready", False, "Creating", "DatabaseReady: does not exist yet"))
+    assert components_only(creating, status(PROGRESSING))
+    refused = status(observe("Ready", False, "ChildRejected", "m"))
+    assert not components_only(creating, refused)
+
+
 def cluster() -> FakeApi:
     api = FakeApi()
     meta = {"name": "shop", "namespace": "team", "uid": "uid-shop"}
@@ -57,10 +64,24 @@ def cluster() -> FakeApi:
 def test_a_held_change_is_not_written_and_the_next_change_of_ready_writes_it() -> None:
     api, ledger = cluster(), WriteLedger()
     asyncio.run(report(api.client(), RECORD, BOTH_WAITING, CACHE_READY, ledger, hold=True))
-    assert api.calls == [] and RECORD.key in ledger.held
+    assert api.calls == [] and ledger.held == {RECORD.key: True}
     asyncio.run(report(api.client(), RECORD, BOTH_WAITING, READY, ledger, hold=True))
-    assert [c.verb for c in api.calls] == ["write_status", "create"]
+    # A first Ready is told by the status alone: no Event.
+    assert [c.verb for c in api.calls] == ["write_status"]
     assert RECORD.key not in ledger.held
+
+
+def test_a_held_change_after_a_first_ready_settles_sooner_and_ready_again_is_an_event() -> None:
+    api, ledger = cluster(), WriteLedger()
+    was_ready = observe("Degraded", False, "AsExpected", "m")
+    changing = status(PROGRESSING, was_ready, *BOTH_WAITING.conditions[1:])
+    cache_ready = status(*CACHE_READY.conditions, was_ready)
+    asyncio.run(report(api.client(), RECORD, changing, cache_ready, ledger, hold=True))
+    assert ledger.held == {RECORD.key: False}
+    asyncio.run(
+        report(api.client(), RECORD, changing, status(*READY.conditions, was_ready), ledger)
+    )
+    assert [c.verb for c in api.calls] == ["write_status", "create"]
 
 
 def test_without_hold_a_change_of_the_components_is_written() -> None:
@@ -82,4 +103,4 @@ def test_a_status_only_look_over_an_index_that_lags_our_write_writes_nothing() -
     assert [c.verb for c in api.calls] == ["write_status"]
     # Once the index shows the write, a change is written.
     asyncio.run(report(api.client(), RECORD, BOTH_WAITING, READY, ledger, status_only=True))
-    assert [c.verb for c in api.calls][-2:] == ["write_status", "create"]
+    assert [c.verb for c in api.calls] == ["write_status", "write_status"]

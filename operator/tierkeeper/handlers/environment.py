@@ -195,7 +195,7 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
         )
     keep_polling(state, record)
     if key in state.ledger.held:
-        state.settle(key)
+        state.settle(key, first_ready=state.ledger.held[key])
     # The Secrets that spec.external names are the team's, and quotas and admission
     # policies are the cluster's: watching them would mean watching every one of the
     # cluster. An Environment refused for one looks again now and then, and converges once

@@ -37,6 +37,11 @@ from tierkeeper.reconcile.release.health_gate import HealthChecks
 # short enough that the conditions of a component stuck behind another are seen within a
 # quarter of a minute. Ready itself, a refusal and drift are never held.
 SETTLE_SECONDS = 15.0
+# The same for an Environment on its way to its first Ready: its components coming up one
+# by one are progress inside one transition, and on a control plane busy with many new
+# Environments at once they come further apart than a quarter of a minute. A component
+# stuck while the others are Ready is still seen within half a minute.
+FIRST_READY_SETTLE_SECONDS = 30.0
 
 
 @dataclass
@@ -125,9 +130,10 @@ class OperatorState:
         again = functools.partial(self.environments.request, env_key, converge=True)
         _arm(self.rechecks, env_key, after, again)
 
-    def settle(self, env_key: ObjectKey) -> None:
-        """A status-only reconcile that writes what is held back, SETTLE_SECONDS after the
-        first change held (a later one does not push it back)."""
+    def settle(self, env_key: ObjectKey, *, first_ready: bool) -> None:
+        """A status-only reconcile that writes what is held back, SETTLE_SECONDS (on the way
+        to a first Ready, FIRST_READY_SETTLE_SECONDS) after the first change held (a later
+        one does not push it back)."""
         if env_key in self.settles:
             return
 
@@ -137,7 +143,8 @@ class OperatorState:
                 self.settled.add(env_key)
                 self.environments.request(env_key, converge=False)
 
-        _arm(self.settles, env_key, SETTLE_SECONDS, due)
+        seconds = FIRST_READY_SETTLE_SECONDS if first_ready else SETTLE_SECONDS
+        _arm(self.settles, env_key, seconds, due)
 
     def forget_settle(self, env_key: ObjectKey) -> None:
         _arm(self.settles, env_key, None)

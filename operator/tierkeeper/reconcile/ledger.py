@@ -56,8 +56,8 @@ class WriteLedger:
     # Environments with a volume resize under way: a change of their claims may move it on.
     resizing: set[ObjectKey] = field(default_factory=set)
     # Environments whose status has a change of its components not written yet
-    # (reconcile/report.py).
-    held: set[ObjectKey] = field(default_factory=set)
+    # (reconcile/report.py), each with whether it is on the way to a first Ready.
+    held: dict[ObjectKey, bool] = field(default_factory=dict)
     # A digest of the status our last status write replaced, per Environment: while the
     # index still shows that one, it has not seen the write (reconcile/report.py).
     replaced: dict[ObjectKey, str] = field(default_factory=dict)
@@ -180,6 +180,6 @@ class WriteLedger:
         self.applied_rollout.pop(key, None)
         self.refusals.pop(key, None)
         self.resizing.discard(key)
-        self.held.discard(key)
+        self.held.pop(key, None)
         self.replaced.pop(key, None)
         self._app_locks.pop(key, None)

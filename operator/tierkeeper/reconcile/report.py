@@ -15,6 +15,7 @@ from tierkeeper.reconcile.records import EnvRecord
 from tierkeeper.status.environment import (
     backup_events,
     components_only,
+    never_ready,
     ready_event,
     volumes_event,
 )
@@ -49,13 +50,13 @@ async def report(
         logger.debug("%s/%s: status waits for the index to show our write", *record.key)
         return
     if status == previous:
-        ledger.held.discard(record.key)
+        ledger.held.pop(record.key, None)
         return
     if hold and components_only(previous, status):
         logger.debug("%s/%s: a change of the components alone held", *record.key)
-        ledger.held.add(record.key)
+        ledger.held[record.key] = never_ready(previous)
         return
-    ledger.held.discard(record.key)
+    ledger.held.pop(record.key, None)
     await kube.write_status("Environment", record.namespace, record.name, status, previous)
     ledger.replaced[record.key] = digest(previous)
     logger.debug("%s/%s: status written: %s", *record.key, _outline(status))

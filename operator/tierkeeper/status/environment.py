@@ -152,6 +152,10 @@ def _volumes(inputs: StatusInputs, previous: EnvironmentStatus) -> list[Observat
     return [seen]
 
 
+# Degraded's reason until an Environment is Ready for the first time.
+NOT_YET_READY = "NotYetReady"
+
+
 def _degraded(ready: Observation, previous: EnvironmentStatus) -> Observation:
     was_ready = find(previous.conditions, "Ready")
     was_degraded = find(previous.conditions, "Degraded")
@@ -160,7 +164,7 @@ def _degraded(ready: Observation, previous: EnvironmentStatus) -> Observation:
     )
     if not ready.true and lost:
         return observe("Degraded", True, ready.reason, ready.message)
-    return observe("Degraded", False, "AsExpected" if ready.true else "NotYetReady")
+    return observe("Degraded", False, "AsExpected" if ready.true else NOT_YET_READY)
 
 
 def environment_status(
@@ -229,8 +233,10 @@ def refused_status(
 
 Event = tuple[Literal["Normal", "Warning"], str, str]
 
-# One condition per component. A change of them alone, and of Ready's message (which names
-# the first component not ready), is a step inside a transition of Ready, not one of its own.
+# One condition per component. A change of them alone, of Ready's message (which names the
+# first component not ready), and of Ready's reason from one on the way to another (Creating
+# to Progressing: a child now exists) is a step inside a transition of Ready, not one of its
+# own.
 COMPONENTS = frozenset({"AppReady", "DatabaseReady", "CacheReady", "BackupsScheduled"})
 
 
@@ -239,7 +245,7 @@ def components_only(previous: EnvironmentStatus, status: EnvironmentStatus) -> b
 
     def outline(s: EnvironmentStatus) -> tuple[EnvironmentStatus, list[object]]:
         others: list[object] = [
-            (c.type, c.status, c.reason) if c.type == "Ready" else c
+            (c.type, c.status, c.reason in ON_THE_WAY or c.reason) if c.type == "Ready" else c
             for c in s.conditions
             if c.type not in COMPONENTS
         ]
@@ -259,18 +265,27 @@ def _changed(
 
 
 def ready_event(previous: EnvironmentStatus, status: EnvironmentStatus) -> Event | None:
-    """The Event for a change of Ready (status or reason), if it changed, but for a step on
-    the way to a first Ready (Creating, Progressing): an Environment on its way from
-    nothing tells it in its status, and its Event comes when it is Ready or refused. Leaving
-    Ready, or a refusal, for the way back is told."""
+    """The Event for a change of Ready (status or reason), if it changed, but for the way
+    from nothing to a first Ready (Creating, Progressing, Ready): a new Environment tells it
+    in its status, which `kubectl get` shows, and an Event comes only if it is refused.
+    Leaving Ready, a refusal, the way back from one, and Ready again after a change are
+    told: those are what a person looking at `kubectl describe` needs to see."""
     ready = _changed(previous, status, "Ready")
     if ready is None:
         return None
     was = find(previous.conditions, "Ready")
-    if ready.reason in ON_THE_WAY and (was is None or was.reason in ON_THE_WAY):
+    first_ready = ready.status == "True" and never_ready(previous)
+    if (was is None or was.reason in ON_THE_WAY) and (ready.reason in ON_THE_WAY or first_ready):
         return None
     normal = ready.status == "True" or ready.reason in ON_THE_WAY
     return ("Normal" if normal else "Warning", ready.reason, ready.message)
+
+
+def never_ready(previous: EnvironmentStatus) -> bool:
+    """Whether an Environment has not been Ready since it was created (no status yet, or
+    Degraded says so)."""
+    degraded = find(previous.conditions, "Degraded")
+    return degraded is None or degraded.reason == NOT_YET_READY
 
 
 def volumes_event(previous: EnvironmentStatus, status: EnvironmentStatus) -> Event | None:
