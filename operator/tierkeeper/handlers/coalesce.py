@@ -21,7 +21,8 @@ CONCURRENCY = 20
 
 class Coalescer(Generic[Key]):
     """Per-key serial execution of `work(key, converge)`; a request to converge wins over
-    one that is not (for Environments: children and status, or status only).
+    one that is not (for Environments: children and status, or status only). `on_idle` is
+    called each time the last run ends.
 
     At most `concurrency` runs at once; a key waiting for a slot keeps merging requests.
     A failed run is retried with backoff, so an API-server outage delays convergence
@@ -34,8 +35,10 @@ class Coalescer(Generic[Key]):
         *,
         retry_delays: tuple[float, ...] = (1, 2, 5, 10, 30),
         concurrency: int = CONCURRENCY,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self._work = work
+        self._on_idle = on_idle
         self._pending: dict[Key, bool] = {}
         self._running: dict[Key, asyncio.Task[None]] = {}
         self._retry_delays = retry_delays
@@ -63,6 +66,8 @@ class Coalescer(Generic[Key]):
                     await asyncio.sleep(delay)
         finally:
             del self._running[key]
+            if not self._running and self._on_idle is not None:
+                self._on_idle()
 
     async def _run_once(self, key: Key, retry_delay: float) -> bool:
         """One run in a free slot; False if it failed (the key is then pending, to converge)."""

@@ -15,6 +15,7 @@ from tierkeeper.handlers.child_watches import SELECTOR, WATCHED, ChildCache
 from tierkeeper.handlers.coalesce import Coalescer
 from tierkeeper.handlers.discovery import Discovery
 from tierkeeper.handlers.environment import child_changed, environment_changed, reconcile
+from tierkeeper.handlers.heap import HeapTrim, malloc_trim
 from tierkeeper.handlers.release import STEPS_AT_ONCE, release_changed, run_step
 from tierkeeper.handlers.resource_cache import ResourceCache, ResourceEvent
 from tierkeeper.handlers.state import OperatorState
@@ -67,11 +68,15 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         Watched(API_VERSION, "Release", "", resources),
         *(Watched(api, kind, SELECTOR, children) for api, kind in WATCHED),
     )
+    heap = HeapTrim(malloc_trim())
+    memo["heap"] = heap
     state = OperatorState(
         kube,
         OperatorConfig.from_environment(),
-        Coalescer(lambda key, converge: reconcile(state, key, converge)),
-        Coalescer(lambda key, _: run_step(state, key), concurrency=STEPS_AT_ONCE),
+        Coalescer(lambda key, converge: reconcile(state, key, converge), on_idle=heap.work_done),
+        Coalescer(
+            lambda key, _: run_step(state, key), concurrency=STEPS_AT_ONCE, on_idle=heap.work_done
+        ),
         HealthChecks(lambda key: state.wake_release(key)),
         resources,
         children,
@@ -118,4 +123,5 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await state.release_steps.stop()
     await state.health_checks.stop()
     await state.environments.stop()
+    memo["heap"].stop()
     await state.kube.close()
