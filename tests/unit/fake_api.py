@@ -160,6 +160,24 @@ class FakeApi:
         _merge(body, patch)
         return copy.deepcopy(body)
 
+    async def json_patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, ops: list[Object]
+    ) -> Object:
+        """`test`, `add` and `replace` of object members; a failed test changes nothing."""
+        self._call("json_patch", kind, name)
+        body = copy.deepcopy(self.objects[(kind, namespace, name)])
+        for op in ops:
+            *parents, last = op["path"].strip("/").split("/")
+            target = body
+            for part in parents:
+                target = target[part]
+            if op["op"] == "test" and target.get(last) != op["value"]:
+                raise ApiError(422, {"message": f"test of {op['path']} failed"}, "PATCH")
+            if op["op"] in ("add", "replace"):
+                target[last] = copy.deepcopy(op["value"])
+        self.objects[(kind, namespace, name)] = body
+        return copy.deepcopy(body)
+
     async def delete(
         self,
         api_version: str,

@@ -8,7 +8,7 @@ one reconcile costs.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -260,6 +260,19 @@ class ApiClient:
             patch,
             query={"fieldManager": FIELD_MANAGER},
             content_type="application/merge-patch+json",
+        )
+
+    async def json_patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, ops: Sequence[Object]
+    ) -> Object:
+        """A JSON patch (RFC 6902): its `test` operations make it fail, as a whole, on an
+        object that changed since it was read."""
+        return await self.request(
+            "PATCH",
+            object_path(api_version, kind, namespace, name),
+            ops,
+            query={"fieldManager": FIELD_MANAGER},
+            content_type="application/json-patch+json",
         )
 
     async def write_status(

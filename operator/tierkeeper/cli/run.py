@@ -24,7 +24,7 @@ from tierkeeper.apply.client import load_configuration, proxied
 # of the loop on a large LIST.
 TLS_READ_BUFFER = 32 * 1024
 
-# kopf's own requests (finalizers, annotations, its Events) in flight at once; its watches
+# kopf's own requests (peering, its Events) in flight at once; its watches
 # are not counted, each holds a connection for as long as it runs. kopf's own session has
 # no bound: over a thousand objects, each one's first patch goes out at once, on a
 # connection of its own that is then kept alive.

@@ -11,7 +11,7 @@ from typing import Any
 
 import kopf
 
-from tierkeeper import GROUP, VERSION, metrics
+from tierkeeper import metrics
 from tierkeeper.handlers.child_watches import ChildEvent, owners_of
 from tierkeeper.handlers.drills import drill_event
 from tierkeeper.handlers.resource_cache import ResourceEvent
@@ -27,9 +27,9 @@ from tierkeeper.reconcile.environment import (
     reconcile_environment,
 )
 from tierkeeper.reconcile.external_secrets import EXTERNAL_SECRET_MISSING
+from tierkeeper.reconcile.finalizer import finalize, keep_finalizer
 from tierkeeper.reconcile.records import EnvRecord, ObjectKey
 from tierkeeper.reconcile.recovery import RECOVERY_REFUSALS
-from tierkeeper.reconcile.retention import keeps_data, retain_on_deletion
 from tierkeeper.render.common import MANAGED_BY
 from tierkeeper.status.conditions import raw_condition
 from tierkeeper.status.environment import VOLUMES_RESIZED
@@ -170,8 +170,12 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
     record = state.environment(key)
     # Paused: another replica acts. Requests are dropped; when this one acts again, every
     # Environment is asked for (`OperatorState.act`).
-    if record is None or record.deleting or state.paused:
+    if record is None or state.paused:
         return
+    if record.deleting:
+        await finalize(state.kube, record)
+        return
+    await keep_finalizer(state.kube, record)
     release = state.bound_release(key)
     # A status-only look holds back a change of the components alone, unless it is the
     # look that writes what was held.
@@ -202,20 +206,3 @@ async def reconcile(state: OperatorState, key: ObjectKey, converge: bool) -> Non
     # it is gone (reads and dry runs, no write, if not). Our timer, not kopf's: kopf keeps
     # the whole body of every object that has one, for as long as the object lives.
     state.recheck(key, RECHECK_SECONDS if refused_for in RECHECKED else None)
-
-
-def deletion_keeps_data(spec: kopf.Spec, **_: Any) -> bool:
-    return keeps_data(spec)
-
-
-# Only an Environment that keeps its data on deletion has work to do then, so only it
-# carries kopf's finalizer (added or removed as its policy changes): an Environment whose
-# data goes with it is deleted by garbage collection alone, one write fewer to create it.
-@kopf.on.delete(GROUP, VERSION, "environments", when=deletion_keeps_data)
-async def environment_deleted(
-    namespace: str | None, name: str, uid: str, spec: kopf.Spec, memo: kopf.Memo, **kwargs: Any
-) -> None:
-    """Retain: detach volumes and credentials before garbage collection takes the rest."""
-    state = state_of(memo)
-    record = EnvRecord(namespace or "", name, uid, 0, spec, {}, True)
-    await retain_on_deletion(state.kube, record)

@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from tierkeeper import API_VERSION, FINALIZER, GROUP
+from tierkeeper import API_VERSION
 from tierkeeper.apply.client import REQUEST_TIMEOUT_SECONDS, ApiClient
 from tierkeeper.config import OperatorConfig
 from tierkeeper.handlers.child_watches import SELECTOR, WATCHED, ChildCache
@@ -27,34 +27,18 @@ from tierkeeper.reconcile.release.health_gate import HealthChecks
 LIST_PAGE = 100
 
 
-class UnwrittenDiffBase(kopf.AnnotationsDiffBaseStorage):
-    """kopf's diff base serves its change handlers, and the operator has none: its only
-    one is for deletion, which kopf tells from the deletion timestamp, and reconciles
-    compare generations (reconcile/ledger.py). Writing it cost a patch of every new
-    Environment. Read as before, so an Environment that has one from an earlier operator
-    is not mistaken for a new one."""
-
-    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
-        return None
-
-
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # A dead watch stream must be noticed within a minute, not hang forever.
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 90
     settings.watching.connect_timeout = 10
-    # kopf's own requests (finalizers, peering) fail as ours do (apply/client.py).
+    # kopf's own requests (peering, its Events) fail as ours do (apply/client.py).
     settings.networking.request_timeout = REQUEST_TIMEOUT_SECONDS
     settings.networking.connect_timeout = 10
-    # kopf lists its Environments in pages: a thousand of them need not be held as one
-    # response.
+    # kopf lists what it watches (CloudNativePG's objects) in pages: a thousand of them
+    # need not be held as one response.
     settings.watching.chunk_size = LIST_PAGE
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = UnwrittenDiffBase(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     settings.posting.level = 20
     # With --peering, a replica that dies without a goodbye (SIGKILL, a lost node) holds
     # its claim until its lifetime ends: a standby takes over within 20 s, not kopf's 60.

@@ -8,6 +8,7 @@ Environments, for the finalizer of those that keep their data.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +51,12 @@ def _identity(body: Object) -> dict[str, Any]:
 
 
 def env_record(body: Object) -> EnvRecord:
-    deleting = body.get("metadata", {}).get("deletionTimestamp") is not None
-    return EnvRecord(**_identity(body), deleting=deleting)
+    meta = body.get("metadata", {})
+    return EnvRecord(
+        **_identity(body),
+        deleting=meta.get("deletionTimestamp") is not None,
+        finalizers=tuple(sys.intern(f) for f in meta.get("finalizers") or ()),
+    )
 
 
 def release_record(body: Object) -> ReleaseRecord:

@@ -24,6 +24,7 @@ class EnvRecord:
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
     deleting: bool
+    finalizers: tuple[str, ...] = ()
 
     @property
     def key(self) -> ObjectKey:

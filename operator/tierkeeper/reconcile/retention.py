@@ -62,8 +62,8 @@ async def retain_data(kube: ApiClient, env_name: str, namespace: str, selector: 
 
 def keeps_data(spec: Mapping[str, Any]) -> bool:
     """Whether deleting the Environment must first detach its data: `deletionPolicy: Retain`,
-    explicit or its tier's. Read off the spec, not resolved: kopf asks on every event of
-    every Environment, and the operator's defaults never set the policy (models/site.py),
+    explicit or its tier's. Read off the spec, not resolved: every reconcile asks
+    (reconcile/finalizer.py), and the operator's defaults never set the policy (models/site.py),
     so the spec and its tier decide it alone, as the install's admission policy reads it
     (manifests/guard/deletion-guard.yaml). A tier we do not know keeps: the safe choice."""
     try:
