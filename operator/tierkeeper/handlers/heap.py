@@ -46,10 +46,11 @@ class HeapTrim:
         self._timer = asyncio.get_running_loop().call_later(self._quiet, self._run)
 
     def _run(self) -> None:
+        # Armed only by `work_done`, which arms nothing without a trim.
+        assert self._trim is not None
         self._timer = None
-        if self._trim is not None:
-            self._trim()
-            logger.debug("heap trimmed after a burst of work")
+        self._trim()
+        logger.debug("heap trimmed after a burst of work")
 
     def stop(self) -> None:
         if self._timer is not None:

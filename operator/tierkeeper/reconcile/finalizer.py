@@ -24,8 +24,11 @@ logger = logging.getLogger(__name__)
 
 def finalizer_ops(record: EnvRecord, wanted: bool) -> list[Object]:
     """The JSON patch that puts on (`wanted`) or takes off our finalizer, over the list the
-    record shows; empty if there is nothing to change. A list that another controller
-    changed since makes the patch fail as a whole (`test`), and the retry reads anew."""
+    record shows; empty if there is nothing to change. Over a list the record shows, a list
+    that another controller changed since makes the patch fail as a whole (`test`), and
+    the retry reads anew. Over none, the list is added untested (JSON patch cannot test
+    that a member is absent): a finalizer another controller added in between would be
+    replaced, a window as wide as the watch's lag."""
     present = list(record.finalizers)
     if (FINALIZER in present) == wanted:
         return []
