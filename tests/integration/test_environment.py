@@ -109,14 +109,20 @@ def quiescent(api: Api, namespace: str, env: str) -> dict[tuple[str, str], str]:
     return eventually(unchanged, timeout=60, what="children settle")
 
 
+def staging_ready(api: Api, namespace: str) -> tuple[dict[str, Any], ChildNames]:
+    """The staging example applied and Ready: its document and its children's names."""
+    doc = environment_doc("environment-staging.yaml")
+    name = doc["metadata"]["name"]
+    api.apply(doc, namespace)
+    eventually(lambda: ready(api, namespace, name), timeout=90, what="Ready")
+    return doc, ChildNames(name)
+
+
 def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_nothing(
     api: Api, namespace: str, operator: OperatorProcess
 ) -> None:
-    doc = environment_doc("environment-staging.yaml")
+    doc, names = staging_ready(api, namespace)
     name = doc["metadata"]["name"]
-    names = ChildNames(name)
-    api.apply(doc, namespace)
-    eventually(lambda: ready(api, namespace, name), timeout=90, what="Ready")
     before = versions(api, namespace, name)
     changed = copy.deepcopy(doc)
     changed["spec"]["redis"] = {"maxMemory": "256Mi"}
@@ -156,6 +162,36 @@ def test_change_touches_only_affected_children_and_unchanged_reconcile_writes_no
     )
     assert versions(api, namespace, name) == settled
     assert api.get("Environment", namespace, name)["metadata"]["resourceVersion"] == env_version  # type: ignore[index]
+
+
+def test_upgrade_removes_the_backup_script_configmap_earlier_versions_wrote(
+    api: Api, namespace: str, operator: OperatorProcess
+) -> None:
+    doc, names = staging_ready(api, namespace)
+    name = doc["metadata"]["name"]
+    cronjob = api.get("CronJob", namespace, names.backup_cronjob)
+    assert cronjob is not None
+    # What an earlier version wrote beside the CronJob: the script in a ConfigMap of its
+    # own, with the same labels and owner.
+    old = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": names.backup_script,
+            "labels": cronjob["metadata"]["labels"],
+            "ownerReferences": cronjob["metadata"]["ownerReferences"],
+        },
+        "data": {"backup.sh": "#!/bin/sh\n"},
+    }
+    api.apply(old, namespace, manager="tierkeeper")
+    operator.stop()  # the upgrade: this version starts over what the earlier one left
+    operator.start()
+    eventually(
+        lambda: api.get("ConfigMap", namespace, names.backup_script) is None,
+        what="the old script ConfigMap removed",
+    )
+    assert api.get("CronJob", namespace, names.backup_cronjob) is not None
+    assert ready(api, namespace, name)
 
 
 def test_hand_deleted_service_and_edited_image_are_put_back_but_hpa_replicas_are_not_fought(

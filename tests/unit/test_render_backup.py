@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from tests.unit.helpers import container, env_of, env_vars
 from tierkeeper.backup.dumps import backup_script
+from tierkeeper.models.rollout import AppRollout
+from tierkeeper.render import render_children
 from tierkeeper.render.backup import (
     render_backup_cronjob,
-    render_backup_script,
     render_backups_pvc,
 )
 
@@ -26,15 +27,20 @@ def test_cronjob_settings() -> None:
     variables = env_vars(cronjob)
     assert variables["RETENTION_DAYS"] == "14"
     assert variables["BACKUP_DIR"] == "/backups"
-    assert container(cronjob)["command"][-1].endswith("backup.sh")
     volumes = job["template"]["spec"]["volumes"]
-    assert {"name": "backups", "persistentVolumeClaim": {"claimName": "shop-backups"}} in volumes
+    assert volumes == [{"name": "backups", "persistentVolumeClaim": {"claimName": "shop-backups"}}]
 
 
-def test_script_configmap_ships_the_packaged_script() -> None:
-    config = render_backup_script(env_of({"tier": "development"}))
-    assert config is not None
-    assert config["data"]["backup.sh"] == backup_script()
+def test_job_runs_the_packaged_script_from_its_command() -> None:
+    cronjob = render_backup_cronjob(env_of({"tier": "development"}))
+    assert cronjob is not None
+    assert container(cronjob)["command"] == ["sh", "-c", backup_script(), "backup.sh"]
+
+
+def test_script_configmap_of_earlier_versions_is_unwanted() -> None:
+    children = render_children(env_of({"tier": "staging"}), AppRollout())
+    (config,) = [c for c in children if c.name == "shop-backup-script"]
+    assert config.kind == "ConfigMap" and config.manifest is None
 
 
 def test_backups_volume() -> None:
@@ -52,4 +58,3 @@ def test_no_builtin_backups_with_cnpg_or_when_disabled() -> None:
         env = env_of(spec)
         assert render_backup_cronjob(env) is None
         assert render_backups_pvc(env) is None
-        assert render_backup_script(env) is None

@@ -1,8 +1,8 @@
 """The backup script the CronJob runs, and how its dump files are named.
 
 The script itself is package data (`tierkeeper/scripts/backup.sh`): the CronJob
-renderer puts it into a ConfigMap, and the data tests run the very same file
-against a real PostgreSQL.
+renderer puts it into the dump Job's command, and the data tests run the very same
+file against a real PostgreSQL.
 """
 
 from __future__ import annotations

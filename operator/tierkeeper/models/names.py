@@ -145,6 +145,7 @@ class ChildNames:
 
     @property
     def backup_script(self) -> str:
+        """The ConfigMap earlier versions kept the backup script in (removed on upgrade)."""
         return self._name("-backup-script")
 
     @property

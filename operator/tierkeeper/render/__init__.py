@@ -20,7 +20,6 @@ from tierkeeper.render.app import (
 )
 from tierkeeper.render.backup import (
     render_backup_cronjob,
-    render_backup_script,
     render_backups_pvc,
 )
 from tierkeeper.render.common import Component, Manifest
@@ -135,7 +134,9 @@ def data_children(
         Child("v1", "ConfigMap", names.redis_config, render_redis_config(env)),
         Child("v1", "Service", names.redis, render_redis_service(env)),
         Child("apps/v1", "StatefulSet", names.redis, render_redis_statefulset(env, sizes)),
-        Child("v1", "ConfigMap", names.backup_script, render_backup_script(env)),
+        # Never wanted: earlier versions kept the backup script in this ConfigMap, and an
+        # upgraded operator removes it (the dump Job carries the script now).
+        Child("v1", "ConfigMap", names.backup_script, None),
         Child("v1", "PersistentVolumeClaim", names.backups_pvc, render_backups_pvc(env, sizes)),
         Child("batch/v1", "CronJob", names.backup_cronjob, render_backup_cronjob(env)),
         Child(
