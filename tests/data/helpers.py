@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 import psycopg
@@ -13,7 +12,8 @@ from psycopg import sql
 from psycopg.abc import Query
 
 from tests.data.dataservers import PostgresServer
-from tierkeeper.backup.dumps import BACKUP_SCRIPT_NAME
+from tests.unit.helpers import env_of
+from tierkeeper.render.backup import render_backup_cronjob
 
 # Text a backup must carry over byte for byte: several scripts, emoji (outside
 # the BMP), quotes, backslashes, tabs and newlines.
@@ -27,11 +27,14 @@ NON_ASCII = (
 )
 
 
-def backup_script_path() -> Path:
-    """The script exactly as the package ships it (the file the ConfigMap carries)."""
-    path = Path(str(resources.files("tierkeeper") / "scripts" / BACKUP_SCRIPT_NAME))
-    assert path.is_file(), path
-    return path
+def backup_command() -> list[str]:
+    """The backup container's command as the CronJob renders it: the script exactly as
+    the package ships it, run by `sh -c`."""
+    cronjob = render_backup_cronjob(env_of({"tier": "staging"}))
+    assert cronjob is not None
+    job = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    command: list[str] = job["containers"][0]["command"]
+    return command
 
 
 def backup_env(
@@ -58,11 +61,11 @@ def run_backup(
     now: datetime | None = None,
     env_overrides: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run backup.sh with `sh`, as the CronJob's container does."""
+    """Run backup.sh as the CronJob's container does."""
     env = backup_env(server, database, backup_dir, retention_days=retention_days, now=now)
     env.update(env_overrides or {})
     return subprocess.run(
-        ["sh", str(backup_script_path()), *args],
+        [*backup_command(), *args],
         env=env,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.data.dataservers import PostgresServer
-from tests.data.helpers import backup_env, backup_script_path, run_backup, seed_shop
+from tests.data.helpers import backup_command, backup_env, run_backup, seed_shop
 from tierkeeper.backup.dumps import DUMP_NAME, list_dumps
 
 pytestmark = pytest.mark.data
@@ -212,7 +212,7 @@ def start_backup_and_wait_for_data(
     """Start backup.sh in its own process group (a pod of its own, as it were) and
     return once pg_dump has written table data into the temporary file."""
     process = subprocess.Popen(
-        ["sh", str(backup_script_path())],
+        backup_command(),
         env=backup_env(pg_server, database, backup_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
