@@ -107,7 +107,7 @@ TARGETS = {
 class Plan:
     convergence: tuple[int, ...]
     ratio_at: int  # the N whose ratio the target is about (and whose idle is measured)
-    repeats: int  # runs at `ratio_at` and at the largest N, each target judged by a median
+    repeats: int  # runs at `ratio_at`, the target judged by their median ratio
     idle_seconds: float
     switches: int
     # Environments -> the namespaces of the convergence runs that hold them (floor-N: the
@@ -706,20 +706,14 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
     """Each target met or missed; a figure a failed run did not reach is None, not met."""
     runs = {c["environments"]: c for c in results["convergence"] if c.get("run", 1) == 1}
     at: dict[str, Any] = runs.get(plan.ratio_at, {})
-    most = max(plan.convergence, default=0)
-
-    def ratios(n: int) -> list[float]:
-        return [c["ratio"] for c in results["convergence"] if c["environments"] == n]
-
-    ratios_at, ratios_largest = ratios(plan.ratio_at), ratios(most)
+    largest: dict[str, Any] = runs.get(max(plan.convergence, default=0), {})
+    ratios_at = [c["ratio"] for c in results["convergence"] if c["environments"] == plan.ratio_at]
     switch = results.get("switch", {})
     scale_sizes = results.get("scale", {}).get("sizes") or [{}]
     figures = {
         # The median of the runs at that N (with fewer than planned, of those there are).
         "convergenceRatioAt200": statistics.median(ratios_at) if ratios_at else None,
-        "convergenceRatioAtLargest": (
-            statistics.median(ratios_largest) if ratios_largest else None
-        ),
+        "convergenceRatioAtLargest": largest.get("ratio"),
         "requestsPerEnvironment": at.get("operatorRequests", {}).get("perEnvironment"),
         "idleWrites": at.get("idle", {}).get("writes"),
         "scaleIdleWrites": scale_sizes[-1].get("idle", {}).get("writes"),
@@ -741,7 +735,7 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
             ),
             **({"runs": ratios_at} if name == "convergenceRatioAt200" else {}),
             **(
-                {"measuredAt": most, "runs": ratios_largest}
+                {"measuredAt": max(plan.convergence, default=0)}
                 if name == "convergenceRatioAtLargest"
                 else {}
             ),
@@ -764,8 +758,7 @@ async def all_but_memory(
         idle = plan.idle_seconds if n == plan.ratio_at else 0
         results["convergence"].append(await convergence(bench, n, idle))
         # Later runs at the same N, for a median: without the idle window, measured once.
-        repeated = n in (plan.ratio_at, max(plan.convergence))
-        for run in range(2, (plan.repeats if repeated else 1) + 1):
+        for run in range(2, (plan.repeats if n == plan.ratio_at else 1) + 1):
             results["convergence"].append(await convergence(bench, n, 0, run))
     results["switch"] = await switch_latency(bench, plan.switches)
     if argo is None:
