@@ -12,7 +12,7 @@ from psycopg import sql
 from psycopg.abc import Query
 
 from tests.data.dataservers import PostgresServer
-from tests.unit.helpers import env_of
+from tests.unit.helpers import container, env_of
 from tierkeeper.render.backup import render_backup_cronjob
 
 # Text a backup must carry over byte for byte: several scripts, emoji (outside
@@ -32,8 +32,7 @@ def backup_command() -> list[str]:
     the package ships it, run by `sh -c`."""
     cronjob = render_backup_cronjob(env_of({"tier": "staging"}))
     assert cronjob is not None
-    job = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    command: list[str] = job["containers"][0]["command"]
+    command: list[str] = container(cronjob)["command"]
     return command
 
 

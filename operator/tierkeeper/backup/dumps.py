@@ -7,6 +7,7 @@ file against a real PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,8 +22,11 @@ DUMP_NAME = re.compile(r"^(?P<prefix>[A-Za-z0-9_.-]+)-(?P<stamp>\d{8}T\d{6}Z)\.d
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
+@functools.cache
 def backup_script() -> str:
-    """The text of the backup script, as shipped in the package."""
+    """The text of the backup script, as shipped in the package. Read once: every render of
+    an Environment with builtin backups puts it into the CronJob, and the package's file
+    does not change under a running process."""
     script = resources.files("tierkeeper") / "scripts" / BACKUP_SCRIPT_NAME
     return script.read_text("utf-8")
 
