@@ -50,11 +50,13 @@ from bench.harness import (
     create_or_get,
     idle_figures,
     log,
+    patiently,
     summary_ms,
 )
 from bench.peer import ArgoController, argo_rollouts, peer
 from tierkeeper import API_VERSION
 from tierkeeper.apply.client import ApiClient, Object
+from tierkeeper.apply.errors import NotFound
 from tierkeeper.devcluster import DevCluster
 from tierkeeper.devcluster.health import HealthServer
 from tierkeeper.render.common import COLOR
@@ -107,7 +109,8 @@ TARGETS = {
 class Plan:
     convergence: tuple[int, ...]
     ratio_at: int  # the N whose ratio the target is about (and whose idle is measured)
-    repeats: int  # runs at `ratio_at`, the target judged by their median ratio
+    # Runs at `ratio_at` and at the largest N, each target judged by their median.
+    repeats: int
     idle_seconds: float
     switches: int
     # Environments -> the namespaces of the convergence runs that hold them (floor-N: the
@@ -200,14 +203,17 @@ async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int = 
 # -- convergence against the floor, requests, idle writes -----------------------
 
 
-async def convergence(bench: Bench, n: int, idle_seconds: float, run: int = 1) -> dict[str, Any]:
+async def convergence(
+    bench: Bench, n: int, idle_seconds: float, run: int = 1, last: bool = True
+) -> dict[str, Any]:
     """The floor, then the operator, each over N new Environments of its own namespace
-    (`floor-N`, `conv-N`; a later run at the same N: `floor-N-RUN`, `conv-N-RUN`)."""
+    (`floor-N`, `conv-N`; an earlier run at the same N: `floor-N-RUN`, `conv-N-RUN`, so
+    that the last run's have the names the memory run reads)."""
     names = [f"env-{i:04d}" for i in range(n)]
     timeout = 300 + 4.0 * n
-    suffix = f"-{run}" if run > 1 else ""
+    suffix = "" if last else f"-{run}"
 
-    log(f"convergence N={n}: floor" + (f" (run {run})" if run > 1 else ""))
+    log(f"convergence N={n}: floor" + (f" (run {run})" if suffix or run > 1 else ""))
     floor_ns = f"floor-{n}{suffix}"
     await create_namespace(bench.kube, floor_ns)
     writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
@@ -249,6 +255,7 @@ async def convergence(bench: Bench, n: int, idle_seconds: float, run: int = 1) -
         result: dict[str, Any] = {
             "environments": n,
             "run": run,
+            "namespaces": (floor_ns, namespace),
             "floorSeconds": round(floor_seconds, 2),
             "floorWriteSeconds": round(floor_write_seconds, 2),
             # Requests the overloaded API server timed out and the floor sent again (each
@@ -432,6 +439,40 @@ async def floor_namespaces(bench: Bench, plan: Plan) -> None:
                     operator.stop()
     finally:
         await writer.close()
+
+
+async def delete_namespace(kube: ApiClient, namespace: str) -> None:
+    """Delete `namespace` and all it holds, and wait until it is gone. Without an operator
+    running, nothing would take the Environments' finalizer off: the bench does."""
+    started = time.monotonic()
+    found = await patiently(partial(kube.request, "GET", env_path(namespace)), "list")
+    await gather_limited(
+        [
+            partial(
+                patiently,
+                partial(
+                    kube.merge_patch,
+                    API_VERSION,
+                    "Environment",
+                    namespace,
+                    env["metadata"]["name"],
+                    {"metadata": {"finalizers": None}},
+                ),
+                "patch",
+            )
+            for env in found.get("items", [])
+            if env["metadata"].get("finalizers")
+        ]
+    )
+    await patiently(partial(kube.request, "DELETE", f"/api/v1/namespaces/{namespace}"), "delete")
+    while True:
+        try:
+            await kube.request("GET", f"/api/v1/namespaces/{namespace}")
+        except NotFound:
+            return
+        if time.monotonic() - started > 600:
+            raise TimeoutError(f"namespace {namespace} not gone within 600s")
+        await asyncio.sleep(1)
 
 
 def names_in(namespace: str) -> list[str]:
@@ -703,19 +744,33 @@ async def scale_to(
 
 
 def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
-    """Each target met or missed; a figure a failed run did not reach is None, not met."""
-    runs = {c["environments"]: c for c in results["convergence"] if c.get("run", 1) == 1}
-    at: dict[str, Any] = runs.get(plan.ratio_at, {})
-    largest: dict[str, Any] = runs.get(max(plan.convergence, default=0), {})
-    ratios_at = [c["ratio"] for c in results["convergence"] if c["environments"] == plan.ratio_at]
+    """Each target met or missed; a figure a failed run did not reach is None, not met.
+    Where an N has several runs, its figures are their median (with fewer than planned,
+    of those there are), and the verdict lists them."""
+    largest = max(plan.convergence, default=0)
+
+    def runs_at(n: int, figure: Callable[[dict[str, Any]], float]) -> list[float]:
+        return [figure(c) for c in results["convergence"] if c["environments"] == n]
+
+    def ratio(c: dict[str, Any]) -> float:
+        return float(c["ratio"])
+
+    def requests(c: dict[str, Any]) -> float:
+        return float(c["operatorRequests"]["perEnvironment"])
+
+    idle: dict[str, Any] = next((c["idle"] for c in results["convergence"] if "idle" in c), {})
     switch = results.get("switch", {})
     scale_sizes = results.get("scale", {}).get("sizes") or [{}]
-    figures = {
-        # The median of the runs at that N (with fewer than planned, of those there are).
-        "convergenceRatioAt200": statistics.median(ratios_at) if ratios_at else None,
-        "convergenceRatioAtLargest": largest.get("ratio"),
-        "requestsPerEnvironment": at.get("operatorRequests", {}).get("perEnvironment"),
-        "idleWrites": at.get("idle", {}).get("writes"),
+    runs = {
+        "convergenceRatioAt200": (plan.ratio_at, runs_at(plan.ratio_at, ratio)),
+        "convergenceRatioAtLargest": (largest, runs_at(largest, ratio)),
+        "requestsPerEnvironment": (plan.ratio_at, runs_at(plan.ratio_at, requests)),
+    }
+    figures: dict[str, Any] = {
+        name: statistics.median(values) if values else None for name, (_, values) in runs.items()
+    }
+    figures |= {
+        "idleWrites": idle.get("writes"),
         "scaleIdleWrites": scale_sizes[-1].get("idle", {}).get("writes"),
         "switchP50Ms": switch.get("switchMs", {}).get("p50"),
         "rollbackP50Ms": switch.get("rollbackMs", {}).get("p50"),
@@ -723,28 +778,18 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
     }
     if "scale" not in results:
         del figures["scaleIdleWrites"]  # a quick run of everything has no scale run
+    measured_at = {name: n for name, (n, _) in runs.items()} | {
+        "idleWrites": plan.ratio_at,
+        "scaleIdleWrites": scale_sizes[-1].get("environments"),
+        "rssMBAt1000": max(plan.memory),
+    }
     return {
         name: {
             "value": value,
             "target": TARGETS[name],
             "met": value is not None and value <= TARGETS[name],
-            **(
-                {"measuredAt": plan.ratio_at}
-                if name in ("convergenceRatioAt200", "requestsPerEnvironment")
-                else {}
-            ),
-            **({"runs": ratios_at} if name == "convergenceRatioAt200" else {}),
-            **(
-                {"measuredAt": max(plan.convergence, default=0)}
-                if name == "convergenceRatioAtLargest"
-                else {}
-            ),
-            **(
-                {"measuredAt": scale_sizes[-1].get("environments")}
-                if name == "scaleIdleWrites"
-                else {}
-            ),
-            **({"measuredAt": max(plan.memory)} if name == "rssMBAt1000" else {}),
+            **({"measuredAt": measured_at[name]} if name in measured_at else {}),
+            **({"runs": runs[name][1]} if name in runs and len(runs[name][1]) > 1 else {}),
         }
         for name, value in figures.items()
     }
@@ -754,12 +799,26 @@ async def all_but_memory(
     plan: Plan, bench: Bench, argo: Path | None, results: dict[str, Any]
 ) -> None:
     """Convergence, switch and the peer (without `argo`, no peer): all but memory."""
+    # Namespaces the memory run does not read go once their run is over, so that every
+    # run starts on a control plane holding only those (and each run's floor on one
+    # without the operator's run before it).
+    kept = {ns for group in plan.memory.values() for ns in group}
+    largest = max(plan.convergence, default=0)
     for n in plan.convergence:
-        idle = plan.idle_seconds if n == plan.ratio_at else 0
-        results["convergence"].append(await convergence(bench, n, idle))
-        # Later runs at the same N, for a median: without the idle window, measured once.
-        for run in range(2, (plan.repeats if n == plan.ratio_at else 1) + 1):
-            results["convergence"].append(await convergence(bench, n, 0, run))
+        runs = plan.repeats if n in (plan.ratio_at, largest) else 1
+        for run in range(1, runs + 1):
+            last = run == runs
+            # The idle window once, after the last run at `ratio_at`.
+            idle = plan.idle_seconds if n == plan.ratio_at and last else 0
+            result = await convergence(bench, n, idle, run, last)
+            gone = [ns for ns in result.pop("namespaces") if ns not in kept]
+            results["convergence"].append(result)
+            if gone:
+                started = time.monotonic()
+                for ns in gone:
+                    await delete_namespace(bench.kube, ns)
+                result["cleanupSeconds"] = round(time.monotonic() - started, 1)
+                log(f"deleted {', '.join(gone)} in {result['cleanupSeconds']:.0f}s")
     results["switch"] = await switch_latency(bench, plan.switches)
     if argo is None:
         return
