@@ -799,26 +799,29 @@ async def all_but_memory(
     plan: Plan, bench: Bench, argo: Path | None, results: dict[str, Any]
 ) -> None:
     """Convergence, switch and the peer (without `argo`, no peer): all but memory."""
-    # Namespaces the memory run does not read go once their run is over, so that every
-    # run starts on a control plane holding only those (and each run's floor on one
-    # without the operator's run before it).
-    kept = {ns for group in plan.memory.values() for ns in group}
     largest = max(plan.convergence, default=0)
-    for n in plan.convergence:
-        runs = plan.repeats if n in (plan.ratio_at, largest) else 1
-        for run in range(1, runs + 1):
-            last = run == runs
-            # The idle window once, after the last run at `ratio_at`.
-            idle = plan.idle_seconds if n == plan.ratio_at and last else 0
-            result = await convergence(bench, n, idle, run, last)
-            gone = [ns for ns in result.pop("namespaces") if ns not in kept]
-            results["convergence"].append(result)
-            if gone:
-                started = time.monotonic()
-                for ns in gone:
-                    await delete_namespace(bench.kube, ns)
-                result["cleanupSeconds"] = round(time.monotonic() - started, 1)
-                log(f"deleted {', '.join(gone)} in {result['cleanupSeconds']:.0f}s")
+    runs = [
+        (n, run, run == repeats)
+        for n in plan.convergence
+        for repeats in [plan.repeats if n in (plan.ratio_at, largest) else 1]
+        for run in range(1, repeats + 1)
+    ]
+    # Namespaces the memory run does not read go before the next run, so that every run
+    # starts on a control plane holding only those (and each run's floor on one without
+    # the operator's run before it).
+    kept = {ns for group in plan.memory.values() for ns in group}
+    for index, (n, run, last) in enumerate(runs, 1):
+        # The idle window once, after the last run at `ratio_at`.
+        idle = plan.idle_seconds if n == plan.ratio_at and last else 0
+        result = await convergence(bench, n, idle, run, last)
+        gone = [ns for ns in result.pop("namespaces") if ns not in kept]
+        results["convergence"].append(result)
+        if gone and index < len(runs):
+            started = time.monotonic()
+            for ns in gone:
+                await delete_namespace(bench.kube, ns)
+            result["cleanupSeconds"] = round(time.monotonic() - started, 1)
+            log(f"deleted {', '.join(gone)} in {result['cleanupSeconds']:.0f}s")
     results["switch"] = await switch_latency(bench, plan.switches)
     if argo is None:
         return
