@@ -219,11 +219,12 @@ async def convergence(
     writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
     async with Watch(bench.kube, f"/apis/apps/v1/namespaces/{floor_ns}/statefulsets") as sets:
         wall, started = time.time(), time.monotonic()
-        retried = sum(RETRIES.values())
+        retried, cpu = sum(RETRIES.values()), time.process_time()
         await floor(bench.kube, writer, floor_ns, names, DEVELOPMENT)
         retried = sum(RETRIES.values()) - retried
         floor_write_seconds = time.monotonic() - started
         done = await sets.until(statefulsets_ready(2 * n), timeout, f"floor N={n}")
+        floor_cpu = time.process_time() - cpu
     await writer.close()
     floor_seconds = done - started
     floor_requests = bench.audit.between(wall, time.time(), lambda e: e.agent == FLOOR_AGENT)
@@ -238,7 +239,7 @@ async def convergence(
         await operator.wait_ready()
         await asyncio.sleep(1)
         async with Watch(bench.kube, env_path(namespace)) as envs:
-            wall, started = time.time(), time.monotonic()
+            wall, started, cpu = time.time(), time.monotonic(), operator.cpu_seconds()
             await asyncio.gather(
                 *(
                     create_or_get(bench.kube, environment(name, namespace, DEVELOPMENT))
@@ -246,6 +247,7 @@ async def convergence(
                 )
             )
             done = await envs.until(all_ready(n), timeout, f"operator N={n}")
+            operator_cpu = operator.cpu_seconds() - cpu
         converged_wall = time.time()
         operator_seconds = done - started
         log(
@@ -262,6 +264,10 @@ async def convergence(
             # after a 1 s+ pause: a floor with retries is slower, the ratio kinder).
             "floorRetries": retried,
             "operatorSeconds": round(operator_seconds, 2),
+            # CPU the writer side used on the cores it shares with the control plane: the
+            # operator process; for the floor, the bench process (its writes and its watch).
+            "floorCpuSeconds": round(floor_cpu, 1),
+            "operatorCpuSeconds": round(operator_cpu, 1),
             "ratio": round(operator_seconds / floor_seconds, 3),
             "operatorRequests": {
                 "total": len(requests),
