@@ -71,8 +71,9 @@ argocd-lua:
 argo-rollouts:
 	bash hack/argo-rollouts/build.sh
 
-# Benchmarks on the local control plane (bench/README.md): bench/results.json in < 25 minutes;
-# `make bench BENCH_ARGS=--quick` for a smaller run in < 3 (bench/results-quick.json).
+# Benchmarks on the local control plane (bench/README.md): bench/results.json (47 minutes on 2
+# cores, see its Findings); `make bench BENCH_ARGS=--quick` for a smaller run in < 3
+# (bench/results-quick.json).
 bench: setup controlplane argo-rollouts
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
