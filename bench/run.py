@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from itertools import pairwise
@@ -50,14 +50,11 @@ from bench.harness import (
     create_or_get,
     idle_figures,
     log,
-    patiently,
     summary_ms,
 )
 from bench.peer import ArgoController, argo_rollouts, peer
 from tierkeeper import API_VERSION
 from tierkeeper.apply.client import ApiClient, Object
-from tierkeeper.apply.errors import NotFound
-from tierkeeper.devcluster import DevCluster
 from tierkeeper.devcluster.health import HealthServer
 from tierkeeper.render.common import COLOR
 
@@ -113,8 +110,8 @@ class Plan:
     repeats: int
     idle_seconds: float
     switches: int
-    # Environments -> the namespaces of the convergence runs that hold them (floor-N: the
-    # floor's, never reconciled until then; conv-N: the operator's).
+    # Environments -> the namespaces that hold them, written for the memory run
+    # (floor_namespaces; floor-N: never reconciled until then; conv-N: converged).
     memory: dict[int, tuple[str, ...]]
     startup_at: int
     peer: int  # Rollouts, and Environments with Releases, in the peer run (bench/peer.py)
@@ -126,8 +123,8 @@ class Plan:
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
-            memory = {0: (), 20: ("conv-20",), 50: ("conv-50",)}
-            return cls((20, 50), 50, 1, 10, 3, memory, 50, 10, 5, (100, 500), False)
+            memory = {0: (), 50: ("conv-50",)}
+            return cls((50,), 50, 1, 10, 3, memory, 50, 10, 5, (100, 500), False)
         memory = {0: (), 200: ("conv-200",), 1000: ("conv-500", "floor-500")}
         return cls((50, 200, 500), 200, 3, 60, 10, memory, 200, 100, 60, (1000, 5000), True)
 
@@ -139,11 +136,13 @@ class Plan:
 
 @dataclass
 class Bench:
+    """One control plane of the run, and what the bench needs on it."""
+
     kubeconfig: Path
     workdir: Path
     audit: Audit
+    kube: ApiClient  # the bench's own client (User-Agent tierkeeper-bench)
     profile: str | None = None  # py-spy | heap
-    kube: ApiClient = field(init=False)  # the bench's own client (User-Agent tierkeeper-bench)
     operators: int = 0
 
     def operator(self, *namespaces: str, **env: str) -> Operator:
@@ -161,6 +160,50 @@ class Bench:
         return Operator(
             self.kubeconfig, namespaces, self.workdir / f"operator-{label}.log", env, launcher
         )
+
+
+@dataclass
+class Clusters:
+    """A fresh control plane for each part of the run. Every convergence run (the floor's
+    and the operator's apart), the switch, the peer, the memory and the scale run starts
+    on an empty cluster: no run is slowed by the pods, claims and etcd history of one
+    before it, and nothing has to be deleted between them (the namespace controller takes
+    longer to empty a namespace than a control plane takes to start: bench/README.md)."""
+
+    workdir: Path
+    profile: str | None
+    started: int = 0
+
+    @contextlib.asynccontextmanager
+    async def fresh(self, part: str, *crds: Path) -> AsyncIterator[Bench]:
+        """A control plane with tierkeeper's CRDs and `crds`, stopped on leaving."""
+        self.started += 1
+        workdir = self.workdir / f"{self.started:02d}-{part}"
+        log(f"{part}: a fresh control plane")
+        # Starting it blocks the event loop for its 5 s: nothing else of the bench runs then.
+        with bench_cluster(workdir) as (cluster, audit_log):
+            for path in crds:
+                cluster.kube.install_crds(path)
+            kube = await bench_kube(cluster.kubeconfig)
+            try:
+                await warm_up(kube, cluster.kubeconfig)
+                yield Bench(cluster.kubeconfig, workdir, Audit(audit_log), kube, self.profile)
+                cluster.check()
+            finally:
+                await kube.close()
+
+
+async def warm_up(kube: ApiClient, kubeconfig: Path) -> None:
+    """One Environment and its children, written by the floor in a namespace of their own.
+    A fresh API server is slow at its first writes of each kind (bench/README.md): without
+    this, whichever run writes first on a control plane would pay for them, and only the
+    floor's runs start writing the moment their control plane is up."""
+    writer = await bench_kube(kubeconfig, FLOOR_AGENT)
+    try:
+        await create_namespace(kube, "warm-up")
+        await floor(kube, writer, "warm-up", ["warm-up"], DEVELOPMENT)
+    finally:
+        await writer.close()
 
 
 def env_path(namespace: str) -> str:
@@ -204,94 +247,91 @@ async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], limit: int = 
 
 
 async def convergence(
-    bench: Bench, n: int, idle_seconds: float, run: int = 1, last: bool = True
+    clusters: Clusters, n: int, idle_seconds: float, run: int = 1
 ) -> dict[str, Any]:
-    """The floor, then the operator, each over N new Environments of its own namespace
-    (`floor-N`, `conv-N`; an earlier run at the same N: `floor-N-RUN`, `conv-N-RUN`, so
-    that the last run's have the names the memory run reads)."""
+    """The floor, then the operator, each over N new Environments on a control plane of its
+    own (namespaces `floor-N`, `conv-N`)."""
     names = [f"env-{i:04d}" for i in range(n)]
     timeout = 300 + 4.0 * n
-    suffix = "" if last else f"-{run}"
 
-    log(f"convergence N={n}: floor" + (f" (run {run})" if suffix or run > 1 else ""))
-    floor_ns = f"floor-{n}{suffix}"
-    await create_namespace(bench.kube, floor_ns)
-    writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
-    async with Watch(bench.kube, f"/apis/apps/v1/namespaces/{floor_ns}/statefulsets") as sets:
-        wall, started = time.time(), time.monotonic()
-        retried, cpu = sum(RETRIES.values()), time.process_time()
-        await floor(bench.kube, writer, floor_ns, names, DEVELOPMENT)
-        retried = sum(RETRIES.values()) - retried
-        floor_write_seconds = time.monotonic() - started
-        done = await sets.until(statefulsets_ready(2 * n), timeout, f"floor N={n}")
-        floor_cpu = time.process_time() - cpu
-    await writer.close()
-    floor_seconds = done - started
-    floor_requests = bench.audit.between(wall, time.time(), lambda e: e.agent == FLOOR_AGENT)
-    log(f"floor N={n}: {floor_seconds:.1f}s (children written in {floor_write_seconds:.1f}s)")
+    async with clusters.fresh(f"floor-{n}-run-{run}") as bench:
+        log(f"convergence N={n} (run {run}): floor")
+        namespace = f"floor-{n}"
+        await create_namespace(bench.kube, namespace)
+        writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
+        path = f"/apis/apps/v1/namespaces/{namespace}/statefulsets"
+        async with Watch(bench.kube, path) as sets:
+            wall, started = time.time(), time.monotonic()
+            retried, cpu = sum(RETRIES.values()), time.process_time()
+            await floor(bench.kube, writer, namespace, names, DEVELOPMENT)
+            retried = sum(RETRIES.values()) - retried
+            floor_write_seconds = time.monotonic() - started
+            done = await sets.until(statefulsets_ready(2 * n), timeout, f"floor N={n}")
+            floor_cpu = time.process_time() - cpu
+        await writer.close()
+        floor_seconds = done - started
+        floor_requests = bench.audit.between(wall, time.time(), lambda e: e.agent == FLOOR_AGENT)
+        log(f"floor N={n}: {floor_seconds:.1f}s (children written in {floor_write_seconds:.1f}s)")
 
-    # The operator's run must not share the cluster with the floor's pods and claims when
-    # the floor's run shared it with nothing of the operator's: a one-off at N = 200 gave
-    # 1.17-1.20 with them left, 1.08 without (bench/README.md). The memory run writes
-    # the floor namespaces it reads again (floor_namespaces).
-    await delete_namespace(bench.kube, floor_ns)
-    log(f"convergence N={n}: operator")
-    namespace = f"conv-{n}{suffix}"
-    await create_namespace(bench.kube, namespace)
-    operator = bench.operator(namespace)
-    operator.start()
-    try:
-        await operator.wait_ready()
-        await asyncio.sleep(1)
-        async with Watch(bench.kube, env_path(namespace)) as envs:
-            wall, started, cpu = time.time(), time.monotonic(), operator.cpu_seconds()
-            await asyncio.gather(
-                *(
-                    create_or_get(bench.kube, environment(name, namespace, DEVELOPMENT))
-                    for name in names
+    async with clusters.fresh(f"conv-{n}-run-{run}") as bench:
+        log(f"convergence N={n} (run {run}): operator")
+        namespace = f"conv-{n}"
+        await create_namespace(bench.kube, namespace)
+        operator = bench.operator(namespace)
+        operator.start()
+        try:
+            await operator.wait_ready()
+            await asyncio.sleep(1)
+            async with Watch(bench.kube, env_path(namespace)) as envs:
+                wall, started, cpu = time.time(), time.monotonic(), operator.cpu_seconds()
+                await asyncio.gather(
+                    *(
+                        create_or_get(bench.kube, environment(name, namespace, DEVELOPMENT))
+                        for name in names
+                    )
                 )
-            )
-            done = await envs.until(all_ready(n), timeout, f"operator N={n}")
-            operator_cpu = operator.cpu_seconds() - cpu
-        converged_wall = time.time()
-        operator_seconds = done - started
-        log(
-            f"operator N={n}: {operator_seconds:.1f}s, ratio {operator_seconds / floor_seconds:.2f}"
-        )
-        requests = bench.audit.between(wall, converged_wall, lambda e: e.operator)
-        result: dict[str, Any] = {
-            "environments": n,
-            "run": run,
-            "namespaces": (namespace,),
-            "floorSeconds": round(floor_seconds, 2),
-            "floorWriteSeconds": round(floor_write_seconds, 2),
-            # Requests the overloaded API server timed out and the floor sent again (each
-            # after a 1 s+ pause: a floor with retries is slower, the ratio kinder).
-            "floorRetries": retried,
-            "operatorSeconds": round(operator_seconds, 2),
-            # CPU the writer side used on the cores it shares with the control plane: the
-            # operator process; for the floor, the bench process (its writes and its watch).
-            "floorCpuSeconds": round(floor_cpu, 1),
-            "operatorCpuSeconds": round(operator_cpu, 1),
-            "ratio": round(operator_seconds / floor_seconds, 3),
-            "operatorRequests": {
-                "total": len(requests),
-                "perEnvironment": round(len(requests) / n, 2),
-                "byVerb": by_verb(requests),
-                "byRequest": by_request(requests),
-            },
-            "floorRequests": {
-                "total": len(floor_requests),
-                "perEnvironment": round(len(floor_requests) / n, 2),
-                "byVerb": by_verb(floor_requests),
-            },
-            "operatorReconciles": operator.metric("tierkeeper_reconcile_total", kind="Environment"),
-            "operatorRssMB": round(operator.rss_bytes() / 1e6, 1),
-        }
-        if idle_seconds:
-            result["idle"] = await idle_window(bench, converged_wall, idle_seconds)
-    finally:
-        operator.stop()
+                done = await envs.until(all_ready(n), timeout, f"operator N={n}")
+                operator_cpu = operator.cpu_seconds() - cpu
+            converged_wall = time.time()
+            operator_seconds = done - started
+            ratio = operator_seconds / floor_seconds
+            log(f"operator N={n}: {operator_seconds:.1f}s, ratio {ratio:.2f}")
+            requests = bench.audit.between(wall, converged_wall, lambda e: e.operator)
+            result: dict[str, Any] = {
+                "environments": n,
+                "run": run,
+                "floorSeconds": round(floor_seconds, 2),
+                "floorWriteSeconds": round(floor_write_seconds, 2),
+                # Requests the overloaded API server timed out and the floor sent again (each
+                # after a 1 s+ pause: a floor with retries is slower, the ratio kinder).
+                "floorRetries": retried,
+                "operatorSeconds": round(operator_seconds, 2),
+                # CPU the writer side used on the cores it shares with the control plane:
+                # the operator process; for the floor, the bench process (its writes and its
+                # watch).
+                "floorCpuSeconds": round(floor_cpu, 1),
+                "operatorCpuSeconds": round(operator_cpu, 1),
+                "ratio": round(ratio, 3),
+                "operatorRequests": {
+                    "total": len(requests),
+                    "perEnvironment": round(len(requests) / n, 2),
+                    "byVerb": by_verb(requests),
+                    "byRequest": by_request(requests),
+                },
+                "floorRequests": {
+                    "total": len(floor_requests),
+                    "perEnvironment": round(len(floor_requests) / n, 2),
+                    "byVerb": by_verb(floor_requests),
+                },
+                "operatorReconciles": operator.metric(
+                    "tierkeeper_reconcile_total", kind="Environment"
+                ),
+                "operatorRssMB": round(operator.rss_bytes() / 1e6, 1),
+            }
+            if idle_seconds:
+                result["idle"] = await idle_window(bench, converged_wall, idle_seconds)
+        finally:
+            operator.stop()
     return result
 
 
@@ -426,73 +466,40 @@ async def switch_latency(bench: Bench, count: int) -> dict[str, Any]:
 
 
 async def floor_namespaces(bench: Bench, plan: Plan) -> None:
-    """The namespaces the memory run reads that are missing (a memory run alone: all; after
-    the convergence runs: the floor's, deleted before each operator ran), as a
-    convergence run would leave them. The floor writes them and their StatefulSets are
-    waited for; then an operator converges each conv-N namespace (its Environments then
-    have a status: their Releases step at once when the measured operator starts) and
-    stops."""
+    """The namespaces the memory run reads, on its control plane: the floor writes each
+    (one after the other, the pods of one starting while the next is written) and all
+    their StatefulSets are waited for; then one operator converges the conv-N namespaces
+    (their Environments then have a status, as a convergence run leaves them: their
+    Releases step at once when the measured operator starts) and stops. floor-N's
+    Environments no operator has seen."""
+    namespaces = sorted({ns for group in plan.memory.values() for ns in group})
+    count = sum(len(names_in(ns)) for ns in namespaces)
+    timeout = 300 + 4.0 * count
     writer = await bench_kube(bench.kubeconfig, FLOOR_AGENT)
     try:
-        for ns in sorted({ns for group in plan.memory.values() for ns in group}):
-            with contextlib.suppress(NotFound):
-                await bench.kube.request("GET", f"/api/v1/namespaces/{ns}")
-                continue
-            names = names_in(ns)
-            timeout = 300 + 4.0 * len(names)
-            log(f"memory: the floor writes {len(names)} Environments in {ns}")
-            await create_namespace(bench.kube, ns)
-            async with Watch(bench.kube, f"/apis/apps/v1/namespaces/{ns}/statefulsets") as sets:
-                await floor(bench.kube, writer, ns, names, DEVELOPMENT)
-                await sets.until(statefulsets_ready(2 * len(names)), timeout, ns)
-            if ns.startswith("conv-"):
-                operator = bench.operator(ns)
-                operator.start()
-                try:
-                    async with Watch(bench.kube, env_path(ns)) as envs:
-                        await envs.until(all_ready(len(names)), timeout, f"{ns} converged")
-                finally:
-                    operator.stop()
+        async with Watch(bench.kube, "/apis/apps/v1/statefulsets") as sets:
+            for ns in namespaces:
+                log(f"memory: the floor writes {len(names_in(ns))} Environments in {ns}")
+                await create_namespace(bench.kube, ns)
+                await floor(bench.kube, writer, ns, names_in(ns), DEVELOPMENT)
+            await sets.until(statefulsets_ready(2 * count), timeout, "the floor's StatefulSets")
     finally:
         await writer.close()
-
-
-async def delete_namespace(kube: ApiClient, namespace: str) -> None:
-    """Delete `namespace` and all it holds, and wait until it is gone. Without an operator
-    running, nothing would take the Environments' finalizer off: the bench does."""
-    started = time.monotonic()
-    found = await patiently(partial(kube.request, "GET", env_path(namespace)), "list")
-    await gather_limited(
-        [
-            partial(
-                patiently,
-                partial(
-                    kube.merge_patch,
-                    API_VERSION,
-                    "Environment",
-                    namespace,
-                    env["metadata"]["name"],
-                    {"metadata": {"finalizers": None}},
-                ),
-                "patch",
-            )
-            for env in found.get("items", [])
-            if env["metadata"].get("finalizers")
-        ]
-    )
-    await patiently(partial(kube.request, "DELETE", f"/api/v1/namespaces/{namespace}"), "delete")
-    while True:
-        try:
-            await kube.request("GET", f"/api/v1/namespaces/{namespace}")
-        except NotFound:
-            return
-        if time.monotonic() - started > 600:
-            raise TimeoutError(f"namespace {namespace} not gone within 600s")
-        await asyncio.sleep(1)
+    converged = [ns for ns in namespaces if ns.startswith("conv-")]
+    if not converged:
+        return  # an operator over no namespace would watch them all
+    operator = bench.operator(*converged)
+    operator.start()
+    try:
+        async with Watch(bench.kube, f"/apis/{API_VERSION}/environments") as envs:
+            ready = sum(len(names_in(ns)) for ns in converged)
+            await envs.until(all_ready(ready), timeout, f"{', '.join(converged)} converged")
+    finally:
+        operator.stop()
 
 
 def names_in(namespace: str) -> list[str]:
-    """The Environments a convergence run created in `namespace` (floor-N, conv-N)."""
+    """The Environments of `namespace` (floor-N, conv-N): N of them."""
     return [f"env-{i:04d}" for i in range(int(namespace.rsplit("-", 1)[1]))]
 
 
@@ -642,8 +649,7 @@ async def scale(bench: Bench, plan: Plan, results: dict[str, Any]) -> None:
     the size adds, its RSS once all are Ready, its requests while idle; then a fresh
     operator's start-up over all of them, and its RSS after. Each size's figures go into `results` as soon as
     they are taken."""
-    # Namespaces of its own: a run of everything has an "idle" one already (memory).
-    namespace, idle_ns = "scale", "scale-empty"
+    namespace, idle_ns = "scale", "idle"
     report: dict[str, Any] = {
         "spec": SCALE,
         "sizes": [],
@@ -812,76 +818,54 @@ def verdicts(results: dict[str, Any], plan: Plan) -> dict[str, Any]:
 
 
 async def all_but_memory(
-    plan: Plan, bench: Bench, argo: Path | None, results: dict[str, Any]
+    plan: Plan, clusters: Clusters, argo: Path | None, results: dict[str, Any]
 ) -> None:
     """Convergence, switch and the peer (without `argo`, no peer): all but memory."""
     largest = max(plan.convergence, default=0)
-    runs = [
-        (n, run, run == repeats)
-        for n in plan.convergence
-        for repeats in [plan.repeats if n in (plan.ratio_at, largest) else 1]
-        for run in range(1, repeats + 1)
-    ]
-    # Namespaces the memory run does not read go before the next run, so that every run
-    # starts on a control plane holding only those (and each run's floor on one without
-    # the operator's run before it).
-    kept = {ns for group in plan.memory.values() for ns in group}
-    for index, (n, run, last) in enumerate(runs, 1):
-        # The idle window once, after the last run at `ratio_at`.
-        idle = plan.idle_seconds if n == plan.ratio_at and last else 0
-        result = await convergence(bench, n, idle, run, last)
-        gone = [ns for ns in result.pop("namespaces") if ns not in kept]
-        results["convergence"].append(result)
-        if gone and index < len(runs):
-            started = time.monotonic()
-            for ns in gone:
-                await delete_namespace(bench.kube, ns)
-            result["cleanupSeconds"] = round(time.monotonic() - started, 1)
-            log(f"deleted {', '.join(gone)} in {result['cleanupSeconds']:.0f}s")
-    results["switch"] = await switch_latency(bench, plan.switches)
+    for n in plan.convergence:
+        repeats = plan.repeats if n in (plan.ratio_at, largest) else 1
+        for run in range(1, repeats + 1):
+            # The idle window once, after the last run at `ratio_at`.
+            idle = plan.idle_seconds if n == plan.ratio_at and run == repeats else 0
+            results["convergence"].append(await convergence(clusters, n, idle, run))
+    async with clusters.fresh("switch") as bench:
+        results["switch"] = await switch_latency(bench, plan.switches)
     if argo is None:
         return
     results["peer"] = {}
-    await peer(
-        bench.kube,
-        bench.audit,
-        ArgoController(argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir),
-        bench.operator,
-        plan.peer,
-        plan.peer_idle_seconds,
-        plan.switches,
-        results["peer"],
-    )
+    # Both sides on one control plane, one after the other (bench/peer.py).
+    async with clusters.fresh("peer", argo / "crds") as bench:
+        await peer(
+            bench.kube,
+            bench.audit,
+            ArgoController(argo / "bin" / "rollouts-controller", bench.kubeconfig, bench.workdir),
+            bench.operator,
+            plan.peer,
+            plan.peer_idle_seconds,
+            plan.switches,
+            results["peer"],
+        )
 
 
 async def measure(
-    plan: Plan,
-    bench: Bench,
-    cluster: DevCluster,
-    argo: Path | None,
-    results: dict[str, Any],
-    only: str | None,
+    plan: Plan, clusters: Clusters, argo: Path | None, results: dict[str, Any], only: str | None
 ) -> None:
     """Every measurement in turn (or the one named), each result put into `results` as soon
     as it is taken."""
-    bench.kube = kube = await bench_kube(cluster.kubeconfig)
     try:
-        if only == "scale":
-            await scale(bench, plan, results)
-        else:
+        if only != "scale":
             if only != "memory":
-                await all_but_memory(plan, bench, argo, results)
-            await floor_namespaces(bench, plan)
-            results.update(await memory_and_startup(bench, plan))
-            if only is None and plan.scale_in_all:
+                await all_but_memory(plan, clusters, argo, results)
+            async with clusters.fresh("memory") as bench:
+                await floor_namespaces(bench, plan)
+                results.update(await memory_and_startup(bench, plan))
+        if only == "scale" or (only is None and plan.scale_in_all):
+            async with clusters.fresh("scale") as bench:
                 await scale(bench, plan, results)
-        cluster.check()
     except Exception as error:
         # What was measured before the failure is still worth writing down.
         log(traceback.format_exc())
         results["error"] = f"{type(error).__name__}: {error}"
-    finally:
-        await kube.close()
 
 
 def run(
@@ -894,14 +878,11 @@ def run(
         # Built (when missing) before the control plane starts: a build is not measured.
         # A memory run alone has no peer.
         argo = argo_rollouts() if with_peer and only is None else None
-        with bench_cluster(workdir) as (cluster, audit_log):
-            if argo is not None:
-                cluster.kube.install_crds(argo / "crds")
-            # asyncio.run turns the first Ctrl-C into a cancellation of `measure`; every
-            # wait in it is asynchronous, so that lands at once and the finally clauses
-            # stop the processes; asyncio.run then raises KeyboardInterrupt.
-            bench = Bench(cluster.kubeconfig, workdir, Audit(audit_log), profile=profile)
-            asyncio.run(measure(plan, bench, cluster, argo, results, only))
+        # asyncio.run turns the first Ctrl-C into a cancellation of `measure`; every wait in
+        # it is asynchronous, so that lands at once (or once a control plane has started)
+        # and the finally clauses stop the processes; asyncio.run then raises
+        # KeyboardInterrupt.
+        asyncio.run(measure(plan, Clusters(workdir, profile), argo, results, only))
     except KeyboardInterrupt:
         log("interrupted: writing what was measured")
         results["error"] = "interrupted (Ctrl-C)"
