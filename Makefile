@@ -71,7 +71,7 @@ argocd-lua:
 argo-rollouts:
 	bash hack/argo-rollouts/build.sh
 
-# Benchmarks on the local control plane (bench/README.md): bench/results.json (47 minutes on 2
+# Benchmarks on the local control plane (bench/README.md): bench/results.json (45 minutes on 2
 # cores, see its Findings); `make bench BENCH_ARGS=--quick` for a smaller run in < 3
 # (bench/results-quick.json).
 bench: setup controlplane argo-rollouts

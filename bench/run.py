@@ -1,6 +1,6 @@
 """tierkeeper's benchmarks against the local control plane; see bench/README.md.
 
-    .venv/bin/python bench/run.py            # full: `make bench`, < 25 minutes on two cores
+    .venv/bin/python bench/run.py            # full: `make bench`, 45 minutes on two cores
     .venv/bin/python bench/run.py --quick    # smaller N, shorter idle: < 3 minutes
     .venv/bin/python bench/run.py --only memory   # RSS over 0 and 1000 alone
     .venv/bin/python bench/run.py --only scale    # 1000, then 5000 development Environments
